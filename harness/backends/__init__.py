@@ -1,0 +1,74 @@
+"""The registry of backends: a name, where its adapter lives, and how to install it.
+
+Adapters import their framework on first use; availability is decided with
+``importlib.util.find_spec``, which imports nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import importlib.util
+
+import numpy as np
+
+from ..spec import ConvSpec
+from .base import Backend, Call, Refusal, Unsupported
+
+INSTALL = "pip install 'convharness[{extra}]' -c constraints.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    target: str  # "module:Class"
+    requires: str  # the top-level module that must be importable
+    extra: str  # the install extra that provides it
+
+
+REGISTRY: dict[str, Entry] = {
+    "numpy": Entry("harness.backends.numpy:NumPy", "numpy", "core"),
+    "torch": Entry("harness.backends.torch:TorchFunctional", "torch", "torch"),
+    "torch.nn": Entry("harness.backends.torch:TorchModule", "torch", "torch"),
+    "tensorflow": Entry("harness.backends.tensorflow:TensorFlow", "tensorflow", "tensorflow"),
+    "jax": Entry("harness.backends.jax:Jax", "jax", "jax"),
+}
+
+
+def available_backends() -> tuple[str, ...]:
+    """The registered backends whose framework is installed (imports none)."""
+    return tuple(
+        name for name, entry in REGISTRY.items() if importlib.util.find_spec(entry.requires) is not None
+    )
+
+
+@functools.cache
+def get_backend(name: str) -> Backend:
+    try:
+        entry = REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"backend={name!r}: unknown; choose from {', '.join(REGISTRY)}") from None
+    module_name, class_name = entry.target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(
+            f"backend {name!r} needs {entry.requires}: {INSTALL.format(extra=entry.extra)} ({exc})"
+        ) from exc
+    return getattr(module, class_name)()
+
+
+def execute(name: str, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Call]:
+    """Run one backend; the result in ``spec.layout`` and the call it made."""
+    return get_backend(name).run(spec, x, w, b)
+
+
+def run_backend(name: str, spec: ConvSpec, x, w, b=None) -> np.ndarray:
+    """Run one backend; the result in ``spec.layout`` as a NumPy array."""
+    return execute(name, spec, x, w, b)[0]
+
+
+__all__ = [
+    "REGISTRY", "Backend", "Call", "Refusal", "Unsupported",
+    "available_backends", "get_backend", "execute", "run_backend",
+]

@@ -1,0 +1,89 @@
+"""Run one spec in the reference and every backend, and judge each outcome."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+import numpy as np
+
+from .backends import Unsupported, available_backends, execute, get_backend
+from .backends.base import first_line
+from .inputs import make_inputs
+from .reference import reference
+from .spec import ConvSpec
+from .tolerance import compare, error_bound
+
+STATUSES = ("pass", "mismatch", "shape_mismatch", "unsupported", "error")
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """One backend's verdict on one spec."""
+
+    backend: str
+    status: str
+    version: str = ""
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    ratio: float | None = None  # worst |error| / bound; <= 1 passes
+    worst_index: tuple[int, ...] | None = None
+    shape: tuple[int, ...] | None = None
+    call: str = ""
+    native: str = ""
+    transposed: bool = False
+    notes: tuple[str, ...] = ()
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("pass", "unsupported")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    spec: ConvSpec
+    seed: int
+    outcomes: tuple[Outcome, ...]
+
+    @property
+    def ok(self) -> bool:
+        """No backend disagreed with the reference or crashed."""
+        return all(o.ok for o in self.outcomes)
+
+    def __getitem__(self, backend: str) -> Outcome:
+        for outcome in self.outcomes:
+            if outcome.backend == backend:
+                return outcome
+        raise KeyError(backend)
+
+
+def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound: np.ndarray, x, w, b) -> Outcome:
+    """Run one backend and compare it with the reference; never raises."""
+    try:
+        version = get_backend(backend).version()
+        got, call = execute(backend, spec, x, w, b)
+    except Unsupported as exc:
+        return Outcome(backend, "unsupported", message=f"{exc.refusal.reason}: {exc.framework_message}")
+    except Exception as exc:  # a crash is reported as an outcome, never lost
+        return Outcome(backend, "error", message=f"{type(exc).__name__}: {first_line(exc)}")
+    result = compare(expected, got, bound)
+    if not result.shape_ok:
+        status = "shape_mismatch"
+        message = f"shape {tuple(np.shape(got))}, expected {expected.shape}"
+    else:
+        status = "pass" if result.within_bound else "mismatch"
+        message = ""
+    return Outcome(
+        backend, status, version, result.max_abs_error, result.max_rel_error, result.ratio,
+        result.worst_index, tuple(np.shape(got)), call.code, call.native, call.transposed, call.notes, message,
+    )
+
+
+def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None) -> CheckResult:
+    """Run ``spec`` with the data of ``seed`` (or ``inputs=(x, w, b)``) everywhere."""
+    names = available_backends() if backends is None else tuple(backends)
+    x, w, b = make_inputs(spec, seed) if inputs is None else inputs
+    expected = reference(spec, x, w, b)
+    bound = error_bound(spec, x, w, b)
+    return CheckResult(spec, seed, tuple(judge(n, spec, expected, bound, x, w, b) for n in names))

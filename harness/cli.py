@@ -1,0 +1,100 @@
+"""The convharness command line: parses arguments and delegates."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import table
+from .backends import available_backends
+from .check import check
+from .spec import ConvSpec
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported on one line, exit status 2."""
+
+
+def parse_spec(text: str, overrides: list[str]) -> ConvSpec:
+    """A spec from a JSON file or string, with key=value overrides applied."""
+    path = Path(text)
+    if not text.lstrip().startswith("{") and path.is_file():
+        text = path.read_text()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"spec: not a JSON file or JSON object ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise ValueError("spec: must be a JSON object with the ConvSpec fields")
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{item}: overrides are key=value, e.g. stride=2")
+        try:
+            data[key] = json.loads(value)
+        except json.JSONDecodeError:
+            data[key] = value
+    return ConvSpec.from_dict(data)
+
+
+def _backends(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v for v in value.split(",") if v)
+
+
+def cmd_examples(args) -> int:
+    from .examples import worked_examples
+
+    failed = False
+    for example in worked_examples():
+        result = check(example.spec, backends=_backends(args.backends),
+                       inputs=(example.x, example.w, None))
+        print(f"\n{example.name}\n  {example.spec.describe()}")
+        print(table.outcomes(result))
+        failed |= not result.ok
+    return 1 if failed else 0
+
+
+def cmd_check(args) -> int:
+    spec = parse_spec(args.spec, args.overrides)
+    result = check(spec, seed=args.seed, backends=_backends(args.backends))
+    print(spec.describe())
+    print(table.outcomes(result))
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convharness",
+        description="Check one convolution spec across PyTorch, TensorFlow and JAX against a float64 reference.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    backends_help = f"comma-separated backends (default: the installed ones: {', '.join(available_backends())})"
+
+    examples = sub.add_parser("examples", help="check the worked examples from the TensorFlow docs discussion")
+    examples.add_argument("--backends", help=backends_help)
+    examples.set_defaults(func=cmd_examples)
+
+    one = sub.add_parser("check", help="check one spec in every backend and print a table")
+    one.add_argument("spec", help="a JSON file or JSON string in the form ConvSpec.to_dict() writes")
+    one.add_argument("overrides", nargs="*", help="key=value overrides, e.g. stride=2 dtype=float64")
+    one.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    one.add_argument("--backends", help=backends_help)
+    one.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, UsageError) as exc:
+        print(f"convharness {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Deterministic test data for a spec, exactly representable in its dtype."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .dtypes import numpy_dtype
+from .spec import ConvSpec
+
+
+def make_inputs(spec: ConvSpec, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Return ``(x, w, b)`` in ``spec.dtype``; ``b`` is None without bias.
+
+    Values are drawn uniformly from [-1, 1) in float64 and rounded to the
+    spec's dtype, so the float64 reference sees exactly the values every
+    framework sees.
+    """
+    rng = np.random.default_rng(seed)
+    dtype = numpy_dtype(spec.dtype)
+    draw = lambda shape: rng.uniform(-1.0, 1.0, size=shape).astype(dtype)  # noqa: E731
+    x = draw(spec.input_shape)
+    w = draw(spec.weight_shape)
+    b = draw(spec.bias_shape) if spec.bias else None
+    return x, w, b

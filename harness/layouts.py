@@ -1,0 +1,43 @@
+"""Axis permutations between channels-first and channels-last, and weight orders.
+
+The neutral weight order is (out, in/groups, *kernel), as in PyTorch and ONNX.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_channels_first_axes(rank: int) -> tuple[int, ...]:
+    """Axes that take N, *spatial, C to N, C, *spatial."""
+    return (0, rank + 1, *range(1, rank + 1))
+
+
+def to_channels_last_axes(rank: int) -> tuple[int, ...]:
+    """Axes that take N, C, *spatial to N, *spatial, C."""
+    return (0, *range(2, rank + 2), 1)
+
+
+def to_channels_first(array: np.ndarray, channels_last: bool) -> np.ndarray:
+    if not channels_last:
+        return array
+    return np.transpose(array, to_channels_first_axes(array.ndim - 2))
+
+
+def from_channels_first(array: np.ndarray, channels_last: bool) -> np.ndarray:
+    if not channels_last:
+        return array
+    return np.transpose(array, to_channels_last_axes(array.ndim - 2))
+
+
+def weight_to_spatial_first_axes(rank: int) -> tuple[int, ...]:
+    """Axes that take (O, I, *k) to TensorFlow's (*k, I, O)."""
+    return (*range(2, rank + 2), 1, 0)
+
+
+def channels_first_layout(layout: str) -> str:
+    return layout if layout[1] == "C" else layout[0] + "C" + layout[1:-1]
+
+
+def channels_last_layout(layout: str) -> str:
+    return layout if layout.endswith("C") else layout[0] + layout[2:] + "C"

@@ -1,0 +1,257 @@
+"""ConvSpec: the framework-neutral description of one convolution.
+
+Validation happens once, here, at construction; everything downstream sees
+normalised tuples and a spec that is known to be valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import operator
+from typing import Any
+
+LAYOUTS = ("NCW", "NWC", "NCHW", "NHWC", "NCDHW", "NDHWC")
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+PADDING_KINDS = ("valid", "same", "causal")
+
+
+def _fail(field: str, value: Any, rule: str) -> ValueError:
+    return ValueError(f"{field}={value!r}: {rule}")
+
+
+def _positive_int(field: str, value: Any, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not _is_int(value):
+        raise _fail(field, value, "must be an integer")
+    value = operator.index(value)
+    if value < minimum:
+        raise _fail(field, value, f"must be >= {minimum}")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    try:
+        operator.index(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _per_dim(field: str, value: Any, rank: int, *, minimum: int = 1) -> tuple[int, ...]:
+    """An int or a sequence of `rank` ints, normalised to a tuple of ints."""
+    if isinstance(value, (str, bytes)) or not (_is_int(value) or _is_sequence(value)):
+        raise _fail(field, value, f"must be an int or a sequence of {rank} ints")
+    if _is_int(value) and not isinstance(value, bool):
+        return (_positive_int(field, value, minimum=minimum),) * rank
+    if _is_int(value):
+        raise _fail(field, value, "must be an integer")
+    items = tuple(value)
+    if len(items) != rank:
+        raise _fail(field, value, f"needs {rank} entries, one per spatial dimension, got {len(items)}")
+    return tuple(_positive_int(field, v, minimum=minimum) for v in items)
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (tuple, list))
+
+
+def _normalise_padding(value: Any, rank: int) -> str | tuple[tuple[int, int], ...]:
+    rule = (
+        "must be 'valid', 'same', 'causal', an int, "
+        f"or {rank} (before, after) pairs such as {((1, 2),) * rank!r}"
+    )
+    if isinstance(value, str):
+        kind = value.lower()
+        if kind not in PADDING_KINDS:
+            raise _fail("padding", value, rule)
+        if kind == "causal" and rank != 1:
+            raise _fail("padding", value, f"'causal' is defined for 1-D convolutions only, this spec is {rank}-D")
+        return kind
+    if _is_int(value) and not isinstance(value, bool):
+        p = _positive_int("padding", value, minimum=0)
+        return ((p, p),) * rank
+    if not _is_sequence(value) or len(value) != rank:
+        raise _fail("padding", value, rule)
+    pairs = []
+    for pair in value:
+        if not _is_sequence(pair) or len(pair) != 2:
+            raise _fail("padding", value, rule)
+        pairs.append(tuple(_positive_int("padding", p, minimum=0) for p in pair))
+    return tuple(pairs)
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow/JAX 'SAME': output ceil(n/s); the odd pad goes at the end."""
+    extent = (kernel - 1) * dilation + 1
+    total = max((math.ceil(size / stride) - 1) * stride + extent - size, 0)
+    return total // 2, total - total // 2
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConvSpec:
+    """One convolution, independent of any framework.
+
+    Weights are always ``(out_channels, in_channels // groups, *kernel)``, the
+    bias ``(out_channels,)``; inputs and outputs are in ``layout``.
+    ``padding='same'`` is TensorFlow/JAX SAME (sized from the dilated kernel,
+    the odd pad at the end); ``'causal'`` pads ``(k-1)*d`` before only.
+    """
+
+    layout: str
+    in_channels: int
+    out_channels: int
+    spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    batch: int = 1
+    stride: tuple[int, ...] = 1
+    dilation: tuple[int, ...] = 1
+    padding: str | tuple[tuple[int, int], ...] = "valid"
+    groups: int = 1
+    bias: bool = False
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if not isinstance(self.layout, str) or self.layout.upper() not in LAYOUTS:
+            raise _fail("layout", self.layout, f"must be one of {', '.join(LAYOUTS)}")
+        set_("layout", self.layout.upper())
+        rank = self.rank
+        for name in ("batch", "in_channels", "out_channels", "groups"):
+            set_(name, _positive_int(name, getattr(self, name)))
+        for name in ("spatial", "kernel", "stride", "dilation"):
+            set_(name, _per_dim(name, getattr(self, name), rank))
+        set_("padding", _normalise_padding(self.padding, rank))
+        if not isinstance(self.bias, bool):
+            raise _fail("bias", self.bias, "must be true or false")
+        if self.dtype not in DTYPES:
+            raise _fail("dtype", self.dtype, f"must be one of {', '.join(DTYPES)}")
+        for name in ("in_channels", "out_channels"):
+            if getattr(self, name) % self.groups:
+                raise _fail("groups", self.groups, f"must divide {name}={getattr(self, name)}")
+        for axis, (n, (before, after)) in enumerate(zip(self.spatial, self.explicit_padding)):
+            extent = (self.kernel[axis] - 1) * self.dilation[axis] + 1
+            if extent > n + before + after:
+                raise _fail(
+                    "kernel",
+                    self.kernel,
+                    f"dilated kernel extent {extent} on spatial axis {axis} exceeds the padded input "
+                    f"{n}+{before}+{after}={n + before + after}",
+                )
+
+    # -- derived ---------------------------------------------------------
+    @property
+    def rank(self) -> int:
+        return len(self.layout) - 2
+
+    @property
+    def channels_last(self) -> bool:
+        return self.layout.endswith("C")
+
+    @property
+    def padding_kind(self) -> str:
+        return self.padding if isinstance(self.padding, str) else "explicit"
+
+    @property
+    def explicit_padding(self) -> tuple[tuple[int, int], ...]:
+        """The padding resolved to one (before, after) pair per spatial axis."""
+        if self.padding == "valid":
+            return ((0, 0),) * self.rank
+        if self.padding == "same":
+            return tuple(map(same_padding, self.spatial, self.kernel, self.stride, self.dilation))
+        if self.padding == "causal":
+            return (((self.kernel[0] - 1) * self.dilation[0], 0),)
+        return self.padding
+
+    @property
+    def output_spatial(self) -> tuple[int, ...]:
+        return tuple(
+            (n + before + after - (k - 1) * d - 1) // s + 1
+            for n, (before, after), k, s, d in zip(
+                self.spatial, self.explicit_padding, self.kernel, self.stride, self.dilation
+            )
+        )
+
+    def _arrange(self, channels: int, spatial: tuple[int, ...]) -> tuple[int, ...]:
+        if self.channels_last:
+            return (self.batch, *spatial, channels)
+        return (self.batch, channels, *spatial)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self._arrange(self.in_channels, self.spatial)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self._arrange(self.out_channels, self.output_spatial)
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel)
+
+    @property
+    def bias_shape(self) -> tuple[int, ...] | None:
+        return (self.out_channels,) if self.bias else None
+
+    @property
+    def reduction_length(self) -> int:
+        """How many products are summed into each output element."""
+        return self.in_channels // self.groups * math.prod(self.kernel)
+
+    def describe(self) -> str:
+        dims = lambda t: "x".join(map(str, t))  # noqa: E731
+        pad = self.padding if isinstance(self.padding, str) else "explicit " + ",".join(
+            f"{b}/{a}" for b, a in self.padding
+        )
+        parts = [
+            f"conv{self.rank}d {self.layout} {self.dtype}",
+            f"in {dims(self.input_shape)}",
+            f"kernel {dims(self.kernel)}",
+            f"stride {dims(self.stride)}",
+            f"dilation {dims(self.dilation)}",
+            f"padding {pad}",
+            f"groups {self.groups}",
+            "bias" if self.bias else "no bias",
+            f"-> out {dims(self.output_shape)}",
+        ]
+        return ", ".join(parts)
+
+    def replace(self, **changes: Any) -> ConvSpec:
+        return dataclasses.replace(self, **changes)
+
+    # -- JSON ------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for name in ("spatial", "kernel", "stride", "dilation"):
+            data[name] = list(data[name])
+        if not isinstance(self.padding, str):
+            data["padding"] = [list(pair) for pair in self.padding]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ConvSpec:
+        if not isinstance(data, dict):
+            raise _fail("spec", data, "must be a JSON object with the ConvSpec fields")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields), key=str)
+        if unknown:
+            raise _fail(str(unknown[0]), data[unknown[0]], f"is not a ConvSpec field (fields: {', '.join(fields)})")
+        missing = [
+            name
+            for name, f in fields.items()
+            if f.default is dataclasses.MISSING and name not in data
+        ]
+        if missing:
+            raise ValueError(f"{missing[0]}: required field is missing")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ConvSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"spec: not valid JSON ({exc})") from None
+        return cls.from_dict(data)

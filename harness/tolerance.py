@@ -1,0 +1,74 @@
+"""The error bound each backend is held to, and the comparison against it.
+
+For an output element y = sum_i x_i*w_i (+ b) of K products, recursive
+summation in a format with machine epsilon eps is off by at most about
+K*eps/2 * sum_i |x_i*w_i| (Higham, Accuracy and Stability of Numerical
+Algorithms, ch. 3). We allow
+
+    bound = (C * K + 1) * eps(dtype) * ((|x| conv |w|) + |b|)
+
+with C = 2: a factor 4 over that first-order bound, which leaves room for
+blocked or reordered accumulation (im2col + GEMM, Winograd on small tiles),
+and one more eps for rounding the result itself to the output dtype
+(float16/bfloat16 kernels that accumulate in float32 round only there).
+The inputs are exactly representable in the dtype, so they add no error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .dtypes import eps, to_float64
+from .reference import convolve
+from .spec import ConvSpec
+
+C = 2.0
+
+
+def error_bound(spec: ConvSpec, x, w, b=None) -> np.ndarray:
+    """Per-element bound on |backend - reference|, in ``spec.layout``."""
+    magnitude = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)),
+                         None if b is None else np.abs(to_float64(b)))
+    return (C * spec.reduction_length + 1) * eps(spec.dtype) * magnitude
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """How far a backend's result lies from the reference."""
+
+    shape_ok: bool
+    max_abs_error: float
+    max_rel_error: float
+    ratio: float  # worst error / bound over all elements; <= 1 passes
+    worst_index: tuple[int, ...] | None
+
+    @property
+    def within_bound(self) -> bool:
+        return self.shape_ok and self.ratio <= 1.0
+
+
+def compare(expected: np.ndarray, got, bound: np.ndarray) -> Comparison:
+    """Compare a result with the float64 reference under ``bound``.
+
+    A NaN or infinity in ``got`` counts as an infinite error.
+    """
+    got = to_float64(got)
+    if got.shape != expected.shape:
+        return Comparison(False, float("inf"), float("inf"), float("inf"), None)
+    if expected.size == 0:
+        return Comparison(True, 0.0, 0.0, 0.0, None)
+    error = np.abs(got - expected)
+    error[~np.isfinite(got)] = np.inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(error == 0, 0.0, error / bound)
+        relative = np.where(error == 0, 0.0, error / np.abs(expected))
+    worst = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
+    return Comparison(
+        True,
+        float(error.max()),
+        float(relative.max()),
+        float(ratios[worst]),
+        tuple(int(i) for i in worst),
+    )

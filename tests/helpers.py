@@ -1,0 +1,44 @@
+"""Assertion helpers shared by the tests: messages say what, where, and by how much."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness import available_backends
+from harness.check import CheckResult
+
+FRAMEWORK_BACKENDS = tuple(b for b in available_backends() if b != "numpy")
+
+# The worked examples state decimal results (0.9, 0.1, 0.12) of decimal inputs
+# that float64 cannot hold exactly; a few float64 ulps of input rounding remain.
+DECIMAL_INPUT_RTOL = 1e-12
+
+
+def assert_all_agree(result: CheckResult) -> None:
+    """Every backend passed, or refused in a way its adapter declares."""
+    bad = [o for o in result.outcomes if not o.ok]
+    assert not bad, "\n".join(
+        f"{o.backend}: {o.status} (err/bound {o.ratio}, max abs err {o.max_abs_error} at {o.worst_index}) "
+        f"{o.message}\n  spec: {result.spec.to_json()} seed={result.seed}\n  call: {o.call}"
+        for o in bad
+    )
+
+
+def assert_equivalent(a, b, bound, what: str) -> None:
+    """Two results of one convolution, each within ``bound`` of the truth, differ by at most 2*bound."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape, f"{what}: shapes {a.shape} and {b.shape}"
+    error = np.abs(a - b)
+    ratio = np.where(error == 0, 0.0, error / (2 * bound))
+    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    assert ratio[worst] <= 1, (
+        f"{what}: differ by {error[worst]} at {worst}, {ratio[worst]:.3g} x the bound {2 * bound[worst]}"
+    )
+
+
+def assert_close_to_stated(got, stated, what: str) -> None:
+    got = np.asarray(got, dtype=np.float64)
+    assert got.shape == stated.shape, f"{what}: shape {got.shape}, stated {stated.shape}"
+    error = np.abs(got - stated)
+    limit = DECIMAL_INPUT_RTOL * np.maximum(np.abs(stated), 1.0)
+    assert np.all(error <= limit), f"{what}: got {got.ravel()}, stated {stated.ravel()}, max error {error.max()}"
