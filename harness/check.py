@@ -7,9 +7,9 @@ from typing import Iterable
 
 import numpy as np
 
-from .backends import Unsupported, available_backends, execute, get_backend
+from .backends import Unsupported, available_backends, get_backend
 from .backends.base import first_line
-from .inputs import make_inputs
+from .inputs import make_inputs, validate_inputs
 from .reference import reference
 from .spec import ConvSpec
 from .tolerance import compare, error_bound
@@ -60,13 +60,16 @@ class CheckResult:
 
 def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound: np.ndarray, x, w, b) -> Outcome:
     """Run one backend and compare it with the reference; never raises."""
+    version = ""
     try:
-        version = get_backend(backend).version()
-        got, call = execute(backend, spec, x, w, b)
+        adapter = get_backend(backend)
+        version = adapter.version()
+        got, call = adapter.run(spec, x, w, b)
     except Unsupported as exc:
-        return Outcome(backend, "unsupported", message=f"{exc.refusal.reason}: {exc.framework_message}")
+        return Outcome(backend, "unsupported", version,
+                       message=f"{exc.refusal.reason}: {exc.framework_message}")
     except Exception as exc:  # a crash is reported as an outcome, never lost
-        return Outcome(backend, "error", message=f"{type(exc).__name__}: {first_line(exc)}")
+        return Outcome(backend, "error", version, message=f"{type(exc).__name__}: {first_line(exc)}")
     result = compare(expected, got, bound)
     if not result.shape_ok:
         status = "shape_mismatch"
@@ -84,6 +87,7 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
     """Run ``spec`` with the data of ``seed`` (or ``inputs=(x, w, b)``) everywhere."""
     names = available_backends() if backends is None else tuple(backends)
     x, w, b = make_inputs(spec, seed) if inputs is None else inputs
+    validate_inputs(spec, x, w, b)
     expected = reference(spec, x, w, b)
     bound = error_bound(spec, x, w, b)
     return CheckResult(spec, seed, tuple(judge(n, spec, expected, bound, x, w, b) for n in names))

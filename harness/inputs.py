@@ -22,3 +22,11 @@ def make_inputs(spec: ConvSpec, seed: int = 0) -> tuple[np.ndarray, np.ndarray, 
     w = draw(spec.weight_shape)
     b = draw(spec.bias_shape) if spec.bias else None
     return x, w, b
+
+
+def validate_inputs(spec: ConvSpec, x, w, b) -> None:
+    """Raise ValueError naming the array whose shape does not fit ``spec``."""
+    for name, array, shape in (("x", x, spec.input_shape), ("w", w, spec.weight_shape), ("b", b, spec.bias_shape)):
+        got = None if array is None else tuple(np.shape(array))
+        if got != shape:
+            raise ValueError(f"{name}: shape {got} does not fit the spec, which needs {shape}")

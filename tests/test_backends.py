@@ -1,0 +1,145 @@
+"""Adapters: output shapes, agreement, dtypes, declared refusals and honest errors."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from harness import ConvSpec, Unsupported, available_backends, check, make_inputs, run_backend
+from harness.backends import REGISTRY, get_backend
+from harness.backends.base import Backend, Call
+from harness.dtypes import numpy_dtype
+from helpers import FRAMEWORK_BACKENDS, assert_all_agree
+
+LAYOUTS = ["NCW", "NWC", "NCHW", "NHWC", "NCDHW", "NDHWC"]
+
+
+def paddings(rank):
+    kinds = ["valid", "same", ((1, 2),) * rank]
+    return kinds + (["causal"] if rank == 1 else [])
+
+
+SHAPE_CASES = [
+    (layout, padding, stride, dilation)
+    for layout in LAYOUTS
+    for padding in paddings(len(layout) - 2)
+    for stride, dilation in itertools.product((1, 2), (1, 2))
+]
+
+
+@pytest.mark.parametrize("layout,padding,stride,dilation", SHAPE_CASES)
+def test_every_backend_gives_the_spec_output_shape_and_agrees(layout, padding, stride, dilation):
+    rank = len(layout) - 2
+    spec = ConvSpec(layout=layout, batch=2, in_channels=2, out_channels=3, spatial=(7, 6, 5)[:rank],
+                    kernel=(2, 3, 2)[:rank], stride=stride, dilation=dilation, padding=padding, bias=True)
+    result = check(spec, seed=3)
+    assert_all_agree(result)
+    for outcome in result.outcomes:
+        if outcome.status != "unsupported":
+            assert outcome.shape == spec.output_shape, (outcome.backend, outcome.shape, spec.output_shape)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+@pytest.mark.parametrize("backend", available_backends())
+def test_backends_keep_the_dtype(backend, dtype):
+    spec = ConvSpec(layout="NHWC", in_channels=3, out_channels=4, spatial=5, kernel=3,
+                    padding="same", bias=True, dtype=dtype)
+    y = run_backend(backend, spec, *make_inputs(spec))
+    assert y.dtype == numpy_dtype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_grouped_depthwise_and_multiplier_agree_in_every_dtype(dtype):
+    for groups, out in ((4, 4), (4, 8), (2, 6)):
+        spec = ConvSpec(layout="NHWC", in_channels=4, out_channels=out, spatial=(6, 5), kernel=3,
+                        stride=(2, 1), padding="same", groups=groups, bias=True, dtype=dtype)
+        assert_all_agree(check(spec, seed=groups))
+
+
+DECLARED = [
+    (name, refusal)
+    for name in FRAMEWORK_BACKENDS
+    for refusal in get_backend(name).refusals
+]
+
+
+@pytest.mark.parametrize("backend,refusal", DECLARED, ids=[f"{b}-{r.name}" for b, r in DECLARED])
+def test_declared_refusal_is_what_the_framework_does(backend, refusal):
+    """Each declared refusal's example is refused with that refusal, or runs correctly."""
+    spec = ConvSpec(**refusal.example)
+    assert refusal.applies(spec)
+    outcome = check(spec, backends=[backend]).outcomes[0]
+    if outcome.status == "pass":
+        pytest.skip(f"{backend} {get_backend(backend).version()} no longer refuses: {refusal.reason}")
+    assert outcome.status == "unsupported", outcome
+    with pytest.raises(Unsupported) as info:
+        run_backend(backend, spec, *make_inputs(spec))
+    assert info.value.refusal is refusal
+    assert "{{function_node" not in info.value.framework_message
+
+
+@pytest.mark.parametrize("backend", FRAMEWORK_BACKENDS)
+def test_unrecognised_framework_errors_propagate_and_check_reports_them(backend, monkeypatch):
+    spec = ConvSpec(layout="NCHW", in_channels=2, out_channels=2, spatial=4, kernel=2)
+    x, w, _ = make_inputs(spec)
+    wrong_w = np.ones((2, 3, 2, 2), dtype=w.dtype)  # in/groups does not match the input
+    with pytest.raises(Exception) as info:
+        run_backend(backend, spec, x, wrong_w)
+    assert not isinstance(info.value, Unsupported)
+
+
+def test_check_names_an_input_that_does_not_fit_the_spec():
+    spec = ConvSpec(layout="NCHW", in_channels=2, out_channels=2, spatial=4, kernel=2)
+    x, w, _ = make_inputs(spec)
+    with pytest.raises(ValueError, match=r"^w: shape \(2, 3, 2, 2\) does not fit"):
+        check(spec, inputs=(x, np.ones((2, 3, 2, 2)), None))
+
+
+class FlippedKernel(Backend):
+    """A wrong port: true convolution instead of cross-correlation."""
+
+    name = "flipped"
+    module = "numpy"
+
+    def _run(self, spec, x, w, b):
+        flipped = np.flip(w, axis=tuple(range(2, 2 + spec.rank)))
+        return get_backend("numpy")._run(spec, x, flipped, b)[0], Call("flipped")
+
+
+class Crashing(Backend):
+    name = "crashing"
+    module = "numpy"
+
+    def _run(self, spec, x, w, b):
+        raise RuntimeError("segfault avoided\nsecond line")
+
+
+class WrongShape(Backend):
+    name = "wrong-shape"
+    module = "numpy"
+
+    def _run(self, spec, x, w, b):
+        return np.zeros((1, 1)), Call("zeros")
+
+
+@pytest.fixture
+def wrong_backends(monkeypatch):
+    from harness.backends import Entry
+
+    monkeypatch.setitem(REGISTRY, "flipped", Entry("test_backends:FlippedKernel", "numpy", "core"))
+    monkeypatch.setitem(REGISTRY, "wrong-shape", Entry("test_backends:WrongShape", "numpy", "core"))
+    monkeypatch.setitem(REGISTRY, "crashing", Entry("test_backends:Crashing", "numpy", "core"))
+
+
+def test_check_catches_a_flipped_kernel_and_a_wrong_shape(wrong_backends):
+    spec = ConvSpec(layout="NCHW", in_channels=2, out_channels=2, spatial=5, kernel=3)
+    result = check(spec, backends=["numpy", "flipped", "wrong-shape", "crashing"])
+    assert [o.status for o in result.outcomes] == ["pass", "mismatch", "shape_mismatch", "error"]
+    assert result["crashing"].message == "RuntimeError: segfault avoided"
+    assert result["flipped"].ratio > 1 and not result.ok
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="^backend='mxnet': unknown"):
+        run_backend("mxnet", ConvSpec(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=1),
+                    np.ones((1, 1, 3)), np.ones((1, 1, 1)))
