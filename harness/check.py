@@ -91,3 +91,10 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
     expected = reference(spec, x, w, b)
     bound = error_bound(spec, x, w, b)
     return CheckResult(spec, seed, tuple(judge(n, spec, expected, bound, x, w, b) for n in names))
+
+
+def reproduce_command(spec: ConvSpec, seed: int) -> str:
+    """One line a user can paste: the spec as JSON, the seed, and the command."""
+    import shlex
+
+    return f"spec={spec.to_json()} seed={seed}  ->  convharness check {shlex.quote(spec.to_json())} --seed {seed}"

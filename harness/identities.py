@@ -1,0 +1,173 @@
+"""Metamorphic relations: two different computations that must give one result.
+
+Each identity rewrites a spec and its data into another form (one or more
+convolutions and a way to combine their outputs back into the original
+output); both forms are then run in the same backend and compared under the
+spec's error bound (twice it, as both sides carry rounding error).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+from .backends import Unsupported, run_backend
+from .layouts import (
+    channels_first_layout,
+    channels_last_layout,
+    to_channels_first_axes,
+    to_channels_last_axes,
+)
+from .spec import ConvSpec
+from .tolerance import error_bound
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    spec: ConvSpec
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Rewrite:
+    """The other side of an identity: convolutions to run and how to combine them."""
+
+    runs: tuple[Run, ...]
+    combine: Callable[[list[np.ndarray]], np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    name: str
+    applies: Callable[[ConvSpec], bool]
+    rewrite: Callable[[ConvSpec, np.ndarray, np.ndarray, np.ndarray | None], Rewrite]
+
+
+def _single(run: Run, back: Callable[[np.ndarray], np.ndarray]) -> Rewrite:
+    return Rewrite((run,), lambda outputs: back(outputs[0]))
+
+
+def _add_unit_axis(spec: ConvSpec, x, w, b) -> Rewrite:
+    """conv{r}d as conv{r+1}d with a leading spatial axis of size 1."""
+    layout = {"NCW": "NCHW", "NWC": "NHWC", "NCHW": "NCDHW", "NHWC": "NDHWC"}[spec.layout]
+    padding = spec.padding if spec.padding in ("valid", "same") else ((0, 0), *spec.explicit_padding)
+    lifted = ConvSpec(
+        layout=layout, batch=spec.batch, in_channels=spec.in_channels, out_channels=spec.out_channels,
+        spatial=(1, *spec.spatial), kernel=(1, *spec.kernel), stride=(1, *spec.stride),
+        dilation=(1, *spec.dilation), padding=padding, groups=spec.groups, bias=spec.bias, dtype=spec.dtype,
+    )
+    axis = 1 if spec.channels_last else 2  # where the new spatial axis goes
+    return _single(
+        Run(lifted, np.expand_dims(x, axis), np.expand_dims(w, 2), b),
+        lambda y: np.squeeze(y, axis),
+    )
+
+
+def _other_channel_order(spec: ConvSpec, x, w, b) -> Rewrite:
+    r = spec.rank
+    if spec.channels_last:
+        layout, forward, back = channels_first_layout(spec.layout), to_channels_first_axes(r), to_channels_last_axes(r)
+    else:
+        layout, forward, back = channels_last_layout(spec.layout), to_channels_last_axes(r), to_channels_first_axes(r)
+    return _single(
+        Run(spec.replace(layout=layout), np.ascontiguousarray(np.transpose(x, forward)), w, b),
+        lambda y: np.transpose(y, back),
+    )
+
+
+def _explicit_padding(spec: ConvSpec, x, w, b) -> Rewrite:
+    return _single(Run(spec.replace(padding=spec.explicit_padding), x, w, b), lambda y: y)
+
+
+def _per_group(spec: ConvSpec, x, w, b) -> Rewrite:
+    g = spec.groups
+    cg, fg = spec.in_channels // g, spec.out_channels // g
+    axis = x.ndim - 1 if spec.channels_last else 1
+    single = spec.replace(groups=1, in_channels=cg, out_channels=fg)
+    runs = tuple(
+        Run(
+            single,
+            np.ascontiguousarray(np.take(x, range(i * cg, (i + 1) * cg), axis=axis)),
+            w[i * fg:(i + 1) * fg],
+            None if b is None else b[i * fg:(i + 1) * fg],
+        )
+        for i in range(g)
+    )
+    return Rewrite(runs, lambda outputs: np.concatenate(outputs, axis=axis))
+
+
+def _zero_inserted_kernel(spec: ConvSpec, x, w, b) -> Rewrite:
+    extents = tuple((k - 1) * d + 1 for k, d in zip(spec.kernel, spec.dilation))
+    dilated = np.zeros(w.shape[:2] + extents, dtype=w.dtype)
+    dilated[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in spec.dilation)] = w
+    return _single(Run(spec.replace(kernel=extents, dilation=1), x, dilated, b), lambda y: y)
+
+
+def _stride_one_subsampled(spec: ConvSpec, x, w, b) -> Rewrite:
+    dense = spec.replace(stride=1, padding=spec.explicit_padding)
+    offset = 1 if spec.channels_last else 2
+    index = [slice(None)] * (spec.rank + 2)
+    for axis, s in enumerate(spec.stride):
+        index[offset + axis] = slice(None, None, s)
+    return _single(Run(dense, x, w, b), lambda y: y[tuple(index)])
+
+
+def _bias_added_after(spec: ConvSpec, x, w, b) -> Rewrite:
+    shape = [1] * (spec.rank + 2)
+    shape[spec.layout.index("C")] = spec.out_channels
+    return _single(
+        Run(spec.replace(bias=False), x, w, None),
+        lambda y: y.astype(np.float64) + b.astype(np.float64).reshape(shape),
+    )
+
+
+IDENTITIES = (
+    Identity("conv1d_equals_conv2d_with_height_one", lambda s: s.rank == 1, _add_unit_axis),
+    Identity("conv2d_equals_conv3d_with_depth_one", lambda s: s.rank == 2, _add_unit_axis),
+    Identity("channels_first_equals_transposed_channels_last", lambda s: True, _other_channel_order),
+    Identity("same_or_causal_equals_explicit_padding", lambda s: s.padding in ("same", "causal"), _explicit_padding),
+    Identity("grouped_equals_concatenated_groups", lambda s: s.groups > 1, _per_group),
+    Identity("dilation_equals_zero_inserted_kernel", lambda s: max(s.dilation) > 1, _zero_inserted_kernel),
+    Identity("stride_equals_subsampled_stride_one", lambda s: max(s.stride) > 1, _stride_one_subsampled),
+    Identity("bias_equals_adding_it_afterwards", lambda s: s.bias, _bias_added_after),
+)
+BY_NAME = {identity.name: identity for identity in IDENTITIES}
+
+
+@dataclasses.dataclass(frozen=True)
+class IdentityOutcome:
+    identity: str
+    backend: str
+    status: str  # "pass", "mismatch" or "unsupported"
+    ratio: float | None = None  # worst |difference| / (2 * bound)
+    message: str = ""
+
+
+def check_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b=None) -> IdentityOutcome:
+    """Run both sides of ``identity`` in ``backend`` and compare them."""
+    rewrite = identity.rewrite(spec, x, w, b)
+    try:
+        direct = np.asarray(run_backend(backend, spec, x, w, b), np.float64)
+        outputs = [run_backend(backend, r.spec, r.x, r.w, r.b) for r in rewrite.runs]
+    except Unsupported as exc:
+        return IdentityOutcome(identity.name, backend, "unsupported", message=str(exc))
+    other = np.asarray(rewrite.combine(outputs), np.float64)
+    if other.shape != direct.shape:
+        return IdentityOutcome(identity.name, backend, "mismatch", float("inf"),
+                               f"shapes {direct.shape} and {other.shape}")
+    difference = np.abs(direct - other)
+    limit = 2 * error_bound(spec, x, w, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(difference == 0, 0.0, difference / limit)
+    ratio = float(ratios.max()) if ratios.size else 0.0
+    if ratio <= 1:
+        return IdentityOutcome(identity.name, backend, "pass", ratio)
+    worst = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
+    return IdentityOutcome(
+        identity.name, backend, "mismatch", ratio,
+        f"differ by {difference[worst]:.3g} at {tuple(map(int, worst))}, {ratio:.3g} x the bound",
+    )

@@ -1,0 +1,79 @@
+"""Property-based equivalence: every backend agrees with the reference, and the
+metamorphic identities hold in every backend, for generated specs."""
+
+import dataclasses
+
+import pytest
+from hypothesis import given, note
+
+from harness import ConvSpec, check, make_inputs
+from harness.check import reproduce_command
+from harness.identities import BY_NAME, check_identity
+from harness.strategies import conv_cases
+from helpers import FRAMEWORK_BACKENDS, assert_all_agree
+
+
+@given(conv_cases())
+def test_every_backend_agrees_with_the_reference(case):
+    spec, seed = case
+    note(reproduce_command(spec, seed))
+    assert_all_agree(check(spec, seed))
+
+
+FILTERS = {
+    "conv1d_equals_conv2d_with_height_one": dict(ranks=(1,)),
+    "conv2d_equals_conv3d_with_depth_one": dict(ranks=(2,)),
+    "channels_first_equals_transposed_channels_last": dict(),
+    "same_or_causal_equals_explicit_padding": dict(paddings=("same", "causal")),
+    "grouped_equals_concatenated_groups": dict(),
+    "dilation_equals_zero_inserted_kernel": dict(),
+    "stride_equals_subsampled_stride_one": dict(),
+    "bias_equals_adding_it_afterwards": dict(bias=True),
+}
+
+
+def identity_test(name):
+    identity = BY_NAME[name]
+
+    @given(conv_cases(**FILTERS[name]))
+    def test(case):
+        spec, seed = case
+        note(reproduce_command(spec, seed))
+        if not identity.applies(spec):
+            return  # e.g. groups == 1 for the grouped identity: nothing to rewrite
+        x, w, b = make_inputs(spec, seed)
+        for backend in FRAMEWORK_BACKENDS:
+            outcome = check_identity(identity, backend, spec, x, w, b)
+            assert outcome.status in ("pass", "unsupported"), f"{backend}: {outcome.message}"
+
+    return test
+
+
+for _name in FILTERS:
+    globals()[f"test_{_name}"] = identity_test(_name)
+
+
+def test_every_identity_has_a_property_test():
+    assert set(FILTERS) == set(BY_NAME)
+
+
+ONE_D = ConvSpec(layout="NCW", in_channels=4, out_channels=4, spatial=9, kernel=2, stride=2,
+                 dilation=2, padding="same", groups=2, bias=True)
+TWO_D = ConvSpec(layout="NHWC", in_channels=4, out_channels=4, spatial=(9, 8), kernel=(2, 3),
+                 stride=(2, 1), dilation=(2, 1), padding="same", groups=2, bias=True)
+
+
+@pytest.mark.parametrize("name", sorted(BY_NAME))
+def test_identity_detects_a_wrong_rewrite(name):
+    """Meta test: an identity whose rewrite is off by 1% fails, the true one passes."""
+    identity = BY_NAME[name]
+    spec = ONE_D if "conv1d" in name else TWO_D
+    assert identity.applies(spec)
+    x, w, b = make_inputs(spec, seed=1)
+
+    def broken(spec, x, w, b):
+        rewrite = identity.rewrite(spec, x, w, b)
+        return dataclasses.replace(rewrite, combine=lambda outputs: rewrite.combine(outputs) * 1.01)
+
+    assert check_identity(identity, "numpy", spec, x, w, b).status == "pass"
+    assert check_identity(dataclasses.replace(identity, rewrite=broken), "numpy", spec, x, w, b).status == "mismatch"
