@@ -65,6 +65,24 @@ def cmd_check(args) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import generate_cases, parse_shard, run_sweep, select_shard
+
+    shard = parse_shard(args.shard)
+    if args.examples < 1:
+        raise ValueError(f"examples={args.examples}: must be >= 1")
+    if args.jobs < 1:
+        raise ValueError(f"jobs={args.jobs}: must be >= 1")
+    cases = select_shard(generate_cases(args.examples, args.seed), shard)
+    print(f"sweep: {len(cases)} cases (seed {args.seed}, shard {shard[0]}/{shard[1]}), "
+          f"backends {', '.join(_backends(args.backends) or available_backends())}, "
+          f"records {args.records or 'not written'}", file=sys.stderr)
+    summary = run_sweep(cases, backends=_backends(args.backends), records=args.records,
+                        jobs=args.jobs, progress=not args.quiet)
+    print(summary.line())
+    return 1 if summary.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convharness",
@@ -83,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     one.add_argument("--backends", help=backends_help)
     one.set_defaults(func=cmd_check)
+
+    sweep = sub.add_parser("sweep", help="check generated cases outside pytest; exit 1 on any mismatch or error")
+    sweep.add_argument("--examples", type=int, default=200, help="number of generated cases (default 200)")
+    sweep.add_argument("--seed", type=int, default=0, help="generation seed, the same cases for the same seed")
+    sweep.add_argument("--backends", help=backends_help)
+    sweep.add_argument("--records", help="append one JSON line per case and backend to this file")
+    sweep.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    sweep.add_argument("--shard", default="1/1", help="run shard i of n, e.g. 2/4 (default 1/1)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 

@@ -2,16 +2,29 @@
 
 The neutral weight order (O, I/g, *k) is JAX's "OI..." kernel spec, so weights
 need no conversion. float64 needs jax_enable_x64, switched on at first use.
+The call is jitted (one compilation per shape and configuration) and compiled
+programs go to a persistent cache, so a repeated sweep skips compilation:
+CONVHARNESS_JAX_CACHE names its folder (default ~/.cache/convharness/jax;
+"off" disables it).
 """
 
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 
 import numpy as np
 
 from ..spec import ConvSpec
 from .base import Backend, Call, Script
+
+CACHE_ENV = "CONVHARNESS_JAX_CACHE"
+
+
+def cache_dir() -> str | None:
+    value = os.environ.get(CACHE_ENV, str(Path.home() / ".cache" / "convharness" / "jax"))
+    return None if value.lower() == "off" else value
 
 
 @functools.cache
@@ -19,7 +32,27 @@ def _jax():
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    folder = cache_dir()
+    if folder:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        for option, value in (("jax_persistent_cache_min_compile_time_secs", 0.0),
+                              ("jax_persistent_cache_min_entry_size_bytes", 0)):
+            if hasattr(jax.config, option):  # the entry-size option is newer than some releases
+                jax.config.update(option, value)
     return jax
+
+
+@functools.cache
+def _compiled_conv():
+    jax = _jax()
+
+    def conv(x, w, b, *, strides, padding, dilation, dims, groups, bias_shape):
+        y = jax.lax.conv_general_dilated(
+            x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=dims, feature_group_count=groups,
+        )
+        return y if b is None else y + b.reshape(bias_shape)
+
+    return jax.jit(conv, static_argnames=("strides", "padding", "dilation", "dims", "groups", "bias_shape"))
 
 
 def dimension_numbers(layout: str) -> tuple[str, str, str]:
@@ -32,24 +65,24 @@ class Jax(Backend):
     module = "jax"
 
     def _run(self, spec: ConvSpec, x, w, b) -> tuple[np.ndarray, Call]:
-        jax = _jax()
+        jnp = _jax().numpy
         script = Script()
         if spec.padding in ("same", "valid"):
             padding = spec.padding.upper()
         else:
-            padding = [tuple(p) for p in spec.explicit_padding]
+            padding = tuple(tuple(p) for p in spec.explicit_padding)
         dims = dimension_numbers(spec.layout)
-        y = jax.lax.conv_general_dilated(
-            jax.numpy.asarray(x), jax.numpy.asarray(w), spec.stride, padding,
-            rhs_dilation=spec.dilation, dimension_numbers=dims, feature_group_count=spec.groups,
+        bias_shape = [1] * (spec.rank + 2)
+        bias_shape[spec.layout.index("C")] = spec.out_channels
+        y = _compiled_conv()(
+            jnp.asarray(x), jnp.asarray(w), None if b is None else jnp.asarray(b),
+            strides=spec.stride, padding=padding, dilation=spec.dilation, dims=dims,
+            groups=spec.groups, bias_shape=tuple(bias_shape),
         )
         script.conv(
             f"y = jax.lax.conv_general_dilated(x, w, window_strides={spec.stride}, padding={padding!r}, "
             f"rhs_dilation={spec.dilation}, dimension_numbers={dims}, feature_group_count={spec.groups})"
         )
         if b is not None:
-            shape = [1] * (spec.rank + 2)
-            shape[spec.layout.index("C")] = spec.out_channels
-            y = y + jax.numpy.asarray(b).reshape(shape)
-            script(f"y = y + b.reshape({tuple(shape)})")
+            script(f"y = y + b.reshape({tuple(bias_shape)})")
         return np.asarray(y), script.call()

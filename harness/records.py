@@ -1,0 +1,97 @@
+"""JSON Lines records: one line per case and backend, flushed as written."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+from pathlib import Path
+from typing import IO, Iterable
+
+from .check import CheckResult, Outcome
+
+DISTRIBUTIONS = {"numpy": "numpy", "torch": "torch", "tensorflow": "tensorflow-cpu", "jax": "jax", "jaxlib": "jaxlib"}
+
+
+def _installed(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        if dist == "tensorflow-cpu":
+            return _installed("tensorflow")
+        return None
+
+
+def environment() -> dict:
+    """Where the records come from; read from package metadata, importing nothing."""
+    versions = {name: _installed(dist) for name, dist in DISTRIBUTIONS.items()}
+    return {
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "versions": {k: v for k, v in versions.items() if v},
+    }
+
+
+def outcome_record(case: int, result: CheckResult, outcome: Outcome, env: dict) -> dict:
+    return {
+        "case": case,
+        "spec": result.spec.to_dict(),
+        "seed": result.seed,
+        "backend": outcome.backend,
+        "version": outcome.version,
+        "status": outcome.status,
+        "max_abs_error": outcome.max_abs_error,
+        "max_rel_error": outcome.max_rel_error,
+        "ratio": outcome.ratio,
+        "worst_index": outcome.worst_index,
+        "message": outcome.message,
+        "call": outcome.call,
+        "native": outcome.native,
+        "transposed": outcome.transposed,
+        "environment": env,
+    }
+
+
+def _finite(value):
+    return None if isinstance(value, float) and value != value else value
+
+
+class RecordWriter:
+    """Appends records to a JSON Lines file, one flushed line each."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = None if path is None else Path(path)
+        self._file: IO[str] | None = None
+
+    def __enter__(self) -> RecordWriter:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        return self
+
+    def write(self, records: Iterable[dict]) -> None:
+        if self._file is None:
+            return
+        for record in records:
+            self._file.write(json.dumps(record, default=_finite, allow_nan=True) + "\n")
+        self._file.flush()
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def read_records(paths: Iterable[str | Path]) -> tuple[list[dict], int]:
+    """All records in ``paths`` and the number of lines that could not be read
+    (a sweep interrupted mid-line leaves one truncated line)."""
+    records, skipped = [], 0
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    skipped += 1
+    return records, skipped

@@ -1,0 +1,144 @@
+"""The sweep: generated cases checked outside pytest, with records and progress.
+
+Cases come from the public strategy under a fixed Hypothesis seed, so the
+same --seed gives the same cases in every environment; --shard i/n keeps
+every n-th case, and --jobs runs cases in worker processes.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import multiprocessing
+import os
+import sys
+import time
+from typing import Iterable, Iterator, TextIO
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from .check import check
+from .records import RecordWriter, environment, outcome_record
+from .spec import ConvSpec
+from .strategies import conv_cases
+
+FAILING = ("mismatch", "shape_mismatch", "error")
+
+
+def generate_cases(examples: int, seed: int, **filters) -> list[tuple[ConvSpec, int]]:
+    """``examples`` (spec, data seed) cases, the same for the same seed and filters."""
+    cases: list[tuple[ConvSpec, int]] = []
+
+    @settings(max_examples=examples, database=None, phases=[Phase.generate], deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @hypothesis_seed(seed)
+    @given(conv_cases(**filters))
+    def collect(case):
+        cases.append(case)
+
+    collect()
+    return cases[:examples]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'i/n' with 1 <= i <= n, e.g. '2/4' is the second of four shards."""
+    index, sep, count = text.partition("/")
+    if not (sep and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise ValueError(f"shard={text!r}: must be i/n with 1 <= i <= n, e.g. 1/4")
+    return int(index), int(count)
+
+
+def select_shard(cases: list, shard: tuple[int, int]) -> list[tuple[int, object]]:
+    """(case number, case) for the cases of shard i of n: every n-th, from i-1."""
+    index, count = shard
+    return [(number, case) for number, case in enumerate(cases) if number % count == index - 1]
+
+
+@dataclasses.dataclass
+class Summary:
+    cases: int = 0
+    counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return any(self.counts[status] for status in FAILING)
+
+    def line(self) -> str:
+        rate = self.cases / self.seconds if self.seconds else 0.0
+        counts = " ".join(f"{status} {n}" for status, n in sorted(self.counts.items()))
+        return f"{self.cases} cases in {self.seconds:.1f} s ({rate:.1f} cases/s): {counts or 'nothing run'}"
+
+
+class Progress:
+    """A one-line progress bar on a terminal; a line per tenth elsewhere."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr):
+        self.total, self.stream, self.start = total, stream, time.perf_counter()
+        self.tty = stream.isatty()
+        self.next_report = max(1, total // 10)
+
+    def update(self, summary: Summary) -> None:
+        done = summary.cases
+        if not self.tty and done < self.next_report and done != self.total:
+            return
+        self.next_report = done + max(1, self.total // 10)
+        elapsed = time.perf_counter() - self.start
+        width = 24
+        filled = width * done // max(self.total, 1)
+        bad = sum(summary.counts[s] for s in FAILING)
+        text = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
+                f"{done / elapsed if elapsed else 0:.1f} cases/s, {bad} failing")
+        self.stream.write(("\r" + text) if self.tty else text + "\n")
+        if self.tty and done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict]) -> list[dict]:
+    number, spec_dict, seed, backends, env = job
+    result = check(ConvSpec.from_dict(spec_dict), seed, backends)
+    return [outcome_record(number, result, outcome, env) for outcome in result.outcomes]
+
+
+def _quiet_worker() -> None:
+    """Worker processes share 2 cores: one thread each."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ[name] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _results(jobs_list: list, jobs: int) -> Iterator[list[dict]]:
+    if jobs <= 1:
+        yield from map(_check_case, jobs_list)
+        return
+    context = multiprocessing.get_context("spawn")  # no framework state is forked
+    with context.Pool(jobs, initializer=_quiet_worker) as pool:
+        yield from pool.imap_unordered(_check_case, jobs_list, chunksize=1)
+
+
+def run_sweep(
+    cases: Iterable[tuple[int, tuple[ConvSpec, int]]],
+    *,
+    backends: tuple[str, ...] | None = None,
+    records: str | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+) -> Summary:
+    """Check every case; append each outcome to ``records`` as it completes."""
+    env = environment()
+    job_list = [(number, spec.to_dict(), seed, backends, env) for number, (spec, seed) in cases]
+    summary = Summary()
+    bar = Progress(len(job_list)) if progress else None
+    start = time.perf_counter()
+    with RecordWriter(records) as writer:
+        for case_records in _results(job_list, jobs):
+            writer.write(case_records)
+            summary.cases += 1
+            summary.counts.update(record["status"] for record in case_records)
+            summary.seconds = time.perf_counter() - start
+            if bar:
+                bar.update(summary)
+    summary.seconds = time.perf_counter() - start
+    return summary
