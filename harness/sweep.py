@@ -8,16 +8,19 @@ every n-th case, and --jobs runs cases in worker processes.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import functools
 import multiprocessing
 import os
 import sys
 import time
-from typing import Iterable, Iterator, TextIO
+from typing import Iterable, TextIO
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
+from .backends import available_backends, get_backend
 from .check import check
 from .records import RecordWriter, environment, outcome_record
 from .spec import ConvSpec
@@ -102,20 +105,36 @@ def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict]) -> lis
     return [outcome_record(number, result, outcome, env) for outcome in result.outcomes]
 
 
-def _quiet_worker() -> None:
-    """Worker processes share 2 cores: one thread each."""
+def load_backends(backends: tuple[str, ...] | None) -> None:
+    """Import every framework up front, so the clock measures cases, not imports."""
+    for name in backends or available_backends():
+        try:
+            get_backend(name).load()
+        except Exception:
+            pass  # the backend's cases will report the failure as an error outcome
+
+
+def _start_worker(backends: tuple[str, ...] | None, ready) -> None:
+    """A worker on a shared machine: one thread each, frameworks loaded, then ready."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         os.environ[name] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    load_backends(backends)
+    ready.wait()
 
 
-def _results(jobs_list: list, jobs: int) -> Iterator[list[dict]]:
+@contextlib.contextmanager
+def _executor(backends: tuple[str, ...] | None, jobs: int):
+    """A map over cases, in this process or in ``jobs`` workers, ready to run."""
     if jobs <= 1:
-        yield from map(_check_case, jobs_list)
+        load_backends(backends)
+        yield map
         return
     context = multiprocessing.get_context("spawn")  # no framework state is forked
-    with context.Pool(jobs, initializer=_quiet_worker) as pool:
-        yield from pool.imap_unordered(_check_case, jobs_list, chunksize=1)
+    ready = context.Barrier(jobs + 1)
+    with context.Pool(jobs, initializer=_start_worker, initargs=(backends, ready)) as pool:
+        ready.wait()
+        yield functools.partial(pool.imap_unordered, chunksize=1)
 
 
 def run_sweep(
@@ -130,10 +149,10 @@ def run_sweep(
     env = environment()
     job_list = [(number, spec.to_dict(), seed, backends, env) for number, (spec, seed) in cases]
     summary = Summary()
-    bar = Progress(len(job_list)) if progress else None
-    start = time.perf_counter()
-    with RecordWriter(records) as writer:
-        for case_records in _results(job_list, jobs):
+    with _executor(backends, jobs) as map_cases, RecordWriter(records) as writer:
+        bar = Progress(len(job_list)) if progress else None
+        start = time.perf_counter()
+        for case_records in map_cases(_check_case, job_list):
             writer.write(case_records)
             summary.cases += 1
             summary.counts.update(record["status"] for record in case_records)

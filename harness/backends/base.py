@@ -62,6 +62,12 @@ class Backend(abc.ABC):
     module: str = ""  # the framework's import name
     refusals: tuple[Refusal, ...] = ()
 
+    def load(self) -> None:
+        """Import the framework now (a sweep does this before its clock starts)."""
+        import importlib
+
+        importlib.import_module(self.module)
+
     def version(self) -> str:
         import importlib
 

@@ -64,6 +64,9 @@ class Jax(Backend):
     name = "jax"
     module = "jax"
 
+    def load(self) -> None:
+        _compiled_conv()
+
     def _run(self, spec: ConvSpec, x, w, b) -> tuple[np.ndarray, Call]:
         jnp = _jax().numpy
         script = Script()

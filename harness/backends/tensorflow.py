@@ -89,6 +89,9 @@ class TensorFlow(Backend):
     module = "tensorflow"
     refusals = REFUSALS
 
+    def load(self) -> None:
+        _tf()
+
     def message(self, exc: BaseException) -> str:
         return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", super().message(exc))
 

@@ -8,6 +8,7 @@ argument, and asymmetric padding an explicit F.pad first.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import numpy as np
 
@@ -107,7 +108,9 @@ class _Torch(Backend):
             script("conv.weight.data.copy_(w)" + ("; conv.bias.data.copy_(b)" if spec.bias else ""))
             script("y = conv(x)")
         else:
-            y = getattr(F, f"conv{r}d")(tx, tw, tb, **kwargs)
+            with warnings.catch_warnings():  # a note on speed, not on the result
+                warnings.filterwarnings("ignore", "Using padding='same' with even kernel")
+                y = getattr(F, f"conv{r}d")(tx, tw, tb, **kwargs)
             script.conv(f"y = torch.nn.functional.conv{r}d(x, w, {'b' if spec.bias else 'None'}, {args})")
         if spec.channels_last:
             axes = to_channels_last_axes(r)

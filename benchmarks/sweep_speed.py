@@ -1,0 +1,93 @@
+"""Sweep speed: harness overhead, the JAX persistent cache, and parallel jobs.
+
+Each measurement runs in fresh processes and prints a ratio:
+  overhead  cases/s of the sweep against a bare loop making the same framework
+            calls (each adapter's call, no reference, bound, comparison or
+            records); goal: the harness adds at most 10%
+  cache     the same sweep twice over one empty JAX cache folder; goal >= 3x
+  jobs      --jobs 2 against --jobs 1 on 2 cores; goal >= 1.6x
+  pytest    pytest -n 2 against -n 0 (only with --pytest)
+
+    python benchmarks/sweep_speed.py [--examples 200] [--backends ...] [--pytest]
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+BARE = """
+import sys, time
+from harness.backends import get_backend
+from harness.inputs import make_inputs
+from harness.sweep import generate_cases
+cases = generate_cases({examples}, {seed})
+backends = {backends!r}
+for name in backends:
+    get_backend(name).load()  # as the sweep does before its clock starts
+start = time.perf_counter()
+for spec, seed in cases:
+    x, w, b = make_inputs(spec, seed)
+    for name in backends:
+        try:
+            get_backend(name)._run(spec, x, w, b)
+        except Exception:
+            pass  # a refusal costs the same call in the sweep
+print(f"{{len(cases)}} cases in {{time.perf_counter() - start:.2f}} s")
+"""
+
+SWEPT = """
+import time
+from harness.sweep import generate_cases, run_sweep
+cases = list(enumerate(generate_cases({examples}, {seed})))
+summary = run_sweep(cases, backends={backends!r}, records={records!r}, jobs={jobs}, progress=False)
+print(f"{{summary.cases}} cases in {{summary.seconds:.2f}} s")
+"""
+
+
+def seconds(code: str, env: dict) -> float:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return float(re.search(r"cases in ([\d.]+) s", out.stdout).group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--examples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--backends", default="torch,torch.nn,tensorflow,jax")
+    parser.add_argument("--pytest", action="store_true")
+    args = parser.parse_args()
+    backends = tuple(args.backends.split(","))
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "CONVHARNESS_JAX_CACHE": "off", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        fill = dict(examples=args.examples, seed=args.seed, backends=backends)
+        records = os.path.join(tmp, "r.jsonl")
+        bare = seconds(BARE.format(**fill), env)
+        swept = seconds(SWEPT.format(**fill, records=records, jobs=1), env)
+        print(f"overhead: bare loop {args.examples / bare:.1f} cases/s, sweep {args.examples / swept:.1f} cases/s, "
+              f"sweep/bare time = {swept / bare:.3f} (goal <= 1.10)")
+
+        cached = {**env, "CONVHARNESS_JAX_CACHE": os.path.join(tmp, "jax-cache")}
+        first = seconds(SWEPT.format(**fill, records=None, jobs=1), cached)
+        second = seconds(SWEPT.format(**fill, records=None, jobs=1), cached)
+        print(f"cache: first sweep {first:.2f} s, repeated {second:.2f} s, speed-up {first / second:.2f}x (goal >= 3)")
+
+        one = seconds(SWEPT.format(**fill, records=None, jobs=1), cached)
+        two = seconds(SWEPT.format(**fill, records=None, jobs=2), cached)
+        print(f"jobs: --jobs 1 {one:.2f} s, --jobs 2 {two:.2f} s, speed-up {one / two:.2f}x (goal >= 1.6)")
+
+    if args.pytest:
+        times = {}
+        for n in ("0", "2"):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", n, "-p", "no:cacheprovider"],
+                           capture_output=True, check=True)
+            times[n] = time.perf_counter() - start
+        print(f"pytest: -n 0 {times['0']:.1f} s, -n 2 {times['2']:.1f} s, speed-up {times['0'] / times['2']:.2f}x (goal >= 1.6)")
+
+
+if __name__ == "__main__":
+    main()

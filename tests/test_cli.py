@@ -1,0 +1,105 @@
+"""The command line: tables, records, shards, exit statuses and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness import ConvSpec
+from harness.cli import main
+from harness.records import read_records
+from harness.sweep import generate_cases, parse_shard, select_shard
+
+SPEC = ConvSpec(layout="NWC", in_channels=2, out_channels=4, spatial=9, kernel=2, stride=2,
+                padding="same", groups=2, bias=True)
+
+
+def test_check_prints_a_row_per_backend_and_exits_0(capsys):
+    assert main(["check", SPEC.to_json(), "--backends", "numpy,jax"]) == 0
+    out = capsys.readouterr().out
+    assert "conv1d NWC float32" in out
+    assert [line.split()[0] for line in out.splitlines()[2:]] == ["numpy", "jax"]
+
+
+def test_check_reads_a_file_and_applies_overrides(tmp_path, capsys):
+    path = tmp_path / "spec.json"
+    path.write_text(SPEC.to_json())
+    assert main(["check", str(path), "dtype=float64", "stride=1", "--backends", "numpy"]) == 0
+    assert "float64" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,field",
+    [
+        (["check", '{"layout": "NCW"'], "spec"),
+        (["check", '{"layout": "NXW", "in_channels": 1, "out_channels": 1, "spatial": 3, "kernel": 1}'], "layout"),
+        (["check", SPEC.to_json(), "groups=3"], "groups"),
+        (["check", SPEC.to_json(), "kernel=20", "padding=valid"], "kernel"),
+        (["check", SPEC.to_json(), "stride=0"], "stride"),
+        (["check", SPEC.to_json(), "padding=causal", "layout=NHWC"], "spatial"),
+        (["check", '{"layout": "NCW", "in_channels": 1}'], "out_channels"),
+        (["check", SPEC.to_json(), "stride"], "stride"),
+        (["sweep", "--shard", "3/2"], "shard"),
+        (["sweep", "--examples", "0"], "examples"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(argv, field, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert f"error: {field}" in err
+
+
+def test_command_line_entry_point_gives_no_traceback():
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "check", "not json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "error: spec" in out.stderr
+
+
+def test_generated_cases_are_reproducible_and_shards_partition_them():
+    cases = generate_cases(12, seed=5)
+    assert len(cases) == 12 and cases == generate_cases(12, seed=5)
+    assert cases != generate_cases(12, seed=6)
+    shards = [select_shard(cases, (i, 3)) for i in (1, 2, 3)]
+    numbers = sorted(n for shard in shards for n, _ in shard)
+    assert numbers == list(range(12))
+    assert parse_shard("2/3") == (2, 3)
+
+
+def test_sweep_writes_a_record_per_case_and_backend(tmp_path, capsys):
+    records = tmp_path / "records.jsonl"
+    status = main(["sweep", "--examples", "6", "--seed", "1", "--backends", "numpy,torch",
+                   "--records", str(records), "--quiet"])
+    assert status == 0
+    lines, skipped = read_records([records])
+    assert skipped == 0 and len(lines) == 12
+    first = lines[0]
+    assert {"spec", "seed", "backend", "version", "status", "max_abs_error", "ratio", "message",
+            "environment"} <= set(first)
+    assert ConvSpec.from_dict(first["spec"])  # the spec round-trips
+    assert first["environment"]["versions"]["torch"]
+    assert "6 cases" in capsys.readouterr().out
+
+
+def test_sweep_with_two_jobs_records_the_same_outcomes(tmp_path):
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    for path, jobs in ((one, "1"), (two, "2")):
+        assert main(["sweep", "--examples", "4", "--backends", "numpy", "--records", str(path),
+                     "--jobs", jobs, "--quiet"]) == 0
+    key = lambda r: (r["case"], r["backend"], r["status"], r["max_abs_error"])  # noqa: E731
+    assert sorted(map(key, read_records([one])[0])) == sorted(map(key, read_records([two])[0]))
+
+
+def test_sweep_exits_1_on_a_mismatch(tmp_path, monkeypatch):
+    from harness.backends import REGISTRY, Entry
+
+    monkeypatch.setitem(REGISTRY, "flipped", Entry("test_backends:FlippedKernel", "numpy", "core"))
+    assert main(["sweep", "--examples", "3", "--backends", "flipped", "--quiet"]) == 1
+
+
+def test_a_truncated_last_line_is_skipped_and_counted(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"status": "pass"}) + "\n" + '{"status": "pa')
+    records, skipped = read_records([path])
+    assert records == [{"status": "pass"}] and skipped == 1
