@@ -52,10 +52,6 @@ def outcome_record(case: int, result: CheckResult, outcome: Outcome, env: dict) 
     }
 
 
-def _finite(value):
-    return None if isinstance(value, float) and value != value else value
-
-
 class RecordWriter:
     """Appends records to a JSON Lines file, one flushed line each."""
 
@@ -73,7 +69,7 @@ class RecordWriter:
         if self._file is None:
             return
         for record in records:
-            self._file.write(json.dumps(record, default=_finite, allow_nan=True) + "\n")
+            self._file.write(json.dumps(record, allow_nan=True) + "\n")
         self._file.flush()
 
     def __exit__(self, *exc) -> None:
