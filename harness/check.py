@@ -34,6 +34,9 @@ class Outcome:
     transposed: bool = False
     notes: tuple[str, ...] = ()
     message: str = ""
+    # |error| and bound per output element (spec layout), kept for mismatches only: the heat map
+    errors: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+    bound: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -66,7 +69,8 @@ def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound: np.ndarray,
         version = adapter.version()
         got, call = adapter.run(spec, x, w, b)
     except Unsupported as exc:
-        return Outcome(backend, "unsupported", version,
+        return Outcome(backend, "unsupported", version, call=exc.call.code, native=exc.call.native,
+                       transposed=exc.call.transposed, notes=exc.call.notes,
                        message=f"{exc.refusal.reason}: {exc.framework_message}")
     except Exception as exc:  # a crash is reported as an outcome, never lost
         return Outcome(backend, "error", version, message=f"{type(exc).__name__}: {first_line(exc)}")
@@ -77,9 +81,11 @@ def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound: np.ndarray,
     else:
         status = "pass" if result.within_bound else "mismatch"
         message = ""
+    kept = status == "mismatch"
     return Outcome(
         backend, status, version, result.max_abs_error, result.max_rel_error, result.ratio,
         result.worst_index, tuple(np.shape(got)), call.code, call.native, call.transposed, call.notes, message,
+        result.errors if kept else None, bound if kept else None,
     )
 
 

@@ -43,6 +43,7 @@ class Comparison:
     max_rel_error: float
     ratio: float  # worst error / bound over all elements; <= 1 passes
     worst_index: tuple[int, ...] | None
+    errors: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)  # |got - expected|
 
     @property
     def within_bound(self) -> bool:
@@ -71,4 +72,5 @@ def compare(expected: np.ndarray, got, bound: np.ndarray) -> Comparison:
         float(relative.max()),
         float(ratios[worst]),
         tuple(int(i) for i in worst),
+        error,
     )

@@ -7,7 +7,7 @@ import pytest
 
 from harness import ConvSpec, Unsupported, available_backends, check, make_inputs, run_backend
 from harness.backends import REGISTRY, get_backend
-from harness.backends.base import Backend, Call
+from harness.backends.base import Backend
 from harness.dtypes import numpy_dtype
 from helpers import FRAMEWORK_BACKENDS, assert_all_agree
 
@@ -101,16 +101,16 @@ class FlippedKernel(Backend):
     name = "flipped"
     module = "numpy"
 
-    def _run(self, spec, x, w, b):
+    def _run(self, spec, x, w, b, script):
         flipped = np.flip(w, axis=tuple(range(2, 2 + spec.rank)))
-        return get_backend("numpy")._run(spec, x, flipped, b)[0], Call("flipped")
+        return get_backend("numpy")._run(spec, x, flipped, b, script)
 
 
 class Crashing(Backend):
     name = "crashing"
     module = "numpy"
 
-    def _run(self, spec, x, w, b):
+    def _run(self, spec, x, w, b, script):
         raise RuntimeError("segfault avoided\nsecond line")
 
 
@@ -118,8 +118,9 @@ class WrongShape(Backend):
     name = "wrong-shape"
     module = "numpy"
 
-    def _run(self, spec, x, w, b):
-        return np.zeros((1, 1)), Call("zeros")
+    def _run(self, spec, x, w, b, script):
+        script.conv("y = np.zeros((1, 1))")
+        return np.zeros((1, 1))
 
 
 @pytest.fixture

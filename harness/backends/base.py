@@ -43,11 +43,12 @@ class Refusal:
 class Unsupported(Exception):
     """The framework refused a valid spec in a way its backend declares."""
 
-    def __init__(self, backend: str, refusal: Refusal, message: str):
+    def __init__(self, backend: str, refusal: Refusal, message: str, call: Call | None = None):
         super().__init__(f"{backend} refuses this spec ({refusal.reason}): {message}")
         self.backend = backend
         self.refusal = refusal
         self.framework_message = message
+        self.call = call or Call("")  # the code up to and including the refused call
 
 
 def first_line(exc: BaseException) -> str:
@@ -61,6 +62,7 @@ class Backend(abc.ABC):
     name: str = ""
     module: str = ""  # the framework's import name
     refusals: tuple[Refusal, ...] = ()
+    imports: tuple[str, ...] = ()  # what a standalone script needs before the call's code
 
     def load(self) -> None:
         """Import the framework now (a sweep does this before its clock starts)."""
@@ -75,22 +77,35 @@ class Backend(abc.ABC):
 
     def run(self, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Call]:
         """Run ``spec``; raise Unsupported for a declared refusal, else re-raise."""
+        script = Script()
         try:
-            return self._run(spec, x, w, b)
+            return self._run(spec, x, w, b, script), script.call()
         except Exception as exc:
             message = str(exc)
             for refusal in self.refusals:
                 if refusal.matches(spec, message):
-                    raise Unsupported(self.name, refusal, self.message(exc)) from exc
+                    raise Unsupported(self.name, refusal, self.message(exc), script.call()) from exc
             raise
+
+    def tensor_lines(self, spec: ConvSpec) -> list[str]:
+        """Lines of a standalone script that turn NumPy ``x, w, b`` into the call's inputs."""
+        return []
+
+    def result_for(self, spec: ConvSpec) -> str:
+        """The line of a standalone script that turns the call's ``y`` into a NumPy array."""
+        return ""
 
     def message(self, exc: BaseException) -> str:
         """The framework's own words for an error, on one line."""
         return first_line(exc)
 
     @abc.abstractmethod
-    def _run(self, spec: ConvSpec, x, w, b) -> tuple[np.ndarray, Call]:
-        """Call the framework; return the result in ``spec.layout`` and the call."""
+    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
+        """Call the framework; return the result in ``spec.layout``.
+
+        Each line of framework code goes to ``script`` before it runs, so a
+        refused call is recorded too.
+        """
 
 
 class Script:
@@ -115,6 +130,10 @@ class Script:
 
     def call(self) -> Call:
         return Call("\n".join(self.lines), self.native, self.transposed, tuple(self.notes))
+
+
+def tensor_names(spec: ConvSpec) -> str:
+    return "x, w, b" if spec.bias else "x, w"
 
 
 def spatial_padding_is_symmetric(spec: ConvSpec) -> bool:

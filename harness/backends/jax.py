@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..spec import ConvSpec
-from .base import Backend, Call, Script
+from .base import Backend, Script, tensor_names
 
 CACHE_ENV = "CONVHARNESS_JAX_CACHE"
 
@@ -63,13 +63,20 @@ def dimension_numbers(layout: str) -> tuple[str, str, str]:
 class Jax(Backend):
     name = "jax"
     module = "jax"
+    imports = ("import jax", 'jax.config.update("jax_enable_x64", True)')
+
+    def tensor_lines(self, spec: ConvSpec) -> list[str]:
+        names = tensor_names(spec)
+        return [f"{names} = (jax.numpy.asarray(a) for a in ({names}))"]
+
+    def result_for(self, spec: ConvSpec) -> str:
+        return "y = np.asarray(y)"
 
     def load(self) -> None:
         _compiled_conv()
 
-    def _run(self, spec: ConvSpec, x, w, b) -> tuple[np.ndarray, Call]:
+    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
         jnp = _jax().numpy
-        script = Script()
         if spec.padding in ("same", "valid"):
             padding = spec.padding.upper()
         else:
@@ -77,15 +84,15 @@ class Jax(Backend):
         dims = dimension_numbers(spec.layout)
         bias_shape = [1] * (spec.rank + 2)
         bias_shape[spec.layout.index("C")] = spec.out_channels
-        y = _compiled_conv()(
-            jnp.asarray(x), jnp.asarray(w), None if b is None else jnp.asarray(b),
-            strides=spec.stride, padding=padding, dilation=spec.dilation, dims=dims,
-            groups=spec.groups, bias_shape=tuple(bias_shape),
-        )
         script.conv(
             f"y = jax.lax.conv_general_dilated(x, w, window_strides={spec.stride}, padding={padding!r}, "
             f"rhs_dilation={spec.dilation}, dimension_numbers={dims}, feature_group_count={spec.groups})"
         )
         if b is not None:
             script(f"y = y + b.reshape({tuple(bias_shape)})")
-        return np.asarray(y), script.call()
+        y = _compiled_conv()(
+            jnp.asarray(x), jnp.asarray(w), None if b is None else jnp.asarray(b),
+            strides=spec.stride, padding=padding, dilation=spec.dilation, dims=dims,
+            groups=spec.groups, bias_shape=tuple(bias_shape),
+        )
+        return np.asarray(y)

@@ -8,15 +8,17 @@ import numpy as np
 from ..dtypes import numpy_dtype
 from ..reference import convolve
 from ..spec import ConvSpec
-from .base import Backend, Call
+from .base import Backend, Script
 
 
 class NumPy(Backend):
     name = "numpy"
     module = "numpy"
 
-    def _run(self, spec: ConvSpec, x, w, b) -> tuple[np.ndarray, Call]:
+    imports = ("import harness.reference",)
+
+    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
         working = np.float64 if spec.dtype == "float64" else np.float32
-        y = convolve(spec, x, w, b, dtype=working).astype(numpy_dtype(spec.dtype))
-        code = f"y = harness.reference.convolve(spec, x, w, b, dtype=np.{working.__name__}).astype({spec.dtype!r})"
-        return y, Call(code, native=code)
+        script.conv(f"y = harness.reference.convolve(spec, x, w, b, dtype=np.{working.__name__})"
+                    f".astype({spec.dtype!r})")
+        return convolve(spec, x, w, b, dtype=working).astype(numpy_dtype(spec.dtype))

@@ -22,7 +22,7 @@ from ..layouts import (
     weight_to_spatial_first_axes,
 )
 from ..spec import ConvSpec
-from .base import Backend, Call, Refusal, Script
+from .base import Backend, Refusal, Script, tensor_names
 
 CHANNELS_LAST_ONLY = r"only supports the NHWC tensor format"
 
@@ -30,7 +30,8 @@ REFUSALS = (
     Refusal(
         "conv3d_groups",
         lambda spec: spec.rank == 3 and spec.groups > 1,
-        r"Number of channels in filter \(\d+\) must match last dimension of input|grouped convolution",
+        r"Number of channels in filter \(\d+\) must match last dimension of input"
+        r"|input and filter must have the same depth|grouped convolution",
         "TensorFlow's CPU Conv3D has no grouped form",
         dict(layout="NDHWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2),
     ),
@@ -88,6 +89,14 @@ class TensorFlow(Backend):
     name = "tensorflow"
     module = "tensorflow"
     refusals = REFUSALS
+    imports = ("import tensorflow as tf",)
+
+    def tensor_lines(self, spec: ConvSpec) -> list[str]:
+        names = tensor_names(spec)
+        return [f"{names} = (tf.constant(a) for a in ({names}))"]
+
+    def result_for(self, spec: ConvSpec) -> str:
+        return "y = y.numpy()"
 
     def load(self) -> None:
         _tf()
@@ -95,12 +104,11 @@ class TensorFlow(Backend):
     def message(self, exc: BaseException) -> str:
         return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", super().message(exc))
 
-    def _run(self, spec: ConvSpec, x, w, b) -> tuple[np.ndarray, Call]:
+    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
         tf = _tf()
         r = spec.rank
-        script = Script()
-        tx, tw = tf.constant(x), tf.constant(np.transpose(w, weight_to_spatial_first_axes(r)))
         script(f"w = tf.transpose(w, {list(weight_to_spatial_first_axes(r))})  # (O, I/g, *k) -> (*k, I/g, O)")
+        tx, tw = tf.constant(x), tf.constant(np.transpose(w, weight_to_spatial_first_axes(r)))
         layout = spec.layout
         if not spec.channels_last and not native_channels_first(r, spec.dtype):
             layout = channels_last_layout(spec.layout)
@@ -119,19 +127,19 @@ class TensorFlow(Backend):
             tx = tf.pad(tx, widths)
             padding = "VALID"
         strides, dilations = _full(spec.stride, last), _full(spec.dilation, last)
-        y = _conv(tf, r)(tx, tw, strides, padding, data_format=layout, dilations=dilations)
         script.conv(
             f"y = tf.nn.conv{r}d(x, w, {strides}, {padding!r}, data_format={layout!r}, dilations={dilations})"
         )
+        y = _conv(tf, r)(tx, tw, strides, padding, data_format=layout, dilations=dilations)
         if b is not None:
             fmt = "N...C" if last else "NC..."
-            y = tf.nn.bias_add(y, tf.constant(b), data_format=fmt)
             script(f"y = tf.nn.bias_add(y, b, data_format={fmt!r})")
+            y = tf.nn.bias_add(y, tf.constant(b), data_format=fmt)
         if layout != spec.layout:
             axes = to_channels_first_axes(r)
             script(f"y = tf.transpose(y, {list(axes)})  # back to {spec.layout}")
             y = tf.transpose(y, axes)
-        return y.numpy(), script.call()
+        return y.numpy()
 
     @staticmethod
     def _padding(spec: ConvSpec, channels_last: bool):

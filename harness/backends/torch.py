@@ -15,7 +15,7 @@ import numpy as np
 from ..dtypes import numpy_dtype
 from ..layouts import to_channels_first_axes, to_channels_last_axes
 from ..spec import ConvSpec
-from .base import Backend, Call, Refusal, Script, spatial_padding_is_symmetric
+from .base import Backend, Refusal, Script, spatial_padding_is_symmetric, tensor_names
 
 
 @functools.cache
@@ -68,12 +68,21 @@ class _Torch(Backend):
     module = "torch"
     refusals = (HALF_REFUSAL,)
     use_module = False
+    imports = ("import torch",)
 
-    def _run(self, spec: ConvSpec, x, w, b) -> tuple[np.ndarray, Call]:
+    def tensor_lines(self, spec: ConvSpec) -> list[str]:
+        names = tensor_names(spec)
+        if spec.dtype == "bfloat16":
+            return [f"{names} = (torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16) for a in ({names}))"]
+        return [f"{names} = (torch.from_numpy(a) for a in ({names}))"]
+
+    def result_for(self, spec: ConvSpec) -> str:
+        return "y = y.detach().float().numpy()" if spec.dtype == "bfloat16" else "y = y.detach().numpy()"
+
+    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
         torch = _torch()
         F = torch.nn.functional
         r = spec.rank
-        script = Script()
         tx, tw = _tensor(x, spec.dtype), _tensor(w, spec.dtype)
         tb = None if b is None else _tensor(b, spec.dtype)
         if spec.channels_last:
@@ -92,6 +101,12 @@ class _Torch(Backend):
         kwargs = dict(stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups)
         args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         if self.use_module:
+            script.conv(
+                f"conv = torch.nn.Conv{r}d({spec.in_channels}, {spec.out_channels}, {spec.kernel}, "
+                f"{args}, bias={spec.bias}, dtype={tw.dtype})"
+            )
+            script("conv.weight.data.copy_(w)" + ("; conv.bias.data.copy_(b)" if spec.bias else ""))
+            script("y = conv(x)")
             layer = getattr(torch.nn, f"Conv{r}d")(
                 spec.in_channels, spec.out_channels, spec.kernel, bias=spec.bias,
                 dtype=tw.dtype, **kwargs,
@@ -101,22 +116,16 @@ class _Torch(Backend):
                 if tb is not None:
                     layer.bias.copy_(tb)
                 y = layer(tx)
-            script.conv(
-                f"conv = torch.nn.Conv{r}d({spec.in_channels}, {spec.out_channels}, {spec.kernel}, "
-                f"{args}, bias={spec.bias}, dtype={tw.dtype})"
-            )
-            script("conv.weight.data.copy_(w)" + ("; conv.bias.data.copy_(b)" if spec.bias else ""))
-            script("y = conv(x)")
         else:
+            script.conv(f"y = torch.nn.functional.conv{r}d(x, w, {'b' if spec.bias else 'None'}, {args})")
             with warnings.catch_warnings():  # a note on speed, not on the result
                 warnings.filterwarnings("ignore", "Using padding='same' with even kernel")
                 y = getattr(F, f"conv{r}d")(tx, tw, tb, **kwargs)
-            script.conv(f"y = torch.nn.functional.conv{r}d(x, w, {'b' if spec.bias else 'None'}, {args})")
         if spec.channels_last:
             axes = to_channels_last_axes(r)
             script(f"y = y.permute{axes}  # back to {spec.layout}")
             y = y.permute(axes)
-        return _numpy(y, spec.dtype), script.call()
+        return _numpy(y, spec.dtype)
 
 
 class TorchFunctional(_Torch):
