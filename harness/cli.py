@@ -62,6 +62,12 @@ def cmd_check(args) -> int:
     result = check(spec, seed=args.seed, backends=_backends(args.backends))
     print(spec.describe())
     print(table.outcomes(result))
+    if args.records:
+        from .records import RecordWriter, environment, outcome_record
+
+        env = environment()
+        with RecordWriter(args.records) as writer:
+            writer.write(outcome_record(0, result, outcome, env) for outcome in result.outcomes)
     return 0 if result.ok else 1
 
 
@@ -83,6 +89,28 @@ def cmd_sweep(args) -> int:
     return 1 if summary.failed else 0
 
 
+def cmd_report(args) -> int:
+    from .report import build_report
+
+    missing = [p for p in args.records if not Path(p).is_file()]
+    if missing:
+        raise ValueError(f"records: no such file: {', '.join(missing)}")
+    report = build_report(args.records, args.output)
+    skipped = f", skipped {report.skipped_lines} unreadable lines" if report.skipped_lines else ""
+    print(f"report: {report.cases} cases, {len(report.failures)} failures, {len(report.refusals)} unsupported, "
+          f"{len(report.environments)} environments{skipped} -> {args.output}")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from .explain import explain
+
+    spec = parse_spec(args.spec, args.overrides)
+    explanation = explain(spec, seed=args.seed, backends=_backends(args.backends))
+    print(explanation.text())
+    return 0 if explanation.result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convharness",
@@ -100,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("overrides", nargs="*", help="key=value overrides, e.g. stride=2 dtype=float64")
     one.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     one.add_argument("--backends", help=backends_help)
+    one.add_argument("--records", help="append one JSON line per backend to this file (for `report`)")
     one.set_defaults(func=cmd_check)
 
     sweep = sub.add_parser("sweep", help="check generated cases outside pytest; exit 1 on any mismatch or error")
@@ -111,6 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--shard", default="1/1", help="run shard i of n, e.g. 2/4 (default 1/1)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(func=cmd_sweep)
+
+    report = sub.add_parser("report", help="merge JSON Lines records into one self-contained HTML report")
+    report.add_argument("records", nargs="+", help="records files written by sweep (or port)")
+    report.add_argument("-o", "--output", default="reports/index.html", help="default reports/index.html")
+    report.set_defaults(func=cmd_report)
+
+    explain = sub.add_parser("explain", help="print the exact equivalent call in each framework, run them, "
+                                             "and say whether they agree")
+    explain.add_argument("spec", help="a JSON file or JSON string in the form ConvSpec.to_dict() writes")
+    explain.add_argument("overrides", nargs="*", help="key=value overrides, e.g. stride=2")
+    explain.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    explain.add_argument("--backends", help=backends_help)
+    explain.set_defaults(func=cmd_explain)
     return parser
 
 

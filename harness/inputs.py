@@ -24,6 +24,17 @@ def make_inputs(spec: ConvSpec, seed: int = 0) -> tuple[np.ndarray, np.ndarray, 
     return x, w, b
 
 
+def inputs_code(spec: ConvSpec, seed: int) -> list[str]:
+    """Lines of plain NumPy that build exactly ``make_inputs(spec, seed)``."""
+    dtype = "ml_dtypes.bfloat16" if spec.dtype == "bfloat16" else repr(spec.dtype)
+    lines = ["import ml_dtypes"] if spec.dtype == "bfloat16" else []
+    lines.append(f"rng = np.random.default_rng({seed})")
+    for name, shape in (("x", spec.input_shape), ("w", spec.weight_shape), ("b", spec.bias_shape)):
+        if shape is not None:
+            lines.append(f"{name} = rng.uniform(-1.0, 1.0, size={shape}).astype({dtype})")
+    return lines
+
+
 def validate_inputs(spec: ConvSpec, x, w, b) -> None:
     """Raise ValueError naming the array whose shape does not fit ``spec``."""
     for name, array, shape in (("x", x, spec.input_shape), ("w", w, spec.weight_shape), ("b", b, spec.bias_shape)):

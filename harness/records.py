@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
 from pathlib import Path
 from typing import IO, Iterable
 
 from .check import CheckResult, Outcome
 
+# settings that change which kernels run, and so the numbers; reproducers set them again
+VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "XLA_FLAGS")
 DISTRIBUTIONS = {"numpy": "numpy", "torch": "torch", "tensorflow": "tensorflow-cpu", "jax": "jax", "jaxlib": "jaxlib"}
 
 
@@ -29,6 +32,7 @@ def environment() -> dict:
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
         "versions": {k: v for k, v in versions.items() if v},
+        "variables": {k: os.environ[k] for k in VARIABLES if k in os.environ},
     }
 
 
@@ -48,8 +52,21 @@ def outcome_record(case: int, result: CheckResult, outcome: Outcome, env: dict) 
         "call": outcome.call,
         "native": outcome.native,
         "transposed": outcome.transposed,
+        "notes": list(outcome.notes),
+        "error_map": error_map(outcome),
         "environment": env,
     }
+
+
+MAP_LIMIT = 16384  # output elements; a larger mismatch keeps its numbers but no heat map
+
+
+def error_map(outcome: Outcome) -> dict | None:
+    """|error| and bound per output element (spec layout, 3 significant digits), for a heat map."""
+    if outcome.errors is None or outcome.errors.size > MAP_LIMIT:
+        return None
+    rounded = lambda a: [float(f"{v:.3g}") for v in a.ravel()]  # noqa: E731
+    return {"shape": list(outcome.errors.shape), "abs": rounded(outcome.errors), "bound": rounded(outcome.bound)}
 
 
 class RecordWriter:
@@ -77,9 +94,12 @@ class RecordWriter:
             self._file.close()
 
 
+REQUIRED = {"spec", "seed", "backend", "status"}
+
+
 def read_records(paths: Iterable[str | Path]) -> tuple[list[dict], int]:
     """All records in ``paths`` and the number of lines that could not be read
-    (a sweep interrupted mid-line leaves one truncated line)."""
+    (a sweep interrupted mid-line leaves one truncated line) or are not records."""
     records, skipped = [], 0
     for path in paths:
         with open(path, encoding="utf-8") as handle:
@@ -87,7 +107,12 @@ def read_records(paths: Iterable[str | Path]) -> tuple[list[dict], int]:
                 if not line.strip():
                     continue
                 try:
-                    records.append(json.loads(line))
+                    record = json.loads(line)
                 except json.JSONDecodeError:
+                    skipped += 1
+                    continue
+                if isinstance(record, dict) and REQUIRED <= record.keys():
+                    records.append(record)
+                else:
                     skipped += 1
     return records, skipped

@@ -21,6 +21,7 @@ import dataclasses
 import numpy as np
 
 from .dtypes import eps, to_float64
+from .layouts import to_channels_first_axes
 from .reference import convolve
 from .spec import ConvSpec
 
@@ -74,3 +75,22 @@ def compare(expected: np.ndarray, got, bound: np.ndarray) -> Comparison:
         tuple(int(i) for i in worst),
         error,
     )
+
+
+def where_errors_sit(errors: np.ndarray, bound: np.ndarray, channels_last: bool) -> str:
+    """Where the elements beyond the bound lie: 'none', 'border' (a padding
+    convention), 'everywhere' (a layout or weight-order mistake) or
+    'scattered' (precision, or a partial mistake)."""
+    over = np.asarray(errors) > np.asarray(bound)
+    if not over.any():
+        return "none"
+    spatial = over.transpose(to_channels_first_axes(over.ndim - 2)) if channels_last else over
+    border = np.zeros(spatial.shape[2:], dtype=bool)
+    for axis, size in enumerate(border.shape):
+        index = [slice(None)] * border.ndim
+        for edge in (0, size - 1):
+            index[axis] = edge
+            border[tuple(index)] = True
+    if not (spatial & ~border).any() and not border.all():
+        return "border"
+    return "everywhere" if over.mean() > 0.5 else "scattered"

@@ -1,0 +1,111 @@
+"""Explain one spec: the exact equivalent call in each framework, why its
+padding and layout arguments are what they are, and whether they agree."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+from .backends import get_backend
+from .check import CheckResult, check
+from .spec import ConvSpec
+
+
+def padding_notes(spec: ConvSpec) -> list[str]:
+    """What the spec's padding resolves to, and where the frameworks' conventions part."""
+    pads = spec.explicit_padding
+    pairs = ", ".join(f"({b}, {a})" for b, a in pads)
+    notes = [f"padding {spec.padding!r} resolves to (before, after) = {pairs} per spatial axis"]
+    symmetric = all(b == a for b, a in pads)
+    if spec.padding == "same":
+        notes.append("TensorFlow/JAX 'SAME': output ceil(n/stride), total pad from the dilated kernel, "
+                     "the odd pad at the end")
+        if any(s > 1 for s in spec.stride):
+            notes.append("PyTorch's padding='same' refuses stride > 1: give PyTorch these pads explicitly")
+        torch_style = [((k - 1) * d) // 2 for k, d in zip(spec.kernel, spec.dilation)]
+        if [b for b, _ in pads] != torch_style or not symmetric:
+            notes.append(
+                f"PyTorch-style symmetric padding={tuple(torch_style)} (floor((k-1)*d/2)) is NOT the same here: "
+                "it differs for even kernels and for stride > 1"
+            )
+    elif spec.padding == "causal":
+        notes.append("causal: (k-1)*d zeros before the sequence only (Keras Conv1D(padding='causal'))")
+    if not symmetric:
+        notes.append("asymmetric: PyTorch needs torch.nn.functional.pad first (widths from the last axis "
+                     "backwards); tf.nn.conv2d takes the pairs as a list, tf.nn.conv1d/conv3d need tf.pad first")
+    return notes
+
+
+def layout_notes(spec: ConvSpec) -> list[str]:
+    r = spec.rank
+    k = "".join("DHW"[3 - r:])
+    return [
+        f"input and output {spec.layout}; weights (out, in/groups, {', '.join(k)}) as PyTorch's "
+        f"Conv{r}d.weight and JAX 'OI{k}'; TensorFlow's filter is ({', '.join(k)}, in/groups, out)",
+        "PyTorch convolves channels-first only: a channels-last spec is permuted around the call"
+        if spec.channels_last else
+        "TensorFlow's CPU kernels may refuse channels-first (by dtype and machine): then the call is transposed",
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendCall:
+    backend: str
+    code: str  # pasteable: imports, conversion from NumPy, the call, back to NumPy
+    status: str
+    transposed: bool
+    notes: tuple[str, ...]
+    message: str
+    ratio: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Explanation:
+    spec: ConvSpec
+    padding: tuple[str, ...]
+    layout: tuple[str, ...]
+    calls: tuple[BackendCall, ...]
+    result: CheckResult
+
+    @property
+    def verdict(self) -> str:
+        ran = [c for c in self.calls if c.status != "unsupported"]
+        refused = [c.backend for c in self.calls if c.status == "unsupported"]
+        tail = f"; refused by {', '.join(refused)} (declared)" if refused else ""
+        if self.result.ok:
+            worst = max((c.ratio or 0.0 for c in ran), default=0.0)
+            return (f"agree: {', '.join(c.backend for c in ran)} match the float64 reference "
+                    f"(worst error/bound {worst:.2g}){tail}")
+        bad = [f"{c.backend} {c.status}" for c in self.calls if c.status not in ("pass", "unsupported")]
+        return f"DISAGREE: {', '.join(bad)}{tail}"
+
+    def text(self) -> str:
+        lines = [self.spec.describe(), ""]
+        lines += [f"  - {n}" for n in (*self.layout, *self.padding)]
+        for call in self.calls:
+            how = "transposed around the call" if call.transposed else "native layout"
+            lines += ["", f"## {call.backend}: {call.status} ({how})"]
+            lines += [f"# {n}" for n in call.notes]
+            if call.message:
+                lines.append(f"# {call.message}")
+            lines.append(call.code)
+        lines += ["", self.verdict]
+        return "\n".join(lines)
+
+
+def standalone_code(spec: ConvSpec, backend: str, code: str) -> str:
+    """The call's code with the imports and conversions around it, as a user pastes it."""
+    adapter = get_backend(backend)
+    return "\n".join([*adapter.imports, *adapter.tensor_lines(spec), code, adapter.result_for(spec)])
+
+
+def explain(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None) -> Explanation:
+    """Run ``spec`` in every backend and collect each exact call with its verdict."""
+    result = check(spec, seed, backends, inputs=inputs)
+    calls = tuple(
+        BackendCall(o.backend, standalone_code(spec, o.backend, o.call) if o.call else "", o.status,
+                    o.transposed, o.notes, o.message, o.ratio)
+        for o in result.outcomes
+        if o.backend != "numpy"
+    )
+    return Explanation(spec, tuple(padding_notes(spec)), tuple(layout_notes(spec)), calls, result)

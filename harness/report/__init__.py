@@ -1,0 +1,22 @@
+"""HTML reports from JSON Lines records: ``build_report(paths, output)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from ..records import read_records
+from .model import Report, build
+from .render import render, write
+
+
+def build_report(paths: Iterable[str | Path], output: str | Path) -> Report:
+    """Read every records file, write one self-contained HTML page, return what it shows."""
+    paths = [str(p) for p in paths]
+    records, skipped = read_records(paths)
+    report = build(records, tuple(paths), skipped)
+    write(report, output)
+    return report
+
+
+__all__ = ["Report", "build", "build_report", "render", "write"]

@@ -1,0 +1,226 @@
+"""What the report page shows, built from records in one step; rendering is
+separate (``render.py``) and only formats these values."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+from ..check import STATUSES
+from ..spec import ConvSpec
+from ..tolerance import where_errors_sit
+from .heatmap import HeatMap, heat_map
+
+PATTERN_HINTS = {
+    "border": "on the border only: a padding convention",
+    "everywhere": "on most positions: a layout, weight-order or kernel-flip mistake",
+    "scattered": "in scattered places: precision, or a mistake that touches some positions",
+    "none": "no element beyond the bound",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Environment:
+    key: str
+    label: str
+    platform: str
+    records: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One record in the filterable table of outcomes."""
+
+    case: str
+    environment: str
+    backend: str
+    version: str
+    status: str
+    spec: str
+    ratio: str
+    tags: str  # what the filter searches: key=value words
+    anchor: str  # the detail section, if there is one
+
+
+@dataclasses.dataclass(frozen=True)
+class MatrixCell:
+    counts: tuple[tuple[str, int], ...]  # (status, count), non-zero only
+    filter: str
+
+    @property
+    def worst(self) -> str:
+        for status in ("error", "shape_mismatch", "mismatch", "unsupported", "pass"):
+            if any(s == status for s, _ in self.counts):
+                return status
+        return "empty"
+
+
+@dataclasses.dataclass(frozen=True)
+class Matrix:
+    columns: tuple[tuple[str, str], ...]  # (family, value)
+    rows: tuple[tuple[str, tuple[MatrixCell, ...]], ...]  # (framework version, cells)
+
+
+@dataclasses.dataclass(frozen=True)
+class Detail:
+    """One mismatch, shape mismatch, error or refusal, with what it takes to reproduce it."""
+
+    anchor: str
+    title: str
+    status: str
+    backend: str
+    version: str
+    environment: str
+    spec: str
+    spec_json: str
+    seed: int
+    input_shape: str
+    output_shape: str
+    numbers: tuple[tuple[str, str], ...]
+    pattern: str
+    heat_map: HeatMap | None
+    call: str
+    notes: tuple[str, ...]
+    message: str
+    reproducer: str
+    reproducer_name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    title: str
+    sources: tuple[str, ...]
+    skipped_lines: int
+    cases: int
+    environments: tuple[Environment, ...]
+    statuses: tuple[str, ...]
+    counts: tuple[tuple[str, tuple[int, ...]], ...]  # backend -> count per status
+    matrix: Matrix
+    failures: tuple[Detail, ...]
+    refusals: tuple[Detail, ...]
+    rows: tuple[Row, ...]
+
+
+def environment_key(env: dict) -> str:
+    versions = env.get("versions", {})
+    parts = [f"{name} {versions[name]}" for name in ("torch", "tensorflow", "jax", "numpy") if name in versions]
+    extra = [f"{k}={v}" for k, v in sorted(env.get("variables", {}).items())]
+    return ", ".join([f"python {env.get('python', '?')}", *parts, *extra])
+
+
+def families(spec: ConvSpec) -> tuple[tuple[str, str], ...]:
+    """The case families a spec belongs to: one value per family."""
+    groups = "1" if spec.groups == 1 else ("depthwise" if spec.groups == spec.in_channels else "grouped")
+    return (
+        ("rank", f"{spec.rank}d"),
+        ("layout", spec.layout),
+        ("padding", spec.padding_kind),
+        ("groups", groups),
+        ("dilation", "1" if all(d == 1 for d in spec.dilation) else "dilated"),
+        ("dtype", spec.dtype),
+    )
+
+
+FAMILY_ORDER = ("rank", "layout", "padding", "groups", "dilation", "dtype")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _detail(index: int, record: dict, spec: ConvSpec, env_label: str) -> Detail:
+    from ..reproducer import reproducer
+
+    status, backend = record["status"], record["backend"]
+    error_map = record.get("error_map")
+    pattern, drawn = "", None
+    if error_map:
+        import numpy as np
+
+        shape = error_map["shape"]
+        pattern = where_errors_sit(np.reshape(error_map["abs"], shape), np.reshape(error_map["bound"], shape),
+                                   spec.channels_last)
+        drawn = heat_map(error_map, spec.layout)
+    if record.get("call") and status != "error":
+        variables = record.get("environment", {}).get("variables", {})
+        try:
+            script = reproducer(spec, backend, record["call"], seed=record["seed"], status=status,
+                                recorded=_recorded(record), variables=variables)
+        except (ValueError, ImportError) as exc:  # a backend this installation does not register
+            script = f"# no reproducer: {exc}"
+    else:
+        script = "# no reproducer: the backend raised before it recorded a call"
+    numbers = tuple(
+        (label, _fmt(record.get(key)))
+        for label, key in (("max abs error", "max_abs_error"), ("max rel error", "max_rel_error"),
+                           ("error / bound", "ratio"))
+    ) + (("worst index", str(tuple(record["worst_index"])) if record.get("worst_index") else "-"),)
+    return Detail(
+        anchor=f"d{index}",
+        title=f"{backend} {record.get('version', '')}: {status}",
+        status=status, backend=backend, version=record.get("version", ""), environment=env_label,
+        spec=spec.describe(), spec_json=spec.to_json(), seed=record["seed"],
+        input_shape=str(spec.input_shape), output_shape=str(spec.output_shape),
+        numbers=numbers, pattern=PATTERN_HINTS.get(pattern, ""), heat_map=drawn,
+        call=record.get("call", ""), notes=tuple(record.get("notes", ())), message=record.get("message", ""),
+        reproducer=script, reproducer_name=f"reproduce_{index}_{backend.replace('.', '_')}.py",
+    )
+
+
+def _recorded(record: dict) -> str:
+    if record["status"] == "unsupported":
+        return f"unsupported ({record.get('message', '')})"
+    return (f"{record['status']}, max abs error {record.get('max_abs_error')!r}, "
+            f"error/bound {_fmt(record.get('ratio'))} ({record['backend']} {record.get('version', '')})")
+
+
+def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int = 0,
+          title: str = "convharness report") -> Report:
+    """Everything the page shows, from JSON Lines records."""
+    envs: dict[str, list] = {}
+    cases: dict[tuple[str, int], str] = {}
+    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    cells: dict[tuple[str, tuple[str, str]], collections.Counter] = collections.defaultdict(collections.Counter)
+    versions: dict[str, None] = {}
+    columns: set[tuple[str, str]] = set()
+    failures, refusals, rows = [], [], []
+    for record in records:
+        env = record.get("environment", {})
+        key = environment_key(env)
+        envs.setdefault(key, [env.get("platform", ""), 0])[1] += 1
+        spec = ConvSpec.from_dict(record["spec"])
+        case = cases.setdefault((spec.to_json(), record["seed"]), f"c{len(cases) + 1}")
+        backend, status = record["backend"], record["status"]
+        version = f"{backend} {record.get('version', '')}".strip()
+        versions[version] = None
+        counts[backend][status] += 1
+        tags = [f"{name}={value}" for name, value in families(spec)]
+        for family in families(spec):
+            columns.add(family)
+            cells[(version, family)][status] += 1
+        anchor = ""
+        if status != "pass":
+            detail = _detail(len(failures) + len(refusals) + 1, record, spec, key)
+            (refusals if status == "unsupported" else failures).append(detail)
+            anchor = detail.anchor
+        rows.append(Row(case, key, backend, record.get("version", ""), status, spec.describe(),
+                        _fmt(record.get("ratio")),
+                        " ".join([f"case={case}", f"backend={backend}", f"version={version.replace(' ', '=')}",
+                                  f"status={status}", *tags]), anchor))
+    ordered = tuple(sorted(columns, key=lambda c: (FAMILY_ORDER.index(c[0]), c[1])))
+    matrix = Matrix(ordered, tuple(
+        (version, tuple(
+            MatrixCell(tuple((s, cells[(version, col)][s]) for s in STATUSES if cells[(version, col)][s]),
+                       f"version={version.replace(' ', '=')} {col[0]}={col[1]}")
+            for col in ordered
+        ))
+        for version in sorted(versions)
+    ))
+    return Report(
+        title=title, sources=tuple(sources), skipped_lines=skipped_lines, cases=len(cases),
+        environments=tuple(Environment(k, k, p, n) for k, (p, n) in envs.items()),
+        statuses=STATUSES,
+        counts=tuple((b, tuple(c[s] for s in STATUSES)) for b, c in sorted(counts.items())),
+        matrix=matrix, failures=tuple(failures), refusals=tuple(refusals), rows=tuple(rows),
+    )
+

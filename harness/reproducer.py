@@ -1,0 +1,83 @@
+"""Standalone reproducers: a short script that imports only NumPy and one
+framework, builds the exact inputs, makes the exact calls the adapter made,
+and prints the result, the float64 reference and their difference.
+
+The reference is computed here and inlined, so the script does not need
+convharness; the inputs come from the seed (plain NumPy) or are inlined.
+"""
+
+from __future__ import annotations
+
+import base64
+import textwrap
+
+import numpy as np
+
+from .backends import get_backend
+from .inputs import inputs_code, make_inputs
+from .reference import reference
+from .spec import ConvSpec
+
+RESULT_MARK = "max_abs_error = "
+REFUSED_MARK = "refused: "
+
+
+def _inline(name: str, array: np.ndarray) -> str:
+    """``name = <array>`` as one line of NumPy that rebuilds it bit for bit."""
+    array = np.ascontiguousarray(array)
+    dtype = "ml_dtypes.bfloat16" if array.dtype.name == "bfloat16" else repr(array.dtype.str)
+    data = base64.b64encode(array.tobytes()).decode("ascii")
+    return f'{name} = np.frombuffer(base64.b64decode("{data}"), dtype={dtype}).reshape({array.shape}).copy()'
+
+
+def _input_lines(spec: ConvSpec, seed: int | None, inputs) -> list[str]:
+    if inputs is None:
+        return inputs_code(spec, seed)
+    lines = ["import ml_dtypes"] if spec.dtype == "bfloat16" else []
+    for name, array in zip("xwb", inputs):
+        if array is not None:
+            lines.append(_inline(name, array))
+    return lines
+
+
+def _variable_lines(variables: dict) -> list[str]:
+    """Settings that were in force where the outcome was recorded, set before any import."""
+    if not variables:
+        return []
+    return ["import os", *(f"os.environ[{k!r}] = {v!r}" for k, v in sorted(variables.items()))]
+
+
+def reproducer(
+    spec: ConvSpec, backend: str, code: str, *, seed: int | None = 0, inputs=None, status: str = "",
+    recorded: str = "", variables: dict | None = None,
+) -> str:
+    """The script for ``backend`` running ``code`` (the adapter's recorded call) on
+    ``spec`` with the data of ``seed``, or with ``inputs=(x, w, b)`` inlined."""
+    adapter = get_backend(backend)
+    x, w, b = make_inputs(spec, seed) if inputs is None else inputs
+    expected = reference(spec, x, w, b)
+    header = [f"Reproduces convharness {backend} {status or 'outcome'}: {spec.describe()}"]
+    if recorded:
+        header.append(f"Recorded: {recorded}")
+    header.append(f"Spec: {spec.to_json()}" + (f"  seed: {seed}" if inputs is None else ""))
+    body = "\n".join(
+        ["import base64", *_variable_lines(variables or {}), "", "import numpy as np", *adapter.imports, "",
+         "# the inputs, in the spec's layout; weights (out, in/groups, *kernel)",
+         *_input_lines(spec, seed, inputs), "",
+         "# the float64 reference computed by convharness",
+         _inline("expected", expected), "",
+         *adapter.tensor_lines(spec),
+         "try:",
+         textwrap.indent(code, "    "),
+         "except Exception as exc:  # the framework refuses the call",
+         f'    print("{REFUSED_MARK}" + str(exc).strip().splitlines()[0])',
+         "    raise SystemExit(0)",
+         adapter.result_for(spec),
+         "error = np.abs(np.asarray(y, dtype=np.float64) - expected)",
+         'print("result:", np.asarray(y, dtype=np.float64).ravel()[:8], "...")',
+         'print("expected:", expected.ravel()[:8], "...")',
+         f'print("{RESULT_MARK}" + repr(float(error.max())) if error.size else "{RESULT_MARK}0.0")',
+         'print("worst index:", np.unravel_index(int(np.argmax(error)), error.shape) if error.size else None)'],
+    )
+    quoted = "\n".join(line.replace('"""', "'''") for line in header)
+    return f'"""{quoted}\n"""\n{body}\n'

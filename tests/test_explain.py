@@ -1,0 +1,50 @@
+"""explain: each framework's pasteable call computes the spec, and the padding
+notes say where TensorFlow 'SAME' and PyTorch's integer padding part."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness import ConvSpec
+from harness.cli import main
+from harness.explain import explain, padding_notes
+from harness.inputs import make_inputs
+from harness.reference import reference
+from harness.tolerance import error_bound
+from helpers import FRAMEWORK_BACKENDS
+
+# even kernel, stride 2: SAME pads (0, 1) and (1, 1), which PyTorch's symmetric padding cannot say
+SAME_EVEN_STRIDED = ConvSpec(layout="NHWC", in_channels=2, out_channels=4, spatial=(7, 7), kernel=(2, 3),
+                             stride=2, padding="same", groups=2, bias=True)
+
+
+def test_padding_notes_name_the_resolved_pads_and_the_pytorch_difference():
+    notes = padding_notes(SAME_EVEN_STRIDED)
+    assert notes[0].endswith("(0, 1), (1, 1) per spatial axis")  # by hand: total (ceil(7/2)-1)*2 + k - 7 = 1 for k=2, 2 for k=3
+    assert any("refuses stride > 1" in n for n in notes)
+    assert any("padding=(0, 1)" in n and "NOT the same" in n for n in notes)
+    assert any("torch.nn.functional.pad first" in n for n in notes)
+    symmetric = padding_notes(ConvSpec(layout="NCW", in_channels=1, out_channels=1, spatial=5, kernel=3,
+                                       padding="same"))
+    assert not any("NOT the same" in n for n in symmetric)
+
+
+@pytest.mark.parametrize("backend", FRAMEWORK_BACKENDS)
+def test_each_explained_call_computes_the_spec_when_pasted(backend):
+    explanation = explain(SAME_EVEN_STRIDED, seed=2, backends=[backend])
+    (call,) = explanation.calls
+    assert call.status == "pass", call
+    x, w, b = make_inputs(SAME_EVEN_STRIDED, 2)
+    namespace = {"np": np, "x": x, "w": w, "b": b}
+    exec(call.code, namespace)  # what a user pastes after building x, w, b in NumPy
+    error = np.abs(np.asarray(namespace["y"], np.float64) - reference(SAME_EVEN_STRIDED, x, w, b))
+    assert (error <= error_bound(SAME_EVEN_STRIDED, x, w, b)).all()
+
+
+def test_explain_command_states_the_verdict(capsys):
+    assert main(["explain", SAME_EVEN_STRIDED.to_json(), "--backends", ",".join(FRAMEWORK_BACKENDS)]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1].startswith("agree: ")
+    for backend in FRAMEWORK_BACKENDS:
+        assert f"## {backend}: pass" in out

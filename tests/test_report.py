@@ -1,0 +1,219 @@
+"""Reports: built from a real sweep's records, parsed with an HTML parser, escaped,
+tolerant of truncated records; reproducers print the numbers the harness recorded."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness import ConvSpec
+from harness.cli import main
+from harness.records import read_records
+from harness.report import build_report
+from harness.report.heatmap import heat_map
+from harness.reproducer import REFUSED_MARK, RESULT_MARK, reproducer
+from harness.tolerance import where_errors_sit
+from helpers import FRAMEWORK_BACKENDS
+
+needs_tensorflow = pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+
+# tf.nn.conv3d 'SAME' with stride larger than kernel and input: the Eigen
+# Conv3D kernel (forced with TF_ENABLE_ONEDNN_OPTS=0) shifts the windows.
+TF_CONV3D_BUG = ConvSpec(layout="NDHWC", in_channels=2, out_channels=3, spatial=(3, 7, 4), kernel=(1, 1, 2),
+                         stride=(3, 3, 1), padding="same", bias=True)
+TF_CONV3D_GROUPS = ConvSpec(layout="NDHWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2)
+EIGEN = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+
+
+class Page(html.parser.HTMLParser):
+    """The parts of a report page the tests look at."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.scripts = 0
+        self.articles: list[dict] = []
+        self.text: list[str] = []
+        self._stack: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = (attrs.get("class") or "").split()
+        if tag == "script":
+            self.scripts += 1
+        if tag == "article":
+            self.articles.append({"classes": classes, "grids": 0, "cells": 0, "over": 0, "scripts": [], "id": attrs["id"]})
+        if self.articles and tag == "table" and "grid" in classes:
+            self.articles[-1]["grids"] += 1
+        if self.articles and tag == "td" and "style" in attrs:
+            self.articles[-1]["cells"] += 1
+            self.articles[-1]["over"] += "over" in classes
+        self._stack.append("script" if tag == "pre" and "script" in classes else tag)
+
+    def handle_endtag(self, tag):
+        if self._stack:
+            self._stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._stack and self._stack[-1] == "script" and self.articles and "article" in self._stack:
+            self.articles[-1]["scripts"].append(data)
+
+
+@pytest.fixture(scope="module")
+def sweep_report(tmp_path_factory):
+    """A real sweep plus a check of a known TensorFlow bug and refusal, all in one
+    records file, under the Eigen kernels; then the report."""
+    folder = tmp_path_factory.mktemp("report")
+    records = folder / "records.jsonl"
+    sweep = _cli("sweep", "--examples", "12", "--seed", "4", "--records", str(records), "--quiet", env=EIGEN)
+    assert sweep.returncode in (0, 1), sweep.stderr
+    for spec in (TF_CONV3D_BUG, TF_CONV3D_GROUPS):
+        checked = _cli("check", spec.to_json(), "--seed", "3", "--records", str(records), env=EIGEN)
+        assert checked.returncode in (0, 1), checked.stderr
+    output = folder / "index.html"
+    report = build_report([records], output)
+    return records, report, output.read_text(encoding="utf-8")
+
+
+def test_report_of_a_sweep_parses_and_every_mismatch_has_a_heat_map_and_a_reproducer(sweep_report):
+    records, report, text = sweep_report
+    page = Page(text)
+    assert page.scripts == 1  # the report's own table script, nothing else
+    mismatches = [a for a in page.articles if "mismatch" in a["classes"]]
+    if "tensorflow" in FRAMEWORK_BACKENDS:
+        assert mismatches, "the TensorFlow conv3d SAME bug should show under TF_ENABLE_ONEDNN_OPTS=0"
+    for article in mismatches:
+        assert article["grids"] >= 1 and article["cells"] > 0 and article["over"] > 0, article
+        assert any("import numpy as np" in chunk for chunk in article["scripts"]), article["id"]
+    statuses = [r["status"] for r in read_records([records])[0]]
+    assert report.cases == 14
+    assert len(report.failures) == sum(s not in ("pass", "unsupported") for s in statuses)
+    assert len(report.refusals) == statuses.count("unsupported")
+
+
+@needs_tensorflow
+def test_reproducers_print_the_numbers_the_harness_recorded(sweep_report):
+    records, report, _ = sweep_report
+    wanted = [r for r in read_records([records])[0]
+              if r["backend"] == "tensorflow" and r["spec"] in (TF_CONV3D_BUG.to_dict(), TF_CONV3D_GROUPS.to_dict())]
+    assert {r["status"] for r in wanted} == {"mismatch", "unsupported"}
+    by_status = {d.status: d for d in (*report.failures, *report.refusals) if d.backend == "tensorflow"}
+    for record in wanted:
+        script = by_status[record["status"]].reproducer
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        lines = out.stdout.splitlines()
+        if record["status"] == "mismatch":
+            printed = next(line for line in lines if line.startswith(RESULT_MARK))
+            assert float(printed[len(RESULT_MARK):]) == record["max_abs_error"]
+        else:
+            printed = next(line for line in lines if line.startswith(REFUSED_MARK))[len(REFUSED_MARK):]
+            from harness.backends import get_backend
+
+            assert get_backend("tensorflow").message(Exception(printed)) in record["message"]
+
+
+@pytest.mark.parametrize("backend", [b for b in FRAMEWORK_BACKENDS if b != "tensorflow"])
+def test_reproducer_of_each_backend_prints_the_error_check_measures(backend):
+    from harness import check
+
+    spec = ConvSpec(layout="NHWC", in_channels=4, out_channels=6, spatial=(5, 6), kernel=(2, 3), stride=(2, 1),
+                    padding="same", groups=2, bias=True)
+    outcome = check(spec, seed=5, backends=[backend]).outcomes[0]
+    script = reproducer(spec, backend, outcome.call, seed=5, status=outcome.status)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    printed = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
+    assert float(printed[len(RESULT_MARK):]) == outcome.max_abs_error
+
+
+def _record(**changes) -> dict:
+    spec = ConvSpec(layout="NCW", in_channels=1, out_channels=1, spatial=4, kernel=2)
+    record = {"case": 0, "spec": spec.to_dict(), "seed": 0, "backend": "torch", "version": "x", "status": "pass",
+              "max_abs_error": 0.0, "max_rel_error": 0.0, "ratio": 0.0, "worst_index": [0, 0, 0], "message": "",
+              "call": "y = torch.nn.functional.conv1d(x, w)", "native": "", "transposed": False,
+              "environment": {"python": "3.11", "platform": "Linux", "versions": {"torch": "x"}}}
+    record.update(changes)
+    return record
+
+
+def test_strings_from_records_are_escaped(tmp_path):
+    records = tmp_path / "r.jsonl"
+    evil = "<script>alert('x')</script>"
+    lines = [_record(status="error", message=f"RuntimeError: {evil}", call=""),
+             _record(status="unsupported", backend="tensorflow", message=evil, version=evil)]
+    records.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    output = tmp_path / "index.html"
+    build_report([records], output)
+    text = output.read_text()
+    page = Page(text)
+    assert page.scripts == 1
+    assert evil not in text
+    assert evil in "".join(page.text)  # shown to the reader, as text
+
+
+def test_truncated_record_line_still_renders_and_is_counted(tmp_path, capsys):
+    records = tmp_path / "r.jsonl"
+    records.write_text(json.dumps(_record()) + "\n" + json.dumps(_record(case=1))[:40])
+    output = tmp_path / "index.html"
+    assert main(["report", str(records), "-o", str(output)]) == 0
+    assert "skipped 1 unreadable lines" in capsys.readouterr().out
+    assert "Skipped 1 unreadable record line " in "".join(Page(output.read_text()).text)
+
+
+def test_report_of_a_missing_file_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "none.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "records" in err
+
+
+def test_version_matrix_counts_each_framework_version_separately(tmp_path):
+    records = tmp_path / "r.jsonl"
+    lines = [_record(version="2.18.1", backend="tensorflow", status="unsupported", message="no"),
+             _record(version="2.21.0", backend="tensorflow"),
+             _record(version="2.21.0", backend="tensorflow", seed=1)]
+    records.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    report = build_report([records], tmp_path / "index.html")
+    rows = dict(report.matrix.rows)
+    column = report.matrix.columns.index(("rank", "1d"))
+    assert rows["tensorflow 2.18.1"][column].counts == (("unsupported", 1),)
+    assert rows["tensorflow 2.21.0"][column].counts == (("pass", 2),)
+    assert report.cases == 2
+
+
+def test_where_errors_sit_names_border_everywhere_and_scattered():
+    bound = np.full((1, 1, 6, 6), 0.5)
+    border = np.zeros((1, 1, 6, 6))
+    border[..., 0, :] = 1.0  # the first row only: a padding convention
+    assert where_errors_sit(border, bound, channels_last=False) == "border"
+    assert where_errors_sit(np.ones((1, 1, 6, 6)), bound, channels_last=False) == "everywhere"
+    scattered = np.zeros((1, 1, 6, 6))
+    scattered[..., 2, 3] = 1.0
+    assert where_errors_sit(scattered, bound, channels_last=False) == "scattered"
+    assert where_errors_sit(np.zeros((1, 1, 6, 6)), bound, channels_last=False) == "none"
+    # channels-last: the same border, moved to NHWC
+    assert where_errors_sit(border.transpose(0, 2, 3, 1), bound.transpose(0, 2, 3, 1), channels_last=True) == "border"
+
+
+def test_heat_map_puts_the_worst_slice_first_and_marks_cells_over_the_bound():
+    errors = np.zeros((1, 2, 2, 3))  # NCHW: channel 1 holds the error
+    errors[0, 1, 1, 2] = 4.0
+    drawn = heat_map({"shape": [1, 2, 2, 3], "abs": errors.ravel().tolist(), "bound": [1.0] * 12}, "NCHW")
+    first = drawn.slices[0]
+    assert first.label == "n=0 c=1"
+    assert [[c.over for c in row] for row in first.rows] == [[False] * 3, [False, False, True]]
+    assert drawn.peak == 4.0
+    assert first.rows[1][2].colour == "rgb(255,0,0)" and first.rows[0][0].colour == "rgb(255,255,230)"
