@@ -100,6 +100,7 @@ def test_sweep_exits_1_on_a_mismatch(tmp_path, monkeypatch):
 
 def test_a_truncated_last_line_is_skipped_and_counted(tmp_path):
     path = tmp_path / "r.jsonl"
-    path.write_text(json.dumps({"status": "pass"}) + "\n" + '{"status": "pa')
+    record = {"spec": {}, "seed": 0, "backend": "torch", "status": "pass"}
+    path.write_text(json.dumps(record) + "\n" + json.dumps([1, 2]) + "\n" + '{"status": "pa')
     records, skipped = read_records([path])
-    assert records == [{"status": "pass"}] and skipped == 1
+    assert records == [record] and skipped == 2  # a truncated line, and a line that is no record
