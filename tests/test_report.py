@@ -92,7 +92,7 @@ def test_report_of_a_sweep_parses_and_every_mismatch_has_a_heat_map_and_a_reprod
     records, report, text = sweep_report
     page = Page(text)
     assert page.scripts == 1  # the report's own table script, nothing else
-    mismatches = [a for a in page.articles if "mismatch" in a["classes"]]
+    mismatches = [a for a in page.articles if "status-mismatch" in a["classes"]]
     if "tensorflow" in FRAMEWORK_BACKENDS:
         assert mismatches, "the TensorFlow conv3d SAME bug should show under TF_ENABLE_ONEDNN_OPTS=0"
     for article in mismatches:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import re
 
 from ..check import STATUSES
 from ..spec import ConvSpec
@@ -13,7 +14,7 @@ from .heatmap import HeatMap, heat_map
 
 PATTERN_HINTS = {
     "border": "on the border only: a padding convention",
-    "everywhere": "on most positions: a layout, weight-order or kernel-flip mistake",
+    "everywhere": "on most positions: systematic (a layout, weight-order or kernel-flip mistake, or shifted windows)",
     "scattered": "in scattered places: precision, or a mistake that touches some positions",
     "none": "no element beyond the bound",
 }
@@ -124,6 +125,11 @@ def families(spec: ConvSpec) -> tuple[tuple[str, str], ...]:
 FAMILY_ORDER = ("rank", "layout", "padding", "groups", "dilation", "dtype")
 
 
+def _natural(text: str) -> list:
+    """Sort key that puts jax 0.4.38 before jax 0.10.2."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3g}"
 
@@ -214,7 +220,7 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
                        f"version={version.replace(' ', '=')} {col[0]}={col[1]}")
             for col in ordered
         ))
-        for version in sorted(versions)
+        for version in sorted(versions, key=_natural)
     ))
     return Report(
         title=title, sources=tuple(sources), skipped_lines=skipped_lines, cases=len(cases),
