@@ -1,0 +1,109 @@
+"""Model scans for porting: capture every convolution of a real model (its
+spec, real weights and the activation it received) and check each one in
+every backend against the float64 reference.
+
+``scan(model, example)`` takes a PyTorch ``nn.Module`` or a Keras 3 model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+import numpy as np
+
+from ..check import CheckResult, Outcome, check
+from ..spec import ConvSpec
+from ..tolerance import compare, error_bound
+from ..reference import reference
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvLayer:
+    """One convolution captured from a model's forward pass.
+
+    ``w`` is in the neutral order (out, in/groups, *kernel); ``output`` is what
+    the model's own layer produced (in ``spec.layout``), where it can be taken.
+    ``unsupported`` says why a layer could not be expressed as a spec.
+    """
+
+    name: str
+    kind: str
+    spec: ConvSpec | None
+    x: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    w: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    b: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    output: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    unsupported: str = ""
+
+    @property
+    def inputs(self) -> tuple:
+        return self.x, self.w, self.b
+
+
+@dataclasses.dataclass(frozen=True)
+class ScannedModel:
+    name: str
+    framework: str  # "torch" or "keras"
+    layers: tuple[ConvLayer, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerResult:
+    layer: ConvLayer
+    result: CheckResult | None  # None for a layer that is not a spec
+
+    @property
+    def ok(self) -> bool:
+        return self.result is None or self.result.ok
+
+    @property
+    def worst_ratio(self) -> float | None:
+        ratios = [o.ratio for o in self.result.outcomes if o.ratio is not None] if self.result else []
+        return max(ratios, default=None)
+
+
+def scan(model, example=None, *, name: str | None = None) -> ScannedModel:
+    """Capture every convolution of ``model`` during one forward pass on ``example``."""
+    module = type(model).__module__
+    if module.startswith("torch"):
+        from .torch import scan_torch
+
+        return scan_torch(model, example, name=name)
+    if module.startswith(("keras", "tf_keras", "tensorflow")):
+        from .keras import scan_keras
+
+        return scan_keras(model, example, name=name)
+    raise ValueError(f"model: a {type(model).__name__} is neither a torch.nn.Module nor a Keras model")
+
+
+def model_outcome(layer: ConvLayer, label: str) -> Outcome:
+    """The model's own layer output judged like a backend's."""
+    expected = reference(layer.spec, *layer.inputs)
+    result = compare(expected, layer.output, error_bound(layer.spec, *layer.inputs))
+    if not result.shape_ok:
+        return Outcome(label, "shape_mismatch", message=f"shape {np.shape(layer.output)}, expected {expected.shape}")
+    return Outcome(label, "pass" if result.within_bound else "mismatch", "", result.max_abs_error,
+                   result.max_rel_error, result.ratio, result.worst_index, tuple(np.shape(layer.output)))
+
+
+def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *, progress=None) -> list[LayerResult]:
+    """Check every captured layer in every backend with its real weights and activation;
+    the model's own output for the layer is judged too (as backend "<framework> model")."""
+    backends = None if backends is None else tuple(backends)
+    results = []
+    for index, layer in enumerate(scanned.layers):
+        if progress:
+            progress(index, layer)
+        if layer.spec is None:
+            results.append(LayerResult(layer, None))
+            continue
+        result = check(layer.spec, seed=0, backends=backends, inputs=layer.inputs)
+        if layer.output is not None:
+            own = model_outcome(layer, f"{scanned.framework} model")
+            result = dataclasses.replace(result, outcomes=(own, *result.outcomes))
+        results.append(LayerResult(layer, result))
+    return results
+
+
+__all__ = ["ConvLayer", "ScannedModel", "LayerResult", "scan", "check_model"]

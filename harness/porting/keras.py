@@ -1,0 +1,113 @@
+"""Scan a Keras 3 model: Conv1D/2D/3D, DepthwiseConv1D/2D and SeparableConv1D/2D
+with their real weights and the activations they received in one forward pass.
+
+Keras kernels are (*kernel, in/groups, out); a depthwise kernel is
+(*kernel, in, multiplier) and its output channel c*multiplier + m comes from
+input channel c: in the neutral grouped order (groups = in) that is weight
+row c*multiplier + m, so the kernel is moved to (in, multiplier, *kernel) and
+reshaped to (in*multiplier, 1, *kernel). A separable conv is its depthwise
+spec (no bias) followed by a pointwise 1x1 spec (with the bias).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..dtypes import numpy_dtype
+from ..reference import reference
+from ..spec import LAYOUTS, ConvSpec
+from . import ConvLayer, ScannedModel
+
+
+def _layout(rank: int, data_format: str) -> str:
+    return LAYOUTS[2 * (rank - 1) + (data_format == "channels_last")]
+
+
+def _value(variable, dtype: str) -> np.ndarray:
+    return np.asarray(variable.numpy(), dtype=np.float64).astype(numpy_dtype(dtype))
+
+
+def conv_weight(kernel: np.ndarray) -> np.ndarray:
+    """Keras (*k, in/groups, out) -> neutral (out, in/groups, *k)."""
+    r = kernel.ndim - 2
+    return np.ascontiguousarray(np.transpose(kernel, (r + 1, r, *range(r))))
+
+
+def depthwise_weight(kernel: np.ndarray) -> np.ndarray:
+    """Keras depthwise (*k, in, multiplier) -> neutral grouped (in*multiplier, 1, *k), channel-major."""
+    r = kernel.ndim - 2
+    channels, multiplier = kernel.shape[-2:]
+    moved = np.transpose(kernel, (r, r + 1, *range(r)))  # (in, multiplier, *k)
+    return np.ascontiguousarray(moved.reshape(channels * multiplier, 1, *kernel.shape[:r]))
+
+
+def _spec(layer, x_shape, *, out_channels, groups, kernel, strides, padding, bias, dtype) -> ConvSpec:
+    rank = len(x_shape) - 2
+    layout = _layout(rank, layer.data_format)
+    channels_last = layout.endswith("C")
+    return ConvSpec(
+        layout=layout, batch=x_shape[0], in_channels=x_shape[-1] if channels_last else x_shape[1],
+        out_channels=out_channels, spatial=tuple(x_shape[1:-1] if channels_last else x_shape[2:]),
+        kernel=kernel, stride=strides, dilation=layer.dilation_rate, padding=padding, groups=groups,
+        bias=bias, dtype=dtype,
+    )
+
+
+def _layers(model, keras):
+    kinds = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv1D,
+             keras.layers.DepthwiseConv2D, keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+    transposed = tuple(getattr(keras.layers, n) for n in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"))
+    found, nested = [], []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            nested.append(layer)
+        elif isinstance(layer, kinds) and not isinstance(layer, transposed):
+            found.append(layer)
+    return found, nested
+
+
+def scan_keras(model, example=None, *, name: str | None = None) -> ScannedModel:
+    import keras
+
+    layers, nested = _layers(model, keras)
+    if example is None:
+        shape = [1 if d is None else d for d in model.inputs[0].shape]
+        example = np.random.default_rng(0).uniform(-1.0, 1.0, size=shape).astype(model.inputs[0].dtype)
+    extractor = keras.Model(model.inputs, [t for layer in layers for t in (layer.input, layer.output)])
+    values = extractor([example], training=False)
+    values = [np.asarray(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
+    captured: list[ConvLayer] = []
+    for i, layer in enumerate(layers):
+        x, y = values[2 * i], values[2 * i + 1]
+        dtype = layer.compute_dtype
+        x = x.astype(numpy_dtype(dtype))
+        bias = _value(layer.bias, dtype) if layer.use_bias else None
+        common = dict(strides=layer.strides, padding=layer.padding, dtype=dtype)
+        kind = f"keras.layers.{type(layer).__name__}"
+        if isinstance(layer, (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)):
+            w_dw = depthwise_weight(_value(layer.depthwise_kernel, dtype))
+            spec_dw = _spec(layer, x.shape, out_channels=w_dw.shape[0], groups=w_dw.shape[0] // layer.depth_multiplier,
+                            kernel=layer.kernel_size, bias=False, **common)
+            middle = reference(spec_dw, x, w_dw, None).astype(x.dtype)
+            w_pw = conv_weight(_value(layer.pointwise_kernel, dtype))
+            spec_pw = _spec(layer, middle.shape, out_channels=w_pw.shape[0], groups=1, kernel=1, strides=1,
+                            padding="valid", bias=layer.use_bias, dtype=dtype).replace(dilation=1)
+            # the model's own output follows its own depthwise result, not this rounded one: not compared
+            captured.append(ConvLayer(f"{layer.name}/depthwise", kind, spec_dw, x, w_dw, None))
+            captured.append(ConvLayer(f"{layer.name}/pointwise", kind, spec_pw, middle, w_pw, bias))
+            continue
+        if isinstance(layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)):
+            w = depthwise_weight(_value(layer.kernel, dtype))
+            spec = _spec(layer, x.shape, out_channels=w.shape[0], groups=w.shape[0] // layer.depth_multiplier,
+                         kernel=layer.kernel_size, bias=layer.use_bias, **common)
+        else:
+            w = conv_weight(_value(layer.kernel, dtype))
+            spec = _spec(layer, x.shape, out_channels=layer.filters, groups=layer.groups,
+                         kernel=layer.kernel_size, bias=layer.use_bias, **common)
+        # the layer's own output includes its activation: comparable only when that is linear
+        own = y.astype(x.dtype) if layer.activation is keras.activations.linear else None
+        captured.append(ConvLayer(layer.name, kind, spec, x, w, bias, own))
+    for inner in nested:
+        captured.append(ConvLayer(inner.name, f"keras model {type(inner).__name__}", None,
+                                  unsupported="a nested model: scan it on its own (harness.porting.scan(inner))"))
+    return ScannedModel(name or model.name, "keras", tuple(captured))

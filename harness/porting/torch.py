@@ -1,0 +1,74 @@
+"""Scan a PyTorch model: forward hooks on every Conv1d/2d/3d capture the spec,
+the real weights and the activation each layer received."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..spec import LAYOUTS, ConvSpec
+from . import ConvLayer, ScannedModel
+
+DTYPES = {"torch.float32": "float32", "torch.float64": "float64", "torch.float16": "float16",
+          "torch.bfloat16": "bfloat16"}
+
+
+def _array(tensor) -> np.ndarray:
+    import torch
+
+    tensor = tensor.detach()
+    if tensor.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return tensor.float().numpy().astype(ml_dtypes.bfloat16)
+    return tensor.numpy().copy()
+
+
+def layer_spec(module, x_shape: tuple[int, ...]) -> ConvSpec:
+    """The spec of one ``torch.nn.ConvNd`` applied to an input of ``x_shape``."""
+    rank = len(x_shape) - 2
+    padding = module.padding
+    if not isinstance(padding, str):
+        padding = tuple((p, p) for p in padding)
+    return ConvSpec(
+        layout=LAYOUTS[2 * (rank - 1)], batch=x_shape[0], in_channels=module.in_channels,
+        out_channels=module.out_channels, spatial=tuple(x_shape[2:]), kernel=module.kernel_size,
+        stride=module.stride, dilation=module.dilation, padding=padding, groups=module.groups,
+        bias=module.bias is not None, dtype=DTYPES.get(str(module.weight.dtype), str(module.weight.dtype)),
+    )
+
+
+def scan_torch(model, example, *, name: str | None = None) -> ScannedModel:
+    import torch
+
+    if example is None:
+        raise ValueError("example: a PyTorch model needs an example input (return (model, input) or pass --input-shape)")
+    convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    captured: list[ConvLayer] = []
+
+    def hook(module_name):
+        def capture(module, inputs, output):
+            kind = f"torch.nn.{type(module).__name__}"
+            x = inputs[0]
+            if x.dim() == module.weight.dim() - 1:  # an unbatched input
+                x, output = x.unsqueeze(0), output.unsqueeze(0)
+            if module.padding_mode != "zeros":
+                captured.append(ConvLayer(module_name, kind, None, unsupported=(
+                    f"padding_mode={module.padding_mode!r}: the spec pads with zeros only; pad the input with "
+                    f"torch.nn.functional.pad(mode={module.padding_mode!r}) and use padding=0")))
+                return
+            spec = layer_spec(module, tuple(x.shape))
+            captured.append(ConvLayer(
+                module_name, kind, spec, _array(x), _array(module.weight),
+                None if module.bias is None else _array(module.bias), _array(output),
+            ))
+        return capture
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if isinstance(m, convs)]
+    try:
+        with torch.no_grad():
+            model.eval()
+            model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return ScannedModel(name or type(model).__name__, "torch", tuple(captured))
