@@ -9,7 +9,7 @@ import numpy as np
 
 from .backends import Unsupported, available_backends, get_backend
 from .backends.base import first_line
-from .inputs import make_inputs, validate_inputs
+from .inputs import holds_exactly, make_inputs, validate_inputs
 from .reference import reference
 from .spec import ConvSpec
 from .tolerance import compare, error_bound
@@ -48,6 +48,7 @@ class CheckResult:
     spec: ConvSpec
     seed: int
     outcomes: tuple[Outcome, ...]
+    exact: bool = False  # integer data: every backend had to equal the reference exactly
 
     @property
     def ok(self) -> bool:
@@ -89,18 +90,27 @@ def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound: np.ndarray,
     )
 
 
-def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None) -> CheckResult:
-    """Run ``spec`` with the data of ``seed`` (or ``inputs=(x, w, b)``) everywhere."""
+def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None,
+          exact: bool = False) -> CheckResult:
+    """Run ``spec`` with the data of ``seed`` (or ``inputs=(x, w, b)``) everywhere.
+
+    With ``exact=True`` the data are small integers (``make_inputs(exact=True)``)
+    and the bound is zero: any difference from the reference is a mismatch.
+    """
     names = available_backends() if backends is None else tuple(backends)
-    x, w, b = make_inputs(spec, seed) if inputs is None else inputs
+    x, w, b = make_inputs(spec, seed, exact=exact) if inputs is None else inputs
     validate_inputs(spec, x, w, b)
+    if exact and not holds_exactly(spec, x, w, b):
+        raise ValueError("inputs: exact=True needs integer data small enough for exact sums (make_inputs(exact=True))")
     expected = reference(spec, x, w, b)
-    bound = error_bound(spec, x, w, b)
-    return CheckResult(spec, seed, tuple(judge(n, spec, expected, bound, x, w, b) for n in names))
+    bound = np.zeros_like(expected) if exact else error_bound(spec, x, w, b)
+    return CheckResult(spec, seed, tuple(judge(n, spec, expected, bound, x, w, b) for n in names), exact)
 
 
-def reproduce_command(spec: ConvSpec, seed: int) -> str:
+def reproduce_command(spec: ConvSpec, seed: int, exact: bool = False) -> str:
     """One line a user can paste: the spec as JSON, the seed, and the command."""
     import shlex
 
-    return f"spec={spec.to_json()} seed={seed}  ->  convharness check {shlex.quote(spec.to_json())} --seed {seed}"
+    flag = " --exact" if exact else ""
+    return (f"spec={spec.to_json()} seed={seed}{flag}  ->  "
+            f"convharness check {shlex.quote(spec.to_json())} --seed {seed}{flag}")

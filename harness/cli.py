@@ -14,6 +14,9 @@ from .check import check
 from .spec import ConvSpec
 
 
+EXACT_HELP = "small integer data and zero tolerance: every backend must equal the reference exactly"
+
+
 class UsageError(Exception):
     """Bad input from the command line: reported on one line, exit status 2."""
 
@@ -59,8 +62,8 @@ def cmd_examples(args) -> int:
 
 def cmd_check(args) -> int:
     spec = parse_spec(args.spec, args.overrides)
-    result = check(spec, seed=args.seed, backends=_backends(args.backends))
-    print(spec.describe())
+    result = check(spec, seed=args.seed, backends=_backends(args.backends), exact=args.exact)
+    print(spec.describe() + ("  [exact: integer data, zero tolerance]" if args.exact else ""))
     print(table.outcomes(result))
     if args.records:
         from .records import RecordWriter, environment, outcome_record
@@ -80,11 +83,18 @@ def cmd_sweep(args) -> int:
     if args.jobs < 1:
         raise ValueError(f"jobs={args.jobs}: must be >= 1")
     cases = select_shard(generate_cases(args.examples, args.seed), shard)
-    print(f"sweep: {len(cases)} cases (seed {args.seed}, shard {shard[0]}/{shard[1]}), "
+    left_out = ""
+    if args.exact:
+        from .inputs import can_be_exact
+
+        kept = [case for case in cases if can_be_exact(case[1][0])]
+        left_out = f", exact: {len(cases) - len(kept)} cases left out (their dtype cannot hold the sums exactly)"
+        cases = kept
+    print(f"sweep: {len(cases)} cases (seed {args.seed}, shard {shard[0]}/{shard[1]}{left_out}), "
           f"backends {', '.join(_backends(args.backends) or available_backends())}, "
           f"records {args.records or 'not written'}", file=sys.stderr)
     summary = run_sweep(cases, backends=_backends(args.backends), records=args.records,
-                        jobs=args.jobs, progress=not args.quiet)
+                        jobs=args.jobs, progress=not args.quiet, exact=args.exact)
     print(summary.line())
     return 1 if summary.failed else 0
 
@@ -111,6 +121,66 @@ def cmd_explain(args) -> int:
     return 0 if explanation.result.ok else 1
 
 
+def cmd_port(args) -> int:
+    from .porting import check_model, scan
+    from .porting.target import load_target, parse_shape
+
+    model, example = load_target(args.target, parse_shape(args.input_shape))
+    scanned = scan(model, example, name=args.name)
+    total = len(scanned.layers)
+
+    def progress(index, layer):
+        print(f"[{index + 1}/{total}] {layer.name}", file=sys.stderr, flush=True)
+
+    results = check_model(scanned, _backends(args.backends), progress=None if args.quiet else progress)
+    print(table.layers(scanned.name, results))
+    if args.records:
+        _write_port_records(args.records, scanned, results)
+    failed = [r.layer.name for r in results if not r.ok]
+    print(f"{len(results)} layers: {len(results) - len(failed)} agree"
+          + (f", {len(failed)} disagree: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def _write_port_records(path: str, scanned, results) -> None:
+    """Records for the report; a failing layer's inputs go to an .npz beside them for its reproducer."""
+    import numpy as np
+
+    from .records import RecordWriter, environment, layer_records
+
+    env = environment()
+    folder = Path(path).with_suffix(".inputs")
+    with RecordWriter(path) as writer:
+        for index, r in enumerate(results):
+            inputs_file = None
+            if not r.ok:
+                folder.mkdir(parents=True, exist_ok=True)
+                inputs_file = str(folder / f"{scanned.name}-{index}.npz")
+                arrays = {k: v for k, v in zip("xwb", r.layer.inputs) if v is not None}
+                np.savez_compressed(inputs_file, **arrays)
+            writer.write(layer_records(scanned.name, index, r.layer, r.result, env, inputs_file))
+
+
+def cmd_diagnose(args) -> int:
+    import numpy as np
+
+    from .diagnose import diagnose
+
+    spec = parse_spec(args.spec, args.overrides)
+    for path in (args.inputs, args.observed):
+        if not Path(path).is_file():
+            raise ValueError(f"{'inputs' if path == args.inputs else 'observed'}: no such file {path}")
+    with np.load(args.inputs) as data:
+        missing = {"x", "w"} - set(data.files)
+        if missing:
+            raise ValueError(f"inputs: {args.inputs} needs arrays x and w (and b with bias); missing {sorted(missing)}")
+        x, w, b = data["x"], data["w"], data["b"] if "b" in data.files else None
+    print(spec.describe())
+    result = diagnose(spec, x, w, b, np.load(args.observed))
+    print(result.text())
+    return 0 if result.correct else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="convharness",
@@ -129,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     one.add_argument("--backends", help=backends_help)
     one.add_argument("--records", help="append one JSON line per backend to this file (for `report`)")
+    one.add_argument("--exact", action="store_true", help=EXACT_HELP)
     one.set_defaults(func=cmd_check)
 
     sweep = sub.add_parser("sweep", help="check generated cases outside pytest; exit 1 on any mismatch or error")
@@ -139,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     sweep.add_argument("--shard", default="1/1", help="run shard i of n, e.g. 2/4 (default 1/1)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--exact", action="store_true", help=EXACT_HELP)
     sweep.set_defaults(func=cmd_sweep)
 
     report = sub.add_parser("report", help="merge JSON Lines records into one self-contained HTML report")
@@ -153,6 +225,22 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
     explain.add_argument("--backends", help=backends_help)
     explain.set_defaults(func=cmd_explain)
+
+    port = sub.add_parser("port", help="check every convolution of a PyTorch or Keras model in every backend")
+    port.add_argument("target", help="module:callable (or file.py:callable) returning a model or (model, input)")
+    port.add_argument("--input-shape", help="example input shape, e.g. 1,3,224,224 (random data)")
+    port.add_argument("--name", help="the model's name in tables and records (default: its class or name)")
+    port.add_argument("--backends", help=backends_help)
+    port.add_argument("--records", help="append one JSON line per layer and backend (for `report`)")
+    port.add_argument("--quiet", action="store_true", help="no progress lines")
+    port.set_defaults(func=cmd_port)
+
+    diag = sub.add_parser("diagnose", help="name the porting mistake that explains a port's output")
+    diag.add_argument("spec", help="the spec the port should compute (JSON file or string)")
+    diag.add_argument("overrides", nargs="*", help="key=value overrides")
+    diag.add_argument("--inputs", required=True, help=".npz with x (spec layout), w (out, in/groups, *k), b")
+    diag.add_argument("--observed", required=True, help=".npy with the port's output (spec layout)")
+    diag.set_defaults(func=cmd_diagnose)
     return parser
 
 

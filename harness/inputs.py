@@ -4,35 +4,88 @@ from __future__ import annotations
 
 import numpy as np
 
+import ml_dtypes
+
 from .dtypes import numpy_dtype
 from .spec import ConvSpec
 
+EXACT_MAX = 8  # exact data are integers in [-EXACT_MAX, EXACT_MAX] at most
 
-def make_inputs(spec: ConvSpec, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+
+def exact_limit(dtype: str) -> int:
+    """The largest integer below which every integer is exact in ``dtype``: 2**(mantissa bits + 1)."""
+    return 2 ** (ml_dtypes.finfo(numpy_dtype(dtype)).nmant + 1)
+
+
+def exact_magnitude(spec: ConvSpec) -> int:
+    """The largest a <= EXACT_MAX such that integers in [-a, a] make every product and
+    partial sum exact in the spec's dtype: K*a*a + a <= 2**(mantissa bits + 1), with
+    K = in_channels/groups * kernel volume products per output (plus the bias)."""
+    limit, k = exact_limit(spec.dtype), spec.reduction_length
+    a = EXACT_MAX
+    while a >= 1 and k * a * a + a > limit:
+        a -= 1
+    if a < 1:
+        raise ValueError(
+            f"exact=True: {spec.dtype} holds integers exactly only up to {limit}, but {k} products of +-1 "
+            f"plus a bias can reach {k + 1}; use a wider dtype or a smaller kernel/channel count"
+        )
+    return a
+
+
+def can_be_exact(spec: ConvSpec) -> bool:
+    try:
+        exact_magnitude(spec)
+    except ValueError:
+        return False
+    return True
+
+
+def _draws(spec: ConvSpec):
+    return (("x", spec.input_shape), ("w", spec.weight_shape), ("b", spec.bias_shape))
+
+
+def make_inputs(spec: ConvSpec, seed: int = 0, *, exact: bool = False):
     """Return ``(x, w, b)`` in ``spec.dtype``; ``b`` is None without bias.
 
     Values are drawn uniformly from [-1, 1) in float64 and rounded to the
     spec's dtype, so the float64 reference sees exactly the values every
-    framework sees.
+    framework sees. With ``exact=True`` they are integers in [-a, a]
+    (``exact_magnitude``), so every product and partial sum is exact in the
+    dtype and every backend must equal the reference exactly.
     """
     rng = np.random.default_rng(seed)
     dtype = numpy_dtype(spec.dtype)
-    draw = lambda shape: rng.uniform(-1.0, 1.0, size=shape).astype(dtype)  # noqa: E731
-    x = draw(spec.input_shape)
-    w = draw(spec.weight_shape)
-    b = draw(spec.bias_shape) if spec.bias else None
+    if exact:
+        a = exact_magnitude(spec)
+        draw = lambda shape: rng.integers(-a, a + 1, size=shape).astype(dtype)  # noqa: E731
+    else:
+        draw = lambda shape: rng.uniform(-1.0, 1.0, size=shape).astype(dtype)  # noqa: E731
+    x, w, b = (None if shape is None else draw(shape) for _, shape in _draws(spec))
     return x, w, b
 
 
-def inputs_code(spec: ConvSpec, seed: int) -> list[str]:
-    """Lines of plain NumPy that build exactly ``make_inputs(spec, seed)``."""
+def inputs_code(spec: ConvSpec, seed: int, *, exact: bool = False) -> list[str]:
+    """Lines of plain NumPy that build exactly ``make_inputs(spec, seed, exact=exact)``."""
     dtype = "ml_dtypes.bfloat16" if spec.dtype == "bfloat16" else repr(spec.dtype)
     lines = ["import ml_dtypes"] if spec.dtype == "bfloat16" else []
     lines.append(f"rng = np.random.default_rng({seed})")
-    for name, shape in (("x", spec.input_shape), ("w", spec.weight_shape), ("b", spec.bias_shape)):
-        if shape is not None:
-            lines.append(f"{name} = rng.uniform(-1.0, 1.0, size={shape}).astype({dtype})")
+    if exact:
+        a = exact_magnitude(spec)
+        draw = f"rng.integers({-a}, {a + 1}, size={{}}).astype({dtype})"
+    else:
+        draw = f"rng.uniform(-1.0, 1.0, size={{}}).astype({dtype})"
+    lines += [f"{name} = {draw.format(shape)}" for name, shape in _draws(spec) if shape is not None]
     return lines
+
+
+def holds_exactly(spec: ConvSpec, x, w, b) -> bool:
+    """Whether these inputs are integers small enough that the convolution is exact in the dtype."""
+    arrays = [np.asarray(a, np.float64) for a in (x, w, np.zeros(1) if b is None else b)]
+    if not all(np.array_equal(a, np.round(a)) for a in arrays):
+        return False
+    px, pw, pb = (float(np.abs(a).max(initial=0.0)) for a in arrays)
+    return spec.reduction_length * px * pw + pb <= exact_limit(spec.dtype)
 
 
 def validate_inputs(spec: ConvSpec, x, w, b) -> None:

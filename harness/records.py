@@ -41,6 +41,7 @@ def outcome_record(case: int, result: CheckResult, outcome: Outcome, env: dict) 
         "case": case,
         "spec": result.spec.to_dict(),
         "seed": result.seed,
+        "exact": result.exact,
         "backend": outcome.backend,
         "version": outcome.version,
         "status": outcome.status,
@@ -56,6 +57,18 @@ def outcome_record(case: int, result: CheckResult, outcome: Outcome, env: dict) 
         "error_map": error_map(outcome),
         "environment": env,
     }
+
+
+def layer_records(model: str, index: int, layer, result: CheckResult | None, env: dict,
+                  inputs_file: str | None = None) -> list[dict]:
+    """Records of one scanned layer: its outcomes, tagged with the model and layer
+    (a layer that is no spec gets one record with ``spec`` None and the reason)."""
+    tags = {"model": model, "layer": layer.name, "layer_index": index, "kind": layer.kind}
+    if result is None:
+        return [{"case": index, "spec": None, "seed": None, "backend": "spec", "status": "unsupported",
+                 "message": layer.unsupported, "environment": env, **tags}]
+    extra = {**tags, "inputs": inputs_file} if inputs_file else tags
+    return [{**outcome_record(index, result, outcome, env), **extra} for outcome in result.outcomes]
 
 
 MAP_LIMIT = 16384  # output elements; a larger mismatch keeps its numbers but no heat map

@@ -30,9 +30,12 @@ def _inline(name: str, array: np.ndarray) -> str:
     return f'{name} = np.frombuffer(base64.b64decode("{data}"), dtype={dtype}).reshape({array.shape}).copy()'
 
 
-def _input_lines(spec: ConvSpec, seed: int | None, inputs) -> list[str]:
+def _input_lines(spec: ConvSpec, seed: int | None, inputs, exact: bool, inputs_file: str | None) -> list[str]:
+    if inputs_file is not None:
+        return [f"data = np.load({inputs_file!r})",
+                'x, w, b = data["x"], data["w"], (data["b"] if "b" in data.files else None)']
     if inputs is None:
-        return inputs_code(spec, seed)
+        return inputs_code(spec, seed, exact=exact)
     lines = ["import ml_dtypes"] if spec.dtype == "bfloat16" else []
     for name, array in zip("xwb", inputs):
         if array is not None:
@@ -49,21 +52,25 @@ def _variable_lines(variables: dict) -> list[str]:
 
 def reproducer(
     spec: ConvSpec, backend: str, code: str, *, seed: int | None = 0, inputs=None, status: str = "",
-    recorded: str = "", variables: dict | None = None,
+    recorded: str = "", variables: dict | None = None, exact: bool = False, inputs_file: str | None = None,
 ) -> str:
     """The script for ``backend`` running ``code`` (the adapter's recorded call) on
-    ``spec`` with the data of ``seed``, or with ``inputs=(x, w, b)`` inlined."""
+    ``spec`` with the data of ``seed``, or with ``inputs=(x, w, b)`` inlined, or
+    loaded from ``inputs_file`` (an .npz with x, w and b, as ``port`` saves them)."""
     adapter = get_backend(backend)
-    x, w, b = make_inputs(spec, seed) if inputs is None else inputs
+    if inputs_file is not None:
+        with np.load(inputs_file) as data:
+            inputs = (data["x"], data["w"], data["b"] if "b" in data.files else None)
+    x, w, b = make_inputs(spec, seed, exact=exact) if inputs is None else inputs
     expected = reference(spec, x, w, b)
     header = [f"Reproduces convharness {backend} {status or 'outcome'}: {spec.describe()}"]
     if recorded:
         header.append(f"Recorded: {recorded}")
-    header.append(f"Spec: {spec.to_json()}" + (f"  seed: {seed}" if inputs is None else ""))
+    header.append(f"Spec: {spec.to_json()}" + (f"  seed: {seed}" if inputs is None and inputs_file is None else ""))
     body = "\n".join(
         ["import base64", *_variable_lines(variables or {}), "", "import numpy as np", *adapter.imports, "",
          "# the inputs, in the spec's layout; weights (out, in/groups, *kernel)",
-         *_input_lines(spec, seed, inputs), "",
+         *_input_lines(spec, seed, inputs, exact, inputs_file), "",
          "# the float64 reference computed by convharness",
          _inline("expected", expected), "",
          *adapter.tensor_lines(spec),

@@ -99,9 +99,9 @@ class Progress:
         self.stream.flush()
 
 
-def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict]) -> list[dict]:
-    number, spec_dict, seed, backends, env = job
-    result = check(ConvSpec.from_dict(spec_dict), seed, backends)
+def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool]) -> list[dict]:
+    number, spec_dict, seed, backends, env, exact = job
+    result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact)
     return [outcome_record(number, result, outcome, env) for outcome in result.outcomes]
 
 
@@ -144,10 +144,11 @@ def run_sweep(
     records: str | None = None,
     jobs: int = 1,
     progress: bool = True,
+    exact: bool = False,
 ) -> Summary:
     """Check every case; append each outcome to ``records`` as it completes."""
     env = environment()
-    job_list = [(number, spec.to_dict(), seed, backends, env) for number, (spec, seed) in cases]
+    job_list = [(number, spec.to_dict(), seed, backends, env, exact) for number, (spec, seed) in cases]
     summary = Summary()
     with _executor(backends, jobs) as map_cases, RecordWriter(records) as writer:
         bar = Progress(len(job_list)) if progress else None

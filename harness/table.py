@@ -19,3 +19,24 @@ def outcomes(result: CheckResult) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4] for row in rows]
     return "\n".join(["  " + line.rstrip() for line in lines])
+
+
+def layers(scanned_name: str, results) -> str:
+    """One row per scanned layer: name, spec in words, status per backend, worst ratio."""
+    backends = []
+    for r in results:
+        for o in (r.result.outcomes if r.result else ()):
+            if o.backend not in backends:
+                backends.append(o.backend)
+    header = ("layer", *backends, "worst err/bound", "spec")
+    rows = [header]
+    for r in results:
+        if r.result is None:
+            rows.append((r.layer.name, *("-" for _ in backends), "-", f"not checked: {r.layer.unsupported}"))
+            continue
+        status = {o.backend: o.status for o in r.result.outcomes}
+        rows.append((r.layer.name, *(status.get(b, "-") for b in backends), _number(r.worst_ratio),
+                     r.layer.spec.describe()))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+    return f"{scanned_name}: {len(results)} convolutions\n" + "\n".join("  " + line.rstrip() for line in lines)

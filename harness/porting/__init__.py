@@ -65,16 +65,28 @@ class LayerResult:
 
 def scan(model, example=None, *, name: str | None = None) -> ScannedModel:
     """Capture every convolution of ``model`` during one forward pass on ``example``."""
-    module = type(model).__module__
-    if module.startswith("torch"):
+    framework = framework_of(model)
+    if framework == "torch":
         from .torch import scan_torch
 
         return scan_torch(model, example, name=name)
-    if module.startswith(("keras", "tf_keras", "tensorflow")):
+    if framework == "keras":
         from .keras import scan_keras
 
         return scan_keras(model, example, name=name)
     raise ValueError(f"model: a {type(model).__name__} is neither a torch.nn.Module nor a Keras model")
+
+
+def framework_of(model) -> str | None:
+    """'torch' or 'keras', judged by isinstance against frameworks already imported."""
+    import sys
+
+    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        return "torch"
+    if keras is not None and isinstance(model, keras.Model):
+        return "keras"
+    return None
 
 
 def model_outcome(layer: ConvLayer, label: str) -> Outcome:

@@ -75,6 +75,7 @@ class Detail:
     spec: str
     spec_json: str
     seed: int
+    exact: bool
     input_shape: str
     output_shape: str
     numbers: tuple[tuple[str, str], ...]
@@ -85,6 +86,30 @@ class Detail:
     message: str
     reproducer: str
     reproducer_name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerRow:
+    index: int
+    name: str
+    kind: str
+    spec: str
+    outcomes: tuple[tuple[str, str, str], ...]  # (backend, status, anchor of its detail or "")
+    worst: str
+    verdict: str
+    calls: tuple[tuple[str, str], ...]  # (backend, pasteable code)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelPage:
+    anchor: str
+    name: str
+    environment: str
+    layers: tuple[LayerRow, ...]
+
+    @property
+    def disagreeing(self) -> int:
+        return sum(row.verdict.startswith("DISAGREE") for row in self.layers)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +125,7 @@ class Report:
     failures: tuple[Detail, ...]
     refusals: tuple[Detail, ...]
     rows: tuple[Row, ...]
+    models: tuple[ModelPage, ...] = ()
 
 
 def environment_key(env: dict) -> str:
@@ -151,8 +177,9 @@ def _detail(index: int, record: dict, spec: ConvSpec, env_label: str) -> Detail:
         variables = record.get("environment", {}).get("variables", {})
         try:
             script = reproducer(spec, backend, record["call"], seed=record["seed"], status=status,
-                                recorded=_recorded(record), variables=variables)
-        except (ValueError, ImportError) as exc:  # a backend this installation does not register
+                                recorded=_recorded(record), variables=variables, exact=record.get("exact", False),
+                                inputs_file=record.get("inputs"))
+        except (ValueError, ImportError, OSError) as exc:  # an unregistered backend, a moved inputs file
             script = f"# no reproducer: {exc}"
     else:
         script = "# no reproducer: the backend raised before it recorded a call"
@@ -165,7 +192,7 @@ def _detail(index: int, record: dict, spec: ConvSpec, env_label: str) -> Detail:
         anchor=f"d{index}",
         title=f"{backend} {record.get('version', '')}: {status}",
         status=status, backend=backend, version=record.get("version", ""), environment=env_label,
-        spec=spec.describe(), spec_json=spec.to_json(), seed=record["seed"],
+        spec=spec.describe(), spec_json=spec.to_json(), seed=record["seed"], exact=record.get("exact", False),
         input_shape=str(spec.input_shape), output_shape=str(spec.output_shape),
         numbers=numbers, pattern=PATTERN_HINTS.get(pattern, ""), heat_map=drawn,
         call=record.get("call", ""), notes=tuple(record.get("notes", ())), message=record.get("message", ""),
@@ -190,10 +217,13 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
     versions: dict[str, None] = {}
     columns: set[tuple[str, str]] = set()
     failures, refusals, rows = [], [], []
-    for record in records:
+    anchors: dict[int, str] = {}
+    for position, record in enumerate(records):
         env = record.get("environment", {})
         key = environment_key(env)
         envs.setdefault(key, [env.get("platform", ""), 0])[1] += 1
+        if record["spec"] is None:  # a model layer that is no spec: shown on its model's page
+            continue
         spec = ConvSpec.from_dict(record["spec"])
         case = cases.setdefault((spec.to_json(), record["seed"]), f"c{len(cases) + 1}")
         backend, status = record["backend"], record["status"]
@@ -208,7 +238,7 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
         if status != "pass":
             detail = _detail(len(failures) + len(refusals) + 1, record, spec, key)
             (refusals if status == "unsupported" else failures).append(detail)
-            anchor = detail.anchor
+            anchor = anchors[position] = detail.anchor
         rows.append(Row(case, key, backend, record.get("version", ""), status, spec.describe(),
                         _fmt(record.get("ratio")),
                         " ".join([f"case={case}", f"backend={backend}", f"version={version.replace(' ', '=')}",
@@ -228,5 +258,45 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
         statuses=STATUSES,
         counts=tuple((b, tuple(c[s] for s in STATUSES)) for b, c in sorted(counts.items())),
         matrix=matrix, failures=tuple(failures), refusals=tuple(refusals), rows=tuple(rows),
+        models=model_pages(records, anchors),
     )
+
+
+def model_pages(records: list[dict], anchors: dict[int, str]) -> tuple[ModelPage, ...]:
+    """One page per scanned model and environment: its layers in order with calls and verdicts."""
+    from ..explain import standalone_code
+
+    grouped: dict[tuple[str, str], dict[int, list]] = {}
+    for position, record in enumerate(records):
+        if "model" in record:
+            key = (record["model"], environment_key(record.get("environment", {})))
+            grouped.setdefault(key, {}).setdefault(record["layer_index"], []).append((position, record))
+    pages = []
+    for number, ((name, env), layers) in enumerate(grouped.items(), 1):
+        rows = []
+        for index in sorted(layers):
+            entries = layers[index]
+            first = entries[0][1]
+            if first["spec"] is None:
+                rows.append(LayerRow(index, first["layer"], first.get("kind", ""), "", (), "-",
+                                     f"not checked: {first.get('message', '')}", ()))
+                continue
+            spec = ConvSpec.from_dict(first["spec"])
+            outcomes = tuple((r["backend"], r["status"], anchors.get(p, "")) for p, r in entries)
+            bad = [f"{b} {s}" for b, s, _ in outcomes if s not in ("pass", "unsupported")]
+            ratios = [r["ratio"] for _, r in entries if r.get("ratio") is not None]
+            calls = tuple((r["backend"], _pasteable(standalone_code, spec, r)) for _, r in entries
+                          if r.get("call") and r["backend"] != "numpy")
+            rows.append(LayerRow(index, first["layer"], first.get("kind", ""), spec.describe(), outcomes,
+                                 _fmt(max(ratios, default=None)),
+                                 f"DISAGREE: {', '.join(bad)}" if bad else "agree", calls))
+        pages.append(ModelPage(f"m{number}", name, env, tuple(rows)))
+    return tuple(pages)
+
+
+def _pasteable(standalone_code, spec: ConvSpec, record: dict) -> str:
+    try:
+        return standalone_code(spec, record["backend"], record["call"])
+    except (ValueError, ImportError):
+        return record["call"]
 

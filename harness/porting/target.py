@@ -1,0 +1,64 @@
+"""Load a ``module:callable`` target that returns a model, or (model, example input)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def load_target(target: str, input_shape: tuple[int, ...] | None = None):
+    """``(model, example)`` from ``module:callable`` or ``path/to/file.py:callable``."""
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"target={target!r}: must be module:callable, e.g. mymodels:build or models.py:build")
+    if module_name.endswith(".py"):
+        path = Path(module_name)
+        if not path.is_file():
+            raise ValueError(f"target={target!r}: no such file {module_name}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"target={target!r}: cannot import {module_name} ({exc})") from None
+        finally:
+            sys.path.pop(0)
+    try:
+        build = getattr(module, attribute)
+    except AttributeError:
+        raise ValueError(f"target={target!r}: {module_name} has no {attribute}") from None
+    built = build()
+    model, example = built if isinstance(built, tuple) else (built, None)
+    if input_shape is not None:
+        example = _example(model, input_shape)
+    return model, example
+
+
+def _example(model, shape: tuple[int, ...]):
+    data = np.random.default_rng(0).uniform(-1.0, 1.0, size=shape).astype(np.float32)
+    from . import framework_of
+
+    if framework_of(model) == "torch":
+        import torch
+
+        return torch.from_numpy(data)
+    return data
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise ValueError(f"input-shape={text!r}: must be positive integers like 1,3,224,224")
+    return shape
