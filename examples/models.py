@@ -1,0 +1,46 @@
+"""Example targets for `convharness port` (see the README, "Before you port a model")."""
+
+import numpy as np
+
+
+def keras_mobilenet():
+    """keras.applications.MobileNetV2, untrained (nothing is downloaded), at 224x224."""
+    import keras
+
+    return keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
+
+
+def torch_audio_block():
+    """A small PyTorch model: dilated causal 1-D stack, then a grouped 2-D conv."""
+    import torch
+
+    class AudioBlock(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.causal = torch.nn.ModuleList(torch.nn.Conv1d(8, 8, 2, dilation=2 ** i) for i in range(3))
+            self.mix = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1, groups=4)
+
+        def forward(self, x):
+            for conv in self.causal:
+                x = torch.relu(conv(torch.nn.functional.pad(x, (conv.dilation[0], 0))))
+            return self.mix(x[:, :, None, :].expand(-1, -1, 4, -1))
+
+    return AudioBlock(), torch.randn(1, 8, 64)
+
+
+def mistaken_port(folder: str = ".") -> None:
+    """Write inputs.npz and observed.npy of a hand port of TF 'SAME' (kernel 3,
+    stride 2, input 9x9) that used PyTorch-style padding=1 instead."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (1, 3, 9, 9)).astype(np.float32)
+    w = rng.uniform(-1, 1, (4, 3, 3, 3)).astype(np.float32)
+    b = rng.uniform(-1, 1, (4,)).astype(np.float32)
+    y = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=3, padding=1)
+    np.savez(f"{folder}/inputs.npz", x=x, w=w, b=b)
+    np.save(f"{folder}/observed.npy", y.numpy())
+
+
+if __name__ == "__main__":
+    mistaken_port()

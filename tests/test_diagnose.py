@@ -1,0 +1,205 @@
+"""diagnose: each named mistake, injected into a real port, is named first; a
+correct port gets "no mistake found"; noise is explained by none. Exact mode:
+integer data make every backend equal the reference exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness import ConvSpec, check
+from harness.cli import main
+from harness.diagnose import NO_MISTAKE, VOCABULARY, diagnose
+from harness.inputs import exact_magnitude, holds_exactly, inputs_code, make_inputs
+from helpers import FRAMEWORK_BACKENDS
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def t(a):
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def torch_port(spec: ConvSpec, x, w, b, *, pads=None, flip=False, bias=True):
+    """A hand-written PyTorch port of a channels-first spec: F.pad, then conv."""
+    pads = spec.explicit_padding if pads is None else pads
+    widths = [p for pair in reversed(pads) for p in pair]
+    weight = t(w).flip(tuple(range(2, w.ndim))) if flip else t(w)
+    conv = (F.conv1d, F.conv2d, F.conv3d)[spec.rank - 1]
+    y = conv(F.pad(t(x), widths), weight, t(b) if bias and b is not None else None, stride=spec.stride,
+             dilation=spec.dilation, groups=spec.groups)
+    return y.numpy()
+
+
+SAME_2D = ConvSpec(layout="NCHW", in_channels=3, out_channels=4, spatial=(8, 9), kernel=(3, 3), stride=2,
+                   padding="same", bias=True)  # SAME pads (0, 1) and (1, 1): odd totals on height
+CAUSAL = ConvSpec(layout="NCW", in_channels=2, out_channels=3, spatial=12, kernel=3, dilation=2, padding="causal",
+                  bias=True)
+DEPTHWISE = ConvSpec(layout="NHWC", in_channels=3, out_channels=6, spatial=(5, 6), kernel=3, groups=3,
+                     padding="same", bias=True)
+NHWC = ConvSpec(layout="NHWC", in_channels=3, out_channels=4, spatial=(6, 7), kernel=(2, 3), padding="valid",
+                bias=True)
+
+
+def _inject(name: str):
+    """(spec, x, w, b, observed): a port that makes exactly the mistake ``name``."""
+    if name == "flipped_kernel":
+        spec = SAME_2D
+        x, w, b = make_inputs(spec, 1, exact=True)
+        return spec, x, w, b, torch_port(spec, x, w, b, flip=True)
+    if name == "weight_layout":
+        spec = NHWC
+        x, w, b = make_inputs(spec, 2, exact=True)
+        tf = pytest.importorskip("tensorflow")
+        wrong = w.reshape(2, 3, 3, 4)  # PyTorch (O, I, kh, kw) reshaped, not transposed, to TF's (kh, kw, I, O)
+        return spec, x, w, b, (tf.nn.conv2d(x, wrong, 1, "VALID") + b).numpy()
+    if name == "input_layout":
+        spec = NHWC
+        x, w, b = make_inputs(spec, 3, exact=True)
+        jax = pytest.importorskip("jax")
+        nchw = np.transpose(x, (0, 3, 1, 2))
+        wrong = nchw.reshape(x.shape)  # NCHW data reshaped to NHWC
+        y = jax.lax.conv_general_dilated(wrong, w, (1, 1), "VALID", dimension_numbers=("NHWC", "OIHW", "NHWC"))
+        return spec, x, w, b, np.asarray(y) + b
+    if name == "spatial_axes_swapped":
+        spec = SAME_2D
+        x, w, b = make_inputs(spec, 4, exact=True)
+        return spec, x, w, b, torch_port(spec, x, np.swapaxes(w, 2, 3), b)  # a (kw, kh) kernel
+    if name == "same_padding_lower":
+        spec = SAME_2D
+        x, w, b = make_inputs(spec, 5, exact=True)
+        lower = tuple((after, before) for before, after in spec.explicit_padding)
+        return spec, x, w, b, torch_port(spec, x, w, b, pads=lower)
+    if name == "symmetric_padding":
+        spec = SAME_2D.replace(spatial=(9, 9), stride=3)  # SAME pads nothing here: (0, 0)
+        x, w, b = make_inputs(spec, 6, exact=True)
+        y = F.conv2d(t(x), t(w), t(b), stride=3, padding=1)  # PyTorch-style padding=(k-1)//2, same output size
+        return spec, x, w, b, y.numpy()
+    if name == "causal_as_same":
+        spec = CAUSAL
+        x, w, b = make_inputs(spec, 7, exact=True)
+        y = F.conv1d(t(x), t(w), t(b), dilation=2, padding="same")
+        return spec, x, w, b, y.numpy()
+    if name == "depthwise_channel_order":
+        spec = DEPTHWISE
+        x, w, b = make_inputs(spec, 8, exact=True)
+        right = F.conv2d(t(x).permute(0, 3, 1, 2), t(w), t(b), padding="same", groups=3).permute(0, 2, 3, 1)
+        # a Keras (kh, kw, C, M) port that reads output channel m*C + c for c*M + m
+        wrong = right.reshape(1, 5, 6, 3, 2).transpose(3, 4).reshape(1, 5, 6, 6)
+        return spec, x, w, b, wrong.numpy()
+    if name == "missing_bias":
+        spec = SAME_2D
+        x, w, b = make_inputs(spec, 9, exact=True)
+        return spec, x, w, b, torch_port(spec, x, w, b, bias=False)
+    raise AssertionError(f"no injection for {name}")
+
+
+@pytest.mark.parametrize("name", VOCABULARY)
+def test_each_injected_mistake_is_named_first(name):
+    spec, x, w, b, observed = _inject(name)
+    result = diagnose(spec, x, w, b, observed)
+    assert result.exact
+    assert result.best == name, result.text()
+    assert result.findings[0].fix.startswith("fix: ")
+
+
+@pytest.mark.parametrize("spec", [SAME_2D, CAUSAL, DEPTHWISE, NHWC], ids=lambda s: s.layout)
+def test_a_correct_port_gets_no_mistake_found(spec):
+    x, w, b = make_inputs(spec, 0)
+    outcome = check(spec, inputs=(x, w, b), backends=["torch"])  # a real framework's float32 result
+    from harness.backends import run_backend
+
+    result = diagnose(spec, x, w, b, run_backend("torch", spec, x, w, b))
+    assert outcome.ok and result.best == NO_MISTAKE and result.text().startswith(NO_MISTAKE)
+
+
+def test_a_mistake_is_named_with_float_data_too():
+    x, w, b = make_inputs(SAME_2D, 11)  # uniform floats: a match within the bound, not exact
+    result = diagnose(SAME_2D, x, w, b, torch_port(SAME_2D, x, w, b, flip=True))
+    assert not result.exact and result.best == "flipped_kernel"
+
+
+def test_noise_is_explained_by_no_name_and_located():
+    x, w, b = make_inputs(SAME_2D, 12, exact=True)
+    observed = torch_port(SAME_2D, x, w, b)
+    observed[0, 1, 0, :] += 0.5  # one row of one channel: a border
+    result = diagnose(SAME_2D, x, w, b, observed)
+    assert result.best == "unexplained" and result.where == "border"
+    assert "no named mistake" in result.text()
+
+
+def test_diagnose_command_reads_npz_and_npy(tmp_path, capsys):
+    spec, x, w, b, observed = _inject("missing_bias")
+    np.savez(tmp_path / "inputs.npz", x=x, w=w, b=b)
+    np.save(tmp_path / "observed.npy", observed)
+    assert main(["diagnose", spec.to_json(), "--inputs", str(tmp_path / "inputs.npz"),
+                 "--observed", str(tmp_path / "observed.npy")]) == 1
+    assert "1. missing_bias" in capsys.readouterr().out
+    assert main(["diagnose", spec.to_json(), "--inputs", str(tmp_path / "none.npz"),
+                 "--observed", str(tmp_path / "observed.npy")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+# -- exact mode -------------------------------------------------------------
+
+def test_exact_magnitude_follows_the_mantissa_by_hand():
+    spec = ConvSpec(layout="NCHW", in_channels=3, out_channels=2, spatial=5, kernel=3, bias=True, dtype="float16")
+    assert spec.reduction_length == 27
+    assert exact_magnitude(spec) == 8  # 27*8*8 + 8 = 1736 <= 2**11
+    assert exact_magnitude(spec.replace(dtype="bfloat16")) == 3  # 27*9 + 3 = 246 <= 2**8 < 27*16 + 4
+    with pytest.raises(ValueError, match=r"^exact=True: bfloat16"):
+        exact_magnitude(spec.replace(dtype="bfloat16", in_channels=32, out_channels=2))  # 288 products of 1
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_exact_inputs_are_integers_every_backend_reproduces_exactly(dtype):
+    spec = ConvSpec(layout="NHWC", in_channels=4, out_channels=4, spatial=(6, 5), kernel=3, stride=2, groups=2,
+                    padding="same", bias=True, dtype=dtype)
+    x, w, b = make_inputs(spec, 3, exact=True)
+    assert holds_exactly(spec, x, w, b) and not holds_exactly(spec, *make_inputs(spec, 3))
+    result = check(spec, 3, exact=True)
+    assert result.exact
+    for outcome in result.outcomes:
+        assert outcome.status == "unsupported" or outcome.max_abs_error == 0.0, outcome
+
+
+def test_exact_inputs_code_builds_the_same_arrays():
+    spec = ConvSpec(layout="NCW", in_channels=2, out_channels=2, spatial=7, kernel=3, bias=True)
+    namespace = {"np": np}
+    exec("\n".join(inputs_code(spec, 4, exact=True)), namespace)
+    for name, array in zip("xwb", make_inputs(spec, 4, exact=True)):
+        np.testing.assert_array_equal(namespace[name], array)
+
+
+def test_exact_check_catches_a_difference_a_tolerance_would_hide(monkeypatch):
+    from harness.backends import REGISTRY, Entry
+
+    monkeypatch.setitem(REGISTRY, "nudged", Entry("test_diagnose:Nudged", "numpy", "core"))
+    spec = ConvSpec(layout="NCW", in_channels=2, out_channels=2, spatial=7, kernel=3)
+    assert check(spec, 0, backends=["nudged"]).ok  # one float32 ulp: within the tolerance
+    assert not check(spec, 0, backends=["nudged"], exact=True).ok
+
+
+from harness.backends.base import Backend  # noqa: E402
+
+
+class Nudged(Backend):
+    """A port that is off by one float32 ulp in one element."""
+
+    name = "nudged"
+    module = "numpy"
+
+    def _run(self, spec, x, w, b, script):
+        from harness.reference import convolve
+
+        y = convolve(spec, x, w, b).astype(np.float32)
+        y.flat[0] = np.nextafter(y.flat[0], np.float32(np.inf))
+        return y
+
+
+@pytest.mark.skipif(not FRAMEWORK_BACKENDS, reason="needs a framework")
+def test_sweep_exact_runs_and_passes(tmp_path, capsys):
+    records = tmp_path / "r.jsonl"
+    assert main(["sweep", "--examples", "8", "--exact", "--records", str(records), "--quiet"]) == 0
+    assert '"exact": true' in records.read_text()
