@@ -48,10 +48,11 @@ def sweep(session: nox.Session, env: str) -> None:
         "-e", ".", f"torch=={torch}", f"tensorflow-cpu=={tensorflow}", f"jax=={jax}", f"jaxlib=={jax}"
     )
     RECORDS.mkdir(parents=True, exist_ok=True)
-    records = RECORDS / f"{env}.jsonl"
+    args = session.posargs or ["--examples", "300"]
+    shard = args[args.index("--shard") + 1].replace("/", "-of-") if "--shard" in args else ""
+    records = RECORDS / (f"{env}-shard-{shard}.jsonl" if shard else f"{env}.jsonl")
     records.unlink(missing_ok=True)
     cache = os.environ.get("CONVHARNESS_JAX_CACHE", str(Path.home() / ".cache" / "convharness" / "jax"))
-    args = session.posargs or ["--examples", "300"]
     session.run(
         "convharness", "sweep", "--seed", SEED, "--records", str(records), "--jobs", "2", "--quiet", *args,
         env={"CONVHARNESS_JAX_CACHE": cache},
