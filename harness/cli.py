@@ -147,6 +147,7 @@ def _write_port_records(path: str, scanned, results) -> None:
     import numpy as np
 
     from .records import RecordWriter, environment, layer_records
+    from .reference import reference
 
     env = environment()
     folder = Path(path).with_suffix(".inputs")
@@ -157,7 +158,7 @@ def _write_port_records(path: str, scanned, results) -> None:
                 folder.mkdir(parents=True, exist_ok=True)
                 inputs_file = str(folder / f"{scanned.name}-{index}.npz")
                 arrays = {k: v for k, v in zip("xwb", r.layer.inputs) if v is not None}
-                np.savez_compressed(inputs_file, **arrays)
+                np.savez_compressed(inputs_file, expected=reference(r.layer.spec, *r.layer.inputs), **arrays)
             writer.write(layer_records(scanned.name, index, r.layer, r.result, env, inputs_file))
 
 

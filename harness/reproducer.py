@@ -43,6 +43,14 @@ def _input_lines(spec: ConvSpec, seed: int | None, inputs, exact: bool, inputs_f
     return lines
 
 
+def _expected_line(expected: np.ndarray, inputs_file: str | None) -> str:
+    if inputs_file is not None:
+        with np.load(inputs_file) as data:
+            if "expected" in data.files:  # saved beside the inputs: large layers stay out of the script
+                return 'expected = data["expected"]'
+    return _inline("expected", expected)
+
+
 def _variable_lines(variables: dict) -> list[str]:
     """Settings that were in force where the outcome was recorded, set before any import."""
     if not variables:
@@ -72,7 +80,7 @@ def reproducer(
          "# the inputs, in the spec's layout; weights (out, in/groups, *kernel)",
          *_input_lines(spec, seed, inputs, exact, inputs_file), "",
          "# the float64 reference computed by convharness",
-         _inline("expected", expected), "",
+         _expected_line(expected, inputs_file), "",
          *adapter.tensor_lines(spec),
          "try:",
          textwrap.indent(code, "    "),

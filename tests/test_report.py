@@ -217,3 +217,21 @@ def test_heat_map_puts_the_worst_slice_first_and_marks_cells_over_the_bound():
     assert [[c.over for c in row] for row in first.rows] == [[False] * 3, [False, False, True]]
     assert drawn.peak == 4.0
     assert first.rows[1][2].colour == "rgb(255,0,0)" and first.rows[0][0].colour == "rgb(255,255,230)"
+
+
+@pytest.mark.parametrize("backend", FRAMEWORK_BACKENDS[:1])
+def test_reproducer_of_a_port_layer_loads_its_saved_inputs(tmp_path, backend):
+    from harness import check
+
+    spec = ConvSpec(layout="NCW", in_channels=2, out_channels=3, spatial=9, kernel=3, bias=True)
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.normal(size=s).astype(np.float32) for s in (spec.input_shape, spec.weight_shape, (3,)))
+    from harness.reference import reference
+
+    np.savez(tmp_path / "layer.npz", x=x, w=w, b=b, expected=reference(spec, x, w, b))
+    outcome = check(spec, backends=[backend], inputs=(x, w, b)).outcomes[0]
+    script = reproducer(spec, backend, outcome.call, seed=None, inputs_file=str(tmp_path / "layer.npz"))
+    assert "np.load(" in script and "default_rng" not in script and 'expected = data["expected"]' in script
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    printed = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
+    assert float(printed[len(RESULT_MARK):]) == outcome.max_abs_error
