@@ -28,19 +28,24 @@ class Environment:
     records: int
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Row:
-    """One record in the filterable table of outcomes."""
+    """One case in one environment, in the filterable table of outcomes."""
 
     case: str
     environment: str
-    backend: str
-    version: str
-    status: str
     spec: str
-    ratio: str
-    tags: str  # what the filter searches: key=value words
-    anchor: str  # the detail section, if there is one
+    outcomes: list  # (backend, status, anchor of its detail or "")
+    ratios: list
+    tags: list  # what the filter searches: key=value words
+
+    @property
+    def worst(self) -> str:
+        return _fmt(max(self.ratios, default=None))
+
+    @property
+    def search(self) -> str:
+        return " ".join(self.tags)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +91,7 @@ class Detail:
     message: str
     reproducer: str
     reproducer_name: str
+    cases: tuple[str, ...] = ()  # for a refusal: every case refused the same way
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,7 +202,7 @@ def _detail(index: int, record: dict, spec: ConvSpec, env_label: str) -> Detail:
         input_shape=str(spec.input_shape), output_shape=str(spec.output_shape),
         numbers=numbers, pattern=PATTERN_HINTS.get(pattern, ""), heat_map=drawn,
         call=record.get("call", ""), notes=tuple(record.get("notes", ())), message=record.get("message", ""),
-        reproducer=script, reproducer_name=f"reproduce_{index}_{backend.replace('.', '_')}.py",
+        reproducer=script, reproducer_name=f"reproduce_{index}_{backend.replace('.', '_')}.py", cases=[],
     )
 
 
@@ -216,7 +222,8 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
     cells: dict[tuple[str, tuple[str, str]], collections.Counter] = collections.defaultdict(collections.Counter)
     versions: dict[str, None] = {}
     columns: set[tuple[str, str]] = set()
-    failures, refusals, rows = [], [], []
+    failures, rows = [], {}
+    refusals: dict[tuple[str, str, str], Detail] = {}
     anchors: dict[int, str] = {}
     for position, record in enumerate(records):
         env = record.get("environment", {})
@@ -230,19 +237,29 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
         version = f"{backend} {record.get('version', '')}".strip()
         versions[version] = None
         counts[backend][status] += 1
-        tags = [f"{name}={value}" for name, value in families(spec)]
         for family in families(spec):
             columns.add(family)
             cells[(version, family)][status] += 1
         anchor = ""
-        if status != "pass":
-            detail = _detail(len(failures) + len(refusals) + 1, record, spec, key)
-            (refusals if status == "unsupported" else failures).append(detail)
-            anchor = anchors[position] = detail.anchor
-        rows.append(Row(case, key, backend, record.get("version", ""), status, spec.describe(),
-                        _fmt(record.get("ratio")),
-                        " ".join([f"case={case}", f"backend={backend}", f"version={version.replace(' ', '=')}",
-                                  f"status={status}", *tags]), anchor))
+        if status == "unsupported":  # one section per way of refusing, listing its cases
+            same = (version, key, record.get("message", "").split(":")[0])
+            if same not in refusals:
+                refusals[same] = _detail(len(failures) + len(refusals) + 1, record, spec, key)
+            refusals[same].cases.append(case)
+            anchor = refusals[same].anchor
+        elif status != "pass":
+            failures.append(_detail(len(failures) + len(refusals) + 1, record, spec, key))
+            anchor = failures[-1].anchor
+        if anchor:
+            anchors[position] = anchor
+        row = rows.get((case, key))
+        if row is None:
+            row = rows[(case, key)] = Row(case, key, spec.describe(), [], [],
+                                          [f"case={case}", *(f"{n}={v}" for n, v in families(spec))])
+        row.outcomes.append((backend, status, anchor))
+        if record.get("ratio") is not None:
+            row.ratios.append(record["ratio"])
+        row.tags += [f"{backend}={status}", f"version={version.replace(' ', '=')}"]
     ordered = tuple(sorted(columns, key=lambda c: (FAMILY_ORDER.index(c[0]), c[1])))
     matrix = Matrix(ordered, tuple(
         (version, tuple(
@@ -257,7 +274,9 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
         environments=tuple(Environment(k, k, p, n) for k, (p, n) in envs.items()),
         statuses=STATUSES,
         counts=tuple((b, tuple(c[s] for s in STATUSES)) for b, c in sorted(counts.items())),
-        matrix=matrix, failures=tuple(failures), refusals=tuple(refusals), rows=tuple(rows),
+        matrix=matrix, failures=tuple(failures),
+        refusals=tuple(dataclasses.replace(d, cases=tuple(d.cases)) for d in refusals.values()),
+        rows=tuple(rows.values()),
         models=model_pages(records, anchors),
     )
 
