@@ -8,7 +8,7 @@ Each measurement runs in fresh processes and prints a ratio:
   jobs      --jobs 2 against --jobs 1 on 2 cores; goal >= 1.6x
   pytest    pytest -n 2 against -n 0 (only with --pytest)
 
-    python benchmarks/sweep_speed.py [--examples 200] [--backends ...] [--pytest]
+    python benchmarks/sweep_speed.py [--examples 200] [--backends ...] [--pytest [--profile ci]]
 """
 
 import argparse
@@ -59,6 +59,7 @@ def main():
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--backends", default="torch,torch.nn,tensorflow,jax")
     parser.add_argument("--pytest", action="store_true")
+    parser.add_argument("--profile", default="ci", help="Hypothesis profile for --pytest (dev, ci, thorough)")
     args = parser.parse_args()
     backends = tuple(args.backends.split(","))
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,12 +82,14 @@ def main():
 
     if args.pytest:
         times = {}
+        env = {**os.environ, "HYPOTHESIS_PROFILE": args.profile}
         for n in ("0", "2"):
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", n, "-p", "no:cacheprovider"],
-                           capture_output=True, check=True)
+                           capture_output=True, check=True, env=env)
             times[n] = time.perf_counter() - start
-        print(f"pytest: -n 0 {times['0']:.1f} s, -n 2 {times['2']:.1f} s, speed-up {times['0'] / times['2']:.2f}x (goal >= 1.6)")
+        print(f"pytest ({args.profile} profile): -n 0 {times['0']:.1f} s, -n 2 {times['2']:.1f} s, "
+              f"speed-up {times['0'] / times['2']:.2f}x (goal >= 1.6)")
 
 
 if __name__ == "__main__":

@@ -31,11 +31,6 @@ TF_CONV3D_GROUPS = ConvSpec(layout="NDHWC", in_channels=2, out_channels=2, spati
 EIGEN = {"TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
-def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=600)
-
-
 class Page(html.parser.HTMLParser):
     """The parts of a report page the tests look at."""
 
@@ -72,22 +67,32 @@ class Page(html.parser.HTMLParser):
             self.articles[-1]["scripts"].append(data)
 
 
+SWEEP_AND_CHECKS = """
+import sys
+from harness.cli import main
+records = sys.argv[1]
+codes = [main(["sweep", "--examples", "12", "--seed", "4", "--records", records, "--quiet"])]
+codes += [main(["check", spec, "--seed", "3", "--records", records]) for spec in sys.argv[2:]]
+sys.exit(max(codes))
+"""
+
+
 @pytest.fixture(scope="module")
 def sweep_report(tmp_path_factory):
     """A real sweep plus a check of a known TensorFlow bug and refusal, all in one
-    records file, under the Eigen kernels; then the report."""
+    records file, under the Eigen kernels (one fresh process); then the report."""
     folder = tmp_path_factory.mktemp("report")
     records = folder / "records.jsonl"
-    sweep = _cli("sweep", "--examples", "12", "--seed", "4", "--records", str(records), "--quiet", env=EIGEN)
-    assert sweep.returncode in (0, 1), sweep.stderr
-    for spec in (TF_CONV3D_BUG, TF_CONV3D_GROUPS):
-        checked = _cli("check", spec.to_json(), "--seed", "3", "--records", str(records), env=EIGEN)
-        assert checked.returncode in (0, 1), checked.stderr
+    run = subprocess.run([sys.executable, "-c", SWEEP_AND_CHECKS, str(records), TF_CONV3D_BUG.to_json(),
+                          TF_CONV3D_GROUPS.to_json()], capture_output=True, text=True,
+                         env={**os.environ, **EIGEN}, timeout=600)
+    assert run.returncode in (0, 1), run.stderr[-2000:]
     output = folder / "index.html"
     report = build_report([records], output)
     return records, report, output.read_text(encoding="utf-8")
 
 
+@pytest.mark.xdist_group("sweep_report")
 def test_report_of_a_sweep_parses_and_every_mismatch_has_a_heat_map_and_a_reproducer(sweep_report):
     records, report, text = sweep_report
     page = Page(text)
@@ -104,12 +109,13 @@ def test_report_of_a_sweep_parses_and_every_mismatch_has_a_heat_map_and_a_reprod
     assert sum(len(d.cases) for d in report.refusals) == statuses.count("unsupported")
 
 
+@pytest.mark.xdist_group("sweep_report")
 @needs_tensorflow
 def test_reproducers_print_the_numbers_the_harness_recorded(sweep_report):
     records, report, _ = sweep_report
-    details = [d for d in (*report.failures, *report.refusals) if d.backend == "tensorflow"]
-    assert {d.status for d in details} >= {"mismatch", "unsupported"}
-    for detail in details:
+    details = {d.status: d for d in (*report.refusals, *report.failures) if d.backend == "tensorflow"}
+    assert details.keys() >= {"mismatch", "unsupported"}
+    for detail in (details["mismatch"], details["unsupported"]):
         (record,) = [r for r in read_records([records])[0]
                      if r["backend"] == "tensorflow" and r["status"] == detail.status and r["seed"] == detail.seed
                      and ConvSpec.from_dict(r["spec"]).to_json() == detail.spec_json]
