@@ -23,16 +23,19 @@ class KnownFailure:
     applies: Callable[[ConvSpec], bool]
     reason: str
     example: dict
-    present: Callable[[], bool] = lambda: True  # whether this machine runs the code path with the bug
+    # whether this machine runs the code path with the bug for this spec
+    present: Callable[[ConvSpec], bool] = lambda spec: True
 
 
 @functools.cache
-def tensorflow_runs_eigen_conv3d() -> bool:
-    """TensorFlow's Eigen Conv3D kernel refuses dilation; the oneDNN kernel, which
-    TensorFlow turns on by default on some x86 CPUs (or with TF_ENABLE_ONEDNN_OPTS=1),
-    runs it. The probe is that refusal's own example."""
+def tensorflow_runs_eigen(dtype: str) -> bool:
+    """Whether TensorFlow runs its Eigen CPU kernels for ``dtype`` here. The Eigen
+    Conv3D refuses dilation; oneDNN's, which TensorFlow turns on by default on some
+    x86 CPUs (or with TF_ENABLE_ONEDNN_OPTS=1) and for some dtypes only, runs it.
+    The probe is that refusal's own example in ``dtype``."""
     refusal = next(r for r in REFUSALS if r.name == "conv3d_dilation")
-    return check(ConvSpec(**refusal.example), backends=["tensorflow"]).outcomes[0].status == "unsupported"
+    probe = ConvSpec(**{**refusal.example, "dtype": dtype})
+    return check(probe, backends=["tensorflow"]).outcomes[0].status == "unsupported"
 
 
 def _unclamped_same_total(spec: ConvSpec) -> list[int]:
@@ -54,7 +57,7 @@ KNOWN_FAILURES = (
         "Conv3D instead (AVX-512 machines by default) the result is right.",
         dict(layout="NDHWC", in_channels=1, out_channels=1, spatial=(1, 3, 1), kernel=1, stride=(1, 3, 1),
              padding="same"),
-        tensorflow_runs_eigen_conv3d,
+        lambda spec: tensorflow_runs_eigen(spec.dtype),
     ),
     KnownFailure(
         "tensorflow",
@@ -70,10 +73,10 @@ KNOWN_FAILURES = (
         "machine, as is the Eigen path (TF_ENABLE_ONEDNN_OPTS=0). Found by the nox version-matrix sweep and "
         "the property tests.",
         dict(layout="NHWC", in_channels=1, out_channels=1, spatial=(2, 2), kernel=(1, 2), stride=(1, 3), batch=2),
-        lambda: not tensorflow_runs_eigen_conv3d(),
+        lambda spec: not tensorflow_runs_eigen(spec.dtype),
     ),
 )
 
 
 def known_failure(backend: str, spec: ConvSpec) -> KnownFailure | None:
-    return next((k for k in KNOWN_FAILURES if k.backend == backend and k.applies(spec) and k.present()), None)
+    return next((k for k in KNOWN_FAILURES if k.backend == backend and k.applies(spec) and k.present(spec)), None)

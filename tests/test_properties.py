@@ -89,7 +89,7 @@ def test_known_failure_still_reproduces(known):
     spec = ConvSpec(**known.example)
     if known.backend not in FRAMEWORK_BACKENDS:
         pytest.skip(f"{known.backend} is not installed")
-    if not known.present():
+    if not known.present(spec):
         outcome = check(spec, backends=[known.backend]).outcomes[0]
         assert outcome.status == "pass", f"{known.name}: a code path without the bug still fails: {outcome}"
         pytest.skip(f"{known.name}: this machine runs a code path without the bug, and it passes")
