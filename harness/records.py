@@ -59,6 +59,18 @@ def outcome_record(case: int, result: CheckResult, outcome: Outcome, env: dict) 
     }
 
 
+def crash_record(case: int, spec: dict, seed: int, backend: str, env: dict, exact: bool, returncode: int) -> dict:
+    """The record of a backend that killed its process (a segfault, an abort)."""
+    import signal
+
+    how = (f"signal {signal.Signals(-returncode).name}" if returncode < 0 and -returncode in signal.valid_signals()
+           else f"exit status {returncode}")
+    return {"case": case, "spec": spec, "seed": seed, "exact": exact, "backend": backend, "version": "",
+            "status": "error", "max_abs_error": None, "max_rel_error": None, "ratio": None, "worst_index": None,
+            "message": f"crashed: the process running {backend} on this spec died ({how})", "call": "",
+            "native": "", "transposed": False, "notes": [], "error_map": None, "environment": env}
+
+
 def layer_records(model: str, index: int, layer, result: CheckResult | None, env: dict,
                   inputs_file: str | None = None) -> list[dict]:
     """Records of one scanned layer: its outcomes, tagged with the model and layer

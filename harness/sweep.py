@@ -8,21 +8,23 @@ every n-th case, and --jobs runs cases in worker processes.
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
-import functools
+import json
 import multiprocessing
 import os
+import subprocess
 import sys
 import time
-from typing import Iterable, TextIO
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import Iterable, Iterator, TextIO
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from .backends import available_backends, get_backend
 from .check import check
-from .records import RecordWriter, environment, outcome_record
+from .records import RecordWriter, crash_record, environment, outcome_record
 from .spec import ConvSpec
 from .strategies import conv_cases
 
@@ -123,18 +125,67 @@ def _start_worker(backends: tuple[str, ...] | None, ready) -> None:
     ready.wait()
 
 
-@contextlib.contextmanager
-def _executor(backends: tuple[str, ...] | None, jobs: int):
-    """A map over cases, in this process or in ``jobs`` workers, ready to run."""
-    if jobs <= 1:
-        load_backends(backends)
-        yield map
-        return
+STARTUP_TIMEOUT = 600  # seconds for a worker to import its frameworks
+
+PINPOINT = """
+import json, sys
+from harness.sweep import _check_case
+job = json.loads(sys.argv[1])
+print(json.dumps(_check_case((job[0], job[1], job[2], tuple(job[3]), job[4], job[5]))))
+"""
+
+
+def _pinpoint(job: tuple) -> list[dict]:
+    """Re-run a case whose worker died, one backend per fresh process, so the
+    backend that crashes gets an ``error`` record and the others their outcomes."""
+    number, spec_dict, seed, backends, env, exact = job
+    records = []
+    path = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # what the workers import
+    for backend in backends or available_backends():
+        one = json.dumps([number, spec_dict, seed, [backend], env, exact])
+        run = subprocess.run([sys.executable, "-c", PINPOINT, one], capture_output=True, text=True, env=path)
+        if run.returncode == 0:
+            records += json.loads(run.stdout.strip().splitlines()[-1])
+        else:
+            records.append(crash_record(number, spec_dict, seed, backend, env, exact, run.returncode))
+    return records
+
+
+def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int, started) -> Iterator[list[dict]]:
+    """Each case's records as it completes, from ``workers`` spawned processes.
+
+    At most ``workers`` cases are in flight, so when a framework kills its
+    process (a segfault) the cases that were running are known: each is re-run
+    backend by backend in fresh processes to name the crashing backend, and the
+    remaining cases go on in a new pool. ``started`` is called once the workers
+    have loaded the frameworks.
+    """
     context = multiprocessing.get_context("spawn")  # no framework state is forked
-    ready = context.Barrier(jobs + 1)
-    with context.Pool(jobs, initializer=_start_worker, initargs=(backends, ready)) as pool:
-        ready.wait()
-        yield functools.partial(pool.imap_unordered, chunksize=1)
+    queue = list(reversed(jobs))
+    while queue:
+        size = min(workers, len(queue))  # a spawn pool starts one process per submit until it is full
+        ready = context.Barrier(size + 1)
+        pool = ProcessPoolExecutor(size, mp_context=context, initializer=_start_worker, initargs=(backends, ready))
+        in_flight = {}
+        try:
+            while queue and len(in_flight) < size:
+                job = queue.pop()
+                in_flight[pool.submit(_check_case, job)] = job
+            ready.wait(timeout=STARTUP_TIMEOUT)
+            started()
+            while in_flight:
+                done = next(as_completed(in_flight))
+                result = done.result()  # raises BrokenProcessPool while its job is still in flight
+                del in_flight[done]
+                yield result
+                if queue:
+                    job = queue.pop()
+                    in_flight[pool.submit(_check_case, job)] = job
+        except BrokenProcessPool:
+            for job in sorted(in_flight.values()):
+                yield _pinpoint(job)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_sweep(
@@ -146,19 +197,25 @@ def run_sweep(
     progress: bool = True,
     exact: bool = False,
 ) -> Summary:
-    """Check every case; append each outcome to ``records`` as it completes."""
+    """Check every case in ``jobs`` worker processes; append each outcome to
+    ``records`` as it completes. The clock starts once the workers are ready."""
     env = environment()
     job_list = [(number, spec.to_dict(), seed, backends, env, exact) for number, (spec, seed) in cases]
     summary = Summary()
-    with _executor(backends, jobs) as map_cases, RecordWriter(records) as writer:
+    clock = {"start": time.perf_counter()}
+
+    def started() -> None:
+        if not summary.cases:
+            clock["start"] = time.perf_counter()
+
+    with RecordWriter(records) as writer:
         bar = Progress(len(job_list)) if progress else None
-        start = time.perf_counter()
-        for case_records in map_cases(_check_case, job_list):
+        for case_records in _run_cases(job_list, backends, jobs, started):
             writer.write(case_records)
             summary.cases += 1
             summary.counts.update(record["status"] for record in case_records)
-            summary.seconds = time.perf_counter() - start
+            summary.seconds = time.perf_counter() - clock["start"]
             if bar:
                 bar.update(summary)
-    summary.seconds = time.perf_counter() - start
+    summary.seconds = time.perf_counter() - clock["start"]
     return summary

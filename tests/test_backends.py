@@ -7,7 +7,6 @@ import pytest
 
 from harness import ConvSpec, Unsupported, available_backends, check, make_inputs, run_backend
 from harness.backends import REGISTRY, get_backend
-from harness.backends.base import Backend
 from harness.dtypes import numpy_dtype
 from helpers import FRAMEWORK_BACKENDS, assert_all_agree
 
@@ -95,41 +94,13 @@ def test_check_names_an_input_that_does_not_fit_the_spec():
         check(spec, inputs=(x, np.ones((2, 3, 2, 2)), None))
 
 
-class FlippedKernel(Backend):
-    """A wrong port: true convolution instead of cross-correlation."""
-
-    name = "flipped"
-    module = "numpy"
-
-    def _run(self, spec, x, w, b, script):
-        flipped = np.flip(w, axis=tuple(range(2, 2 + spec.rank)))
-        return get_backend("numpy")._run(spec, x, flipped, b, script)
-
-
-class Crashing(Backend):
-    name = "crashing"
-    module = "numpy"
-
-    def _run(self, spec, x, w, b, script):
-        raise RuntimeError("segfault avoided\nsecond line")
-
-
-class WrongShape(Backend):
-    name = "wrong-shape"
-    module = "numpy"
-
-    def _run(self, spec, x, w, b, script):
-        script.conv("y = np.zeros((1, 1))")
-        return np.zeros((1, 1))
-
-
 @pytest.fixture
 def wrong_backends(monkeypatch):
     from harness.backends import Entry
 
-    monkeypatch.setitem(REGISTRY, "flipped", Entry("test_backends:FlippedKernel", "numpy", "core"))
-    monkeypatch.setitem(REGISTRY, "wrong-shape", Entry("test_backends:WrongShape", "numpy", "core"))
-    monkeypatch.setitem(REGISTRY, "crashing", Entry("test_backends:Crashing", "numpy", "core"))
+    monkeypatch.setitem(REGISTRY, "flipped", Entry("fake_backends:FlippedKernel", "numpy", "core"))
+    monkeypatch.setitem(REGISTRY, "wrong-shape", Entry("fake_backends:WrongShape", "numpy", "core"))
+    monkeypatch.setitem(REGISTRY, "crashing", Entry("fake_backends:Crashing", "numpy", "core"))
 
 
 def test_check_catches_a_flipped_kernel_and_a_wrong_shape(wrong_backends):

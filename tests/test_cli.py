@@ -91,11 +91,41 @@ def test_sweep_with_two_jobs_records_the_same_outcomes(tmp_path):
     assert sorted(map(key, read_records([one])[0])) == sorted(map(key, read_records([two])[0]))
 
 
-def test_sweep_exits_1_on_a_mismatch(tmp_path, monkeypatch):
-    from harness.backends import REGISTRY, Entry
+@pytest.fixture
+def fake_backends(monkeypatch):
+    """Wrong backends registered for this process and for sweep workers (which inherit the variable)."""
+    from harness.backends import EXTRA_ENV, REGISTRY, _extra_entries
 
-    monkeypatch.setitem(REGISTRY, "flipped", Entry("test_backends:FlippedKernel", "numpy", "core"))
+    value = "flipped=fake_backends:FlippedKernel,kills=fake_backends:KillsItsProcess"
+    monkeypatch.setenv(EXTRA_ENV, value)
+    for name, entry in _extra_entries(value).items():
+        monkeypatch.setitem(REGISTRY, name, entry)
+
+
+def test_sweep_exits_1_on_a_mismatch(fake_backends):
     assert main(["sweep", "--examples", "3", "--backends", "flipped", "--quiet"]) == 1
+
+
+def test_a_backend_that_kills_its_process_is_an_error_and_the_sweep_goes_on(fake_backends, tmp_path, capsys):
+    records = tmp_path / "r.jsonl"
+    assert main(["sweep", "--examples", "10", "--backends", "numpy,kills", "--jobs", "2",
+                 "--records", str(records), "--quiet"]) == 1
+    rows = read_records([records])[0]
+    assert sorted({r["case"] for r in rows}) == list(range(10))  # no case lost
+    for row in rows:
+        two_d = ConvSpec.from_dict(row["spec"]).rank == 2
+        if row["backend"] == "kills" and two_d:
+            assert row["status"] == "error" and "died (signal SIGSEGV)" in row["message"]
+        else:
+            assert row["status"] == "pass", row
+    assert any(r["status"] == "error" for r in rows), "the generated cases should include a 2-D spec"
+
+
+def test_extra_backends_variable_must_be_well_formed():
+    from harness.backends import _extra_entries
+
+    with pytest.raises(ValueError, match="^CONVHARNESS_BACKENDS="):
+        _extra_entries("flipped:FlippedKernel")
 
 
 def test_a_truncated_last_line_is_skipped_and_counted(tmp_path):

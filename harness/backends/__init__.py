@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import importlib
 import importlib.util
+import os
 
 import numpy as np
 
@@ -33,6 +34,23 @@ REGISTRY: dict[str, Entry] = {
     "tensorflow": Entry("harness.backends.tensorflow:TensorFlow", "tensorflow", "tensorflow"),
     "jax": Entry("harness.backends.jax:Jax", "jax", "jax"),
 }
+
+
+EXTRA_ENV = "CONVHARNESS_BACKENDS"
+
+
+def _extra_entries(value: str) -> dict[str, Entry]:
+    """Your own backends, e.g. a port under test: "name=module:Class,other=module:Class"."""
+    entries = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, target = item.partition("=")
+        if not sep or target.count(":") != 1 or not name:
+            raise ValueError(f"{EXTRA_ENV}={value!r}: entries are name=module:Class, separated by commas")
+        entries[name] = Entry(target, target.split(":")[0], "core")
+    return entries
+
+
+REGISTRY.update(_extra_entries(os.environ.get(EXTRA_ENV, "")))
 
 
 def available_backends() -> tuple[str, ...]:
