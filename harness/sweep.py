@@ -151,6 +151,12 @@ def _pinpoint(job: tuple) -> list[dict]:
     return records
 
 
+def _submit(pool: ProcessPoolExecutor, queue: list, in_flight: dict) -> None:
+    """Move the next job from ``queue`` to ``in_flight``; on a broken pool it stays queued."""
+    in_flight[pool.submit(_check_case, queue[-1])] = queue[-1]
+    queue.pop()
+
+
 def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int, started) -> Iterator[list[dict]]:
     """Each case's records as it completes, from ``workers`` spawned processes.
 
@@ -169,8 +175,7 @@ def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int
         in_flight = {}
         try:
             while queue and len(in_flight) < size:
-                job = queue.pop()
-                in_flight[pool.submit(_check_case, job)] = job
+                _submit(pool, queue, in_flight)
             ready.wait(timeout=STARTUP_TIMEOUT)
             started()
             while in_flight:
@@ -179,8 +184,7 @@ def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int
                 del in_flight[done]
                 yield result
                 if queue:
-                    job = queue.pop()
-                    in_flight[pool.submit(_check_case, job)] = job
+                    _submit(pool, queue, in_flight)
         except BrokenProcessPool:
             for job in sorted(in_flight.values()):
                 yield _pinpoint(job)
