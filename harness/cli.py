@@ -165,7 +165,7 @@ def _write_port_records(path: str, scanned, results) -> None:
 def cmd_diagnose(args) -> int:
     import numpy as np
 
-    from .diagnose import diagnose
+    from .diagnosis import diagnose
 
     spec = parse_spec(args.spec, args.overrides)
     for path in (args.inputs, args.observed):

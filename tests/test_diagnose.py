@@ -9,7 +9,7 @@ import pytest
 
 from harness import ConvSpec, check
 from harness.cli import main
-from harness.diagnose import NO_MISTAKE, VOCABULARY, diagnose
+from harness.diagnosis import NO_MISTAKE, VOCABULARY, diagnose
 from harness.inputs import exact_magnitude, holds_exactly, inputs_code, make_inputs
 from helpers import FRAMEWORK_BACKENDS
 
