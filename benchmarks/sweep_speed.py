@@ -20,8 +20,9 @@ import tempfile
 import time
 
 BARE = """
-import sys, time
+import os, sys, time
 from harness.backends import get_backend
+from harness.backends.base import Script
 from harness.inputs import make_inputs
 from harness.sweep import generate_cases
 cases = generate_cases({examples}, {seed})
@@ -33,7 +34,7 @@ for spec, seed in cases:
     x, w, b = make_inputs(spec, seed)
     for name in backends:
         try:
-            get_backend(name)._run(spec, x, w, b)
+            get_backend(name)._run(spec, x, w, b, Script())
         except Exception:
             pass  # a refusal costs the same call in the sweep
 print(f"{{len(cases)}} cases in {{time.perf_counter() - start:.2f}} s")

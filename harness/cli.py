@@ -94,7 +94,7 @@ def cmd_sweep(args) -> int:
           f"backends {', '.join(_backends(args.backends) or available_backends())}, "
           f"records {args.records or 'not written'}", file=sys.stderr)
     summary = run_sweep(cases, backends=_backends(args.backends), records=args.records,
-                        jobs=args.jobs, progress=not args.quiet, exact=args.exact)
+                        jobs=args.jobs, progress=not args.quiet, exact=args.exact, isolate=args.isolate or None)
     print(summary.line())
     return 1 if summary.failed else 0
 
@@ -212,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--shard", default="1/1", help="run shard i of n, e.g. 2/4 (default 1/1)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.add_argument("--exact", action="store_true", help=EXACT_HELP)
+    sweep.add_argument("--isolate", action="store_true",
+                       help="run cases in a worker process even with --jobs 1, so a framework crash "
+                            "becomes an error record (always so with --jobs 2 or more)")
     sweep.set_defaults(func=cmd_sweep)
 
     report = sub.add_parser("report", help="merge JSON Lines records into one self-contained HTML report")

@@ -101,8 +101,14 @@ class Progress:
         self.stream.flush()
 
 
+_SLOT: tuple | None = None  # in a worker: (shared slots, this worker's index), to tell which case it runs
+
+
 def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool]) -> list[dict]:
     number, spec_dict, seed, backends, env, exact = job
+    if _SLOT is not None:
+        slots, index = _SLOT
+        slots[index] = number  # if this process dies now, the sweep knows the case
     result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact)
     return [outcome_record(number, result, outcome, env) for outcome in result.outcomes]
 
@@ -116,11 +122,16 @@ def load_backends(backends: tuple[str, ...] | None) -> None:
             pass  # the backend's cases will report the failure as an error outcome
 
 
-def _start_worker(backends: tuple[str, ...] | None, ready) -> None:
-    """A worker on a shared machine: one thread each, frameworks loaded, then ready."""
+def _start_worker(backends: tuple[str, ...] | None, ready, threads: int, slots, counter) -> None:
+    """A worker with its share of the cores as threads and a slot that names its
+    current case; frameworks loaded, then ready."""
+    global _SLOT
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        os.environ[name] = "1"
+        os.environ[name] = str(threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with counter.get_lock():
+        _SLOT = (slots, counter.value)
+        counter.value += 1
     load_backends(backends)
     ready.wait()
 
@@ -151,43 +162,46 @@ def _pinpoint(job: tuple) -> list[dict]:
     return records
 
 
-def _submit(pool: ProcessPoolExecutor, queue: list, in_flight: dict) -> None:
-    """Move the next job from ``queue`` to ``in_flight``; on a broken pool it stays queued."""
-    in_flight[pool.submit(_check_case, queue[-1])] = queue[-1]
-    queue.pop()
+def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> Iterator[list[dict]]:
+    """Each case's records, computed in this process (a framework crash ends the sweep;
+    the records written so far are kept)."""
+    load_backends(backends)
+    started()
+    for job in jobs:
+        yield _check_case(job)
 
 
 def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int, started) -> Iterator[list[dict]]:
     """Each case's records as it completes, from ``workers`` spawned processes.
 
-    At most ``workers`` cases are in flight, so when a framework kills its
-    process (a segfault) the cases that were running are known: each is re-run
-    backend by backend in fresh processes to name the crashing backend, and the
-    remaining cases go on in a new pool. ``started`` is called once the workers
-    have loaded the frameworks.
+    Each worker names the case it runs in a shared slot, so when a framework
+    kills its process (a segfault) the cases that were running are known: each
+    is re-run backend by backend in fresh processes to name the crashing
+    backend, and the remaining cases go on in a new pool. ``started`` is called
+    once the workers have loaded the frameworks.
     """
     context = multiprocessing.get_context("spawn")  # no framework state is forked
-    queue = list(reversed(jobs))
-    while queue:
-        size = min(workers, len(queue))  # a spawn pool starts one process per submit until it is full
+    pending = {job[0]: job for job in jobs}
+    while pending:
+        size = min(workers, len(pending))  # a spawn pool starts one process per submit until it is full
         ready = context.Barrier(size + 1)
-        pool = ProcessPoolExecutor(size, mp_context=context, initializer=_start_worker, initargs=(backends, ready))
-        in_flight = {}
+        slots, counter = context.Array("q", [-1] * size), context.Value("i", 0)
+        threads = max(1, (os.cpu_count() or 1) // size)
+        pool = ProcessPoolExecutor(size, mp_context=context, initializer=_start_worker,
+                                   initargs=(backends, ready, threads, slots, counter))
         try:
-            while queue and len(in_flight) < size:
-                _submit(pool, queue, in_flight)
+            queued = list(pending.values())
+            futures = {pool.submit(_check_case, job): job[0] for job in queued[:size]}
             ready.wait(timeout=STARTUP_TIMEOUT)
             started()
-            while in_flight:
-                done = next(as_completed(in_flight))
-                result = done.result()  # raises BrokenProcessPool while its job is still in flight
-                del in_flight[done]
-                yield result
-                if queue:
-                    _submit(pool, queue, in_flight)
+            futures.update({pool.submit(_check_case, job): job[0] for job in queued[size:]})
+            for done in as_completed(futures):
+                records = done.result()  # raises BrokenProcessPool once a worker has died
+                del pending[futures[done]]
+                yield records
         except BrokenProcessPool:
-            for job in sorted(in_flight.values()):
-                yield _pinpoint(job)
+            for number in sorted({n for n in slots[:] if n in pending}):
+                yield _pinpoint(pending.pop(number))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -200,9 +214,14 @@ def run_sweep(
     jobs: int = 1,
     progress: bool = True,
     exact: bool = False,
+    isolate: bool | None = None,
 ) -> Summary:
-    """Check every case in ``jobs`` worker processes; append each outcome to
-    ``records`` as it completes. The clock starts once the workers are ready."""
+    """Check every case; append each outcome to ``records`` as it completes.
+
+    With ``jobs > 1`` or ``isolate`` the cases run in worker processes, and a
+    backend that kills its process becomes an ``error`` record; otherwise they
+    run here (the fastest for one job). The clock starts once the frameworks
+    are loaded."""
     env = environment()
     job_list = [(number, spec.to_dict(), seed, backends, env, exact) for number, (spec, seed) in cases]
     summary = Summary()
@@ -214,12 +233,13 @@ def run_sweep(
 
     with RecordWriter(records) as writer:
         bar = Progress(len(job_list)) if progress else None
-        for case_records in _run_cases(job_list, backends, jobs, started):
+        isolated = jobs > 1 if isolate is None else isolate
+        runs = _run_cases(job_list, backends, jobs, started) if isolated else _run_here(job_list, backends, started)
+        for case_records in runs:
             writer.write(case_records)
             summary.cases += 1
             summary.counts.update(record["status"] for record in case_records)
             summary.seconds = time.perf_counter() - clock["start"]
             if bar:
                 bar.update(summary)
-    summary.seconds = time.perf_counter() - clock["start"]
-    return summary
+    return summary  # seconds as of the last case: shutting the workers down is not checking cases
