@@ -166,16 +166,13 @@ def cmd_diagnose(args) -> int:
     import numpy as np
 
     from .diagnosis import diagnose
+    from .inputs import load_inputs
 
     spec = parse_spec(args.spec, args.overrides)
-    for path in (args.inputs, args.observed):
+    for field, path in (("inputs", args.inputs), ("observed", args.observed)):
         if not Path(path).is_file():
-            raise ValueError(f"{'inputs' if path == args.inputs else 'observed'}: no such file {path}")
-    with np.load(args.inputs) as data:
-        missing = {"x", "w"} - set(data.files)
-        if missing:
-            raise ValueError(f"inputs: {args.inputs} needs arrays x and w (and b with bias); missing {sorted(missing)}")
-        x, w, b = data["x"], data["w"], data["b"] if "b" in data.files else None
+            raise ValueError(f"{field}: no such file {path}")
+    x, w, b = load_inputs(args.inputs)
     print(spec.describe())
     result = diagnose(spec, x, w, b, np.load(args.observed))
     print(result.text())

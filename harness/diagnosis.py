@@ -21,6 +21,8 @@ from .layouts import (
     from_channels_first,
     to_channels_first,
     to_channels_first_axes,
+    to_channels_last_axes,
+    weight_from_spatial_first_axes,
     weight_to_spatial_first_axes,
 )
 from .reference import reference
@@ -101,7 +103,7 @@ def _weight_layout(spec, x, w, b):
     # a PyTorch (O, I, *k) array reshaped (not transposed) to TensorFlow's (*k, I, O)
     as_tf = w.reshape(*kernel, rows, spec.out_channels)
     yield Candidate("(out, in, *k) reshaped to (*k, in, out) instead of transposed", spec, x,
-                    np.ascontiguousarray(np.transpose(as_tf, (r + 1, r, *range(r)))), b)
+                    np.ascontiguousarray(np.transpose(as_tf, weight_from_spatial_first_axes(r))), b)
     # a TensorFlow (*k, I, O) array reshaped to PyTorch's (O, I, *k)
     tf_order = np.transpose(w, weight_to_spatial_first_axes(r))
     yield Candidate("(*k, in, out) reshaped to (out, in, *k) instead of transposed", spec, x,
@@ -111,19 +113,12 @@ def _weight_layout(spec, x, w, b):
 
 
 def _input_layout(spec, x, w, b):
-    axes = to_channels_first_axes(spec.rank)
-    if spec.channels_last:
-        first = np.transpose(x, axes)  # the user's data, channels-first
-        yield Candidate("channels-first data reshaped to channels-last instead of transposed", spec,
-                        np.ascontiguousarray(first).reshape(x.shape), w, b)
-        yield Candidate("the channels-first output reshaped to channels-last instead of transposed", spec, x, w, b,
-                        lambda y: np.ascontiguousarray(np.transpose(y, axes)).reshape(y.shape))
-    else:
-        last = np.transpose(x, np.argsort(axes))  # the user's data, channels-last
-        yield Candidate("channels-last data reshaped to channels-first instead of transposed", spec,
-                        np.ascontiguousarray(last).reshape(x.shape), w, b)
-        yield Candidate("the channels-last output reshaped to channels-first instead of transposed", spec, x, w, b,
-                        lambda y: np.ascontiguousarray(np.transpose(y, np.argsort(axes))).reshape(y.shape))
+    # the user's data is in the other channel order; it (or the output) was reshaped instead of transposed
+    other, mine = ("channels-first", "channels-last") if spec.channels_last else ("channels-last", "channels-first")
+    axes = (to_channels_first_axes if spec.channels_last else to_channels_last_axes)(spec.rank)
+    reshaped = lambda a: np.ascontiguousarray(np.transpose(a, axes)).reshape(a.shape)  # noqa: E731
+    yield Candidate(f"{other} data reshaped to {mine} instead of transposed", spec, reshaped(x), w, b)
+    yield Candidate(f"the {other} output reshaped to {mine} instead of transposed", spec, x, w, b, reshaped)
 
 
 def _spatial_axes_swapped(spec, x, w, b):

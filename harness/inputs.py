@@ -88,6 +88,15 @@ def holds_exactly(spec: ConvSpec, x, w, b) -> bool:
     return spec.reduction_length * px * pw + pb <= exact_limit(spec.dtype)
 
 
+def load_inputs(path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(x, w, b)`` from an .npz holding x and w (and b with bias), as ``port`` saves them."""
+    with np.load(path) as data:
+        missing = {"x", "w"} - set(data.files)
+        if missing:
+            raise ValueError(f"inputs: {path} needs arrays x and w (and b with bias); missing {sorted(missing)}")
+        return data["x"], data["w"], data["b"] if "b" in data.files else None
+
+
 def validate_inputs(spec: ConvSpec, x, w, b) -> None:
     """Raise ValueError naming the array whose shape does not fit ``spec``."""
     for name, array, shape in (("x", x, spec.input_shape), ("w", w, spec.weight_shape), ("b", b, spec.bias_shape)):

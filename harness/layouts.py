@@ -35,6 +35,11 @@ def weight_to_spatial_first_axes(rank: int) -> tuple[int, ...]:
     return (*range(2, rank + 2), 1, 0)
 
 
+def weight_from_spatial_first_axes(rank: int) -> tuple[int, ...]:
+    """Axes that take TensorFlow's (*k, I, O) to (O, I, *k)."""
+    return (rank + 1, rank, *range(rank))
+
+
 def channels_first_layout(layout: str) -> str:
     return layout if layout[1] == "C" else layout[0] + "C" + layout[1:-1]
 

@@ -14,7 +14,7 @@ import textwrap
 import numpy as np
 
 from .backends import get_backend
-from .inputs import inputs_code, make_inputs
+from .inputs import inputs_code, load_inputs, make_inputs
 from .reference import reference
 from .spec import ConvSpec
 
@@ -43,14 +43,6 @@ def _input_lines(spec: ConvSpec, seed: int | None, inputs, exact: bool, inputs_f
     return lines
 
 
-def _expected_line(expected: np.ndarray, inputs_file: str | None) -> str:
-    if inputs_file is not None:
-        with np.load(inputs_file) as data:
-            if "expected" in data.files:  # saved beside the inputs: large layers stay out of the script
-                return 'expected = data["expected"]'
-    return _inline("expected", expected)
-
-
 def _variable_lines(variables: dict) -> list[str]:
     """Settings that were in force where the outcome was recorded, set before any import."""
     if not variables:
@@ -66,11 +58,17 @@ def reproducer(
     ``spec`` with the data of ``seed``, or with ``inputs=(x, w, b)`` inlined, or
     loaded from ``inputs_file`` (an .npz with x, w and b, as ``port`` saves them)."""
     adapter = get_backend(backend)
+    saved = False  # the reference saved beside the inputs: large layers stay out of the script
     if inputs_file is not None:
         with np.load(inputs_file) as data:
-            inputs = (data["x"], data["w"], data["b"] if "b" in data.files else None)
-    x, w, b = make_inputs(spec, seed, exact=exact) if inputs is None else inputs
-    expected = reference(spec, x, w, b)
+            saved = "expected" in data.files
+        if not saved:
+            inputs = load_inputs(inputs_file)
+    if saved:
+        expected_line = 'expected = data["expected"]'
+    else:
+        x, w, b = make_inputs(spec, seed, exact=exact) if inputs is None else inputs
+        expected_line = _inline("expected", reference(spec, x, w, b))
     header = [f"Reproduces convharness {backend} {status or 'outcome'}: {spec.describe()}"]
     if recorded:
         header.append(f"Recorded: {recorded}")
@@ -80,7 +78,7 @@ def reproducer(
          "# the inputs, in the spec's layout; weights (out, in/groups, *kernel)",
          *_input_lines(spec, seed, inputs, exact, inputs_file), "",
          "# the float64 reference computed by convharness",
-         _expected_line(expected, inputs_file), "",
+         expected_line, "",
          *adapter.tensor_lines(spec),
          "try:",
          textwrap.indent(code, "    "),

@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 
 from .dtypes import eps, to_float64
-from .layouts import to_channels_first_axes
+from .layouts import to_channels_first
 from .reference import convolve
 from .spec import ConvSpec
 
@@ -84,7 +84,7 @@ def where_errors_sit(errors: np.ndarray, bound: np.ndarray, channels_last: bool)
     over = np.asarray(errors) > np.asarray(bound)
     if not over.any():
         return "none"
-    spatial = over.transpose(to_channels_first_axes(over.ndim - 2)) if channels_last else over
+    spatial = to_channels_first(over, channels_last)
     border = np.zeros(spatial.shape[2:], dtype=bool)
     for axis, size in enumerate(border.shape):
         index = [slice(None)] * border.ndim

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dtypes import numpy_dtype
+from ..layouts import weight_from_spatial_first_axes
 from ..reference import reference
 from ..spec import LAYOUTS, ConvSpec
 from . import ConvLayer, ScannedModel
@@ -29,8 +30,7 @@ def _value(variable, dtype: str) -> np.ndarray:
 
 def conv_weight(kernel: np.ndarray) -> np.ndarray:
     """Keras (*k, in/groups, out) -> neutral (out, in/groups, *k)."""
-    r = kernel.ndim - 2
-    return np.ascontiguousarray(np.transpose(kernel, (r + 1, r, *range(r))))
+    return np.ascontiguousarray(np.transpose(kernel, weight_from_spatial_first_axes(kernel.ndim - 2)))
 
 
 def depthwise_weight(kernel: np.ndarray) -> np.ndarray:
