@@ -27,6 +27,7 @@ from .check import check
 from .records import RecordWriter, crash_record, environment, outcome_record
 from .spec import ConvSpec
 from .strategies import conv_cases
+from .threads import share_cores
 
 FAILING = ("mismatch", "shape_mismatch", "error")
 
@@ -122,12 +123,11 @@ def load_backends(backends: tuple[str, ...] | None) -> None:
             pass  # the backend's cases will report the failure as an error outcome
 
 
-def _start_worker(backends: tuple[str, ...] | None, ready, threads: int, slots, counter) -> None:
+def _start_worker(backends: tuple[str, ...] | None, ready, processes: int, slots, counter) -> None:
     """A worker with its share of the cores as threads and a slot that names its
     current case; frameworks loaded, then ready."""
     global _SLOT
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        os.environ[name] = str(threads)
+    share_cores(processes)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with counter.get_lock():
         _SLOT = (slots, counter.value)
@@ -186,9 +186,8 @@ def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int
         size = min(workers, len(pending))  # a spawn pool starts one process per submit until it is full
         ready = context.Barrier(size + 1)
         slots, counter = context.Array("q", [-1] * size), context.Value("i", 0)
-        threads = max(1, (os.cpu_count() or 1) // size)
         pool = ProcessPoolExecutor(size, mp_context=context, initializer=_start_worker,
-                                   initargs=(backends, ready, threads, slots, counter))
+                                   initargs=(backends, ready, size, slots, counter))
         try:
             queued = list(pending.values())
             futures = {pool.submit(_check_case, job): job[0] for job in queued[:size]}
