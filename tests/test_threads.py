@@ -1,5 +1,5 @@
-"""Parallel workers share the cores: each sizes the frameworks' thread pools to
-its share before importing them, and a count the user set is kept."""
+"""Parallel workers share the cores: each sets the frameworks' thread counts to
+its share before importing them, and a count the user set is left alone."""
 
 from __future__ import annotations
 
@@ -10,31 +10,32 @@ import sys
 import pytest
 
 from harness.backends import available_backends
-from harness.threads import THREAD_VARIABLES, cores
-
-pytestmark = pytest.mark.skipif("torch" not in available_backends(), reason="needs torch")
-
-TORCH_THREADS = """
-from harness.threads import share_cores
-share = share_cores({processes})
-import torch
-print(share, torch.get_num_threads())
-"""
+from harness.threads import THREAD_VARIABLES, cores, share_cores
 
 
-def _share_and_torch_threads(processes: int, **variables: str) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES} | variables
-    run = subprocess.run([sys.executable, "-c", TORCH_THREADS.format(processes=processes)],
-                         capture_output=True, text=True, env=env, check=True)
-    return run.stdout.split()
+@pytest.fixture
+def no_thread_settings(monkeypatch):
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.mark.parametrize("processes", [1, 2, 64])
-def test_each_worker_runs_the_framework_on_its_share_of_the_cores(processes):
-    expected = str(max(1, cores() // processes))
-    assert _share_and_torch_threads(processes) == [expected, expected]
+def test_each_worker_takes_its_share_of_the_cores_and_at_least_one(no_thread_settings, processes):
+    share = share_cores(processes)
+    assert share == max(1, cores() // processes)
+    assert {name: os.environ[name] for name in THREAD_VARIABLES} == dict.fromkeys(THREAD_VARIABLES, str(share))
 
 
-@pytest.mark.skipif(cores() < 2, reason="one core: the user's count and the share coincide")
-def test_a_thread_count_the_user_set_is_kept():
-    assert _share_and_torch_threads(1, OMP_NUM_THREADS="1") == ["None", "1"]
+def test_a_thread_count_the_user_set_leaves_all_of_them_alone(no_thread_settings, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert share_cores(2) is None
+    assert [os.environ.get(name) for name in THREAD_VARIABLES] == ["3", None, None, None]
+
+
+@pytest.mark.skipif("torch" not in available_backends(), reason="needs torch")
+def test_torch_started_after_the_share_runs_that_many_threads():
+    code = "from harness.threads import share_cores\nshare = share_cores(2)\nimport torch\nprint(share, torch.get_num_threads())"
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    share = max(1, cores() // 2)
+    assert run.stdout.split() == [str(share), str(share)]
