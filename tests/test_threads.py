@@ -15,8 +15,11 @@ from harness.threads import THREAD_VARIABLES, cores, share_cores
 
 @pytest.fixture
 def no_thread_settings(monkeypatch):
+    """None of the variables set; afterwards each as it was (setenv records even
+    an unset variable, so what share_cores sets is taken back too)."""
     for name in THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
 
 
 @pytest.mark.parametrize("processes", [1, 2, 64])
