@@ -75,7 +75,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import generate_cases, parse_shard, run_sweep, select_shard
+    from .sweep import WorkerStartError, generate_cases, parse_shard, run_sweep, select_shard
 
     shard = parse_shard(args.shard)
     if args.examples < 1:
@@ -93,8 +93,12 @@ def cmd_sweep(args) -> int:
     print(f"sweep: {len(cases)} cases (seed {args.seed}, shard {shard[0]}/{shard[1]}{left_out}), "
           f"backends {', '.join(_backends(args.backends) or available_backends())}, "
           f"records {args.records or 'not written'}", file=sys.stderr)
-    summary = run_sweep(cases, backends=_backends(args.backends), records=args.records,
-                        jobs=args.jobs, progress=not args.quiet, exact=args.exact, isolate=args.isolate or None)
+    try:
+        summary = run_sweep(cases, backends=_backends(args.backends), records=args.records,
+                            jobs=args.jobs, progress=not args.quiet, exact=args.exact, isolate=args.isolate or None)
+    except WorkerStartError as exc:
+        print(f"convharness sweep: error: {exc}", file=sys.stderr)
+        return 1
     print(summary.line())
     return 1 if summary.failed else 0
 

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Iterable, Iterator, TextIO
 
@@ -123,9 +123,9 @@ def load_backends(backends: tuple[str, ...] | None) -> None:
             pass  # the backend's cases will report the failure as an error outcome
 
 
-def _start_worker(backends: tuple[str, ...] | None, ready, processes: int, slots, counter) -> None:
+def _start_worker(backends: tuple[str, ...] | None, processes: int, slots, counter, loaded, go) -> None:
     """A worker with its share of the cores as threads and a slot that names its
-    current case; frameworks loaded, then ready."""
+    current case; frameworks loaded, counted, then it waits for the go."""
     global _SLOT
     share_cores(processes)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -133,10 +133,33 @@ def _start_worker(backends: tuple[str, ...] | None, ready, processes: int, slots
         _SLOT = (slots, counter.value)
         counter.value += 1
     load_backends(backends)
-    ready.wait()
+    with loaded.get_lock():
+        loaded.value += 1
+    go.wait()
+
+
+class WorkerStartError(RuntimeError):
+    """A sweep worker process died, or never got ready, before it ran a case."""
 
 
 STARTUP_TIMEOUT = 600  # seconds for a worker to import its frameworks
+
+
+def _wait_until_loaded(loaded, size: int, futures) -> None:
+    """Until all ``size`` workers have loaded the frameworks. A worker that dies
+    first fails the futures at once (the pool is broken): that ends the sweep
+    with the reason, instead of a wait for a process that is gone."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while loaded.value < size:
+        done, _ = wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
+        if done:
+            raise WorkerStartError(
+                "a sweep worker process exited while starting, before it ran a case (its own error is printed "
+                "above). Workers are spawned Python processes that import the main module again: a script that "
+                "calls run_sweep with jobs > 1 or isolate must do so under `if __name__ == \"__main__\":`"
+            )
+        if time.monotonic() > deadline:
+            raise WorkerStartError(f"the sweep workers did not load the frameworks within {STARTUP_TIMEOUT} s")
 
 PINPOINT = """
 import json, sys
@@ -184,14 +207,15 @@ def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int
     pending = {job[0]: job for job in jobs}
     while pending:
         size = min(workers, len(pending))  # a spawn pool starts one process per submit until it is full
-        ready = context.Barrier(size + 1)
-        slots, counter = context.Array("q", [-1] * size), context.Value("i", 0)
+        slots, counter, loaded = context.Array("q", [-1] * size), context.Value("i", 0), context.Value("i", 0)
+        go = context.Event()
         pool = ProcessPoolExecutor(size, mp_context=context, initializer=_start_worker,
-                                   initargs=(backends, ready, size, slots, counter))
+                                   initargs=(backends, size, slots, counter, loaded, go))
         try:
             queued = list(pending.values())
             futures = {pool.submit(_check_case, job): job[0] for job in queued[:size]}
-            ready.wait(timeout=STARTUP_TIMEOUT)
+            _wait_until_loaded(loaded, size, futures)
+            go.set()
             started()
             futures.update({pool.submit(_check_case, job): job[0] for job in queued[size:]})
             for done in as_completed(futures):

@@ -52,3 +52,16 @@ class KillsItsProcess(Backend):
         if spec.rank == 2:
             os.kill(os.getpid(), signal.SIGSEGV)
         return get_backend("numpy")._run(spec, x, w, b, script)
+
+
+class DiesWhileLoading(Backend):
+    """Kills its process as its framework is imported, as a framework crashing on import would."""
+
+    name = "dies_loading"
+    module = "numpy"
+
+    def load(self) -> None:
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    def _run(self, spec, x, w, b, script):
+        return get_backend("numpy")._run(spec, x, w, b, script)

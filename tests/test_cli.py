@@ -96,7 +96,8 @@ def fake_backends(monkeypatch):
     """Wrong backends registered for this process and for sweep workers (which inherit the variable)."""
     from harness.backends import EXTRA_ENV, REGISTRY, _extra_entries
 
-    value = "flipped=fake_backends:FlippedKernel,kills=fake_backends:KillsItsProcess"
+    value = ("flipped=fake_backends:FlippedKernel,kills=fake_backends:KillsItsProcess,"
+             "dies_loading=fake_backends:DiesWhileLoading")
     monkeypatch.setenv(EXTRA_ENV, value)
     for name, entry in _extra_entries(value).items():
         monkeypatch.setitem(REGISTRY, name, entry)
@@ -119,6 +120,34 @@ def test_a_backend_that_kills_its_process_is_an_error_and_the_sweep_goes_on(fake
         else:
             assert row["status"] == "pass", row
     assert any(r["status"] == "error" for r in rows), "the generated cases should include a 2-D spec"
+
+
+def test_a_worker_that_dies_while_starting_ends_the_sweep_with_the_reason(fake_backends, capsys):
+    assert main(["sweep", "--examples", "3", "--backends", "numpy,dies_loading", "--jobs", "2", "--quiet"]) == 1
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert line.startswith("convharness sweep: error: a sweep worker process exited while starting"), line
+
+
+UNGUARDED_SCRIPT = """
+from harness.sweep import generate_cases, run_sweep
+def sweep():
+    return run_sweep(list(enumerate(generate_cases(2, 0))), backends=("numpy",), jobs=2, progress=False)
+{call}
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_script_without_the_main_guard_is_told_so_instead_of_waiting(tmp_path, guarded):
+    call = 'if __name__ == "__main__":\n    print(sweep().cases)' if guarded else "print(sweep().cases)"
+    script = tmp_path / "my_sweep.py"
+    script.write_text(UNGUARDED_SCRIPT.format(call=call))
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    if guarded:
+        assert (run.returncode, run.stdout.split()) == (0, ["2"]), run.stderr[-2000:]
+    else:
+        assert run.returncode == 1
+        assert run.stderr.strip().splitlines()[-1].startswith("harness.sweep.WorkerStartError: ")
+        assert 'under `if __name__ == "__main__":`' in run.stderr
 
 
 def test_extra_backends_variable_must_be_well_formed():
