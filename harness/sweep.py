@@ -226,6 +226,7 @@ def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int
             for number in sorted({n for n in slots[:] if n in pending}):
                 yield _pinpoint(pending.pop(number))
         finally:
+            go.set()  # a worker still waiting to start (the sweep ended early) must not hold up the shutdown
             pool.shutdown(wait=True, cancel_futures=True)
 
 

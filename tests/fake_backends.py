@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import numpy as np
 
@@ -62,6 +63,19 @@ class DiesWhileLoading(Backend):
 
     def load(self) -> None:
         os.kill(os.getpid(), signal.SIGSEGV)
+
+    def _run(self, spec, x, w, b, script):
+        return get_backend("numpy")._run(spec, x, w, b, script)
+
+
+class SlowToLoad(Backend):
+    """Takes 3 s to import its framework; right otherwise."""
+
+    name = "slow_loading"
+    module = "numpy"
+
+    def load(self) -> None:
+        time.sleep(3)
 
     def _run(self, spec, x, w, b, script):
         return get_backend("numpy")._run(spec, x, w, b, script)

@@ -97,7 +97,7 @@ def fake_backends(monkeypatch):
     from harness.backends import EXTRA_ENV, REGISTRY, _extra_entries
 
     value = ("flipped=fake_backends:FlippedKernel,kills=fake_backends:KillsItsProcess,"
-             "dies_loading=fake_backends:DiesWhileLoading")
+             "dies_loading=fake_backends:DiesWhileLoading,slow_loading=fake_backends:SlowToLoad")
     monkeypatch.setenv(EXTRA_ENV, value)
     for name, entry in _extra_entries(value).items():
         monkeypatch.setitem(REGISTRY, name, entry)
@@ -126,6 +126,15 @@ def test_a_worker_that_dies_while_starting_ends_the_sweep_with_the_reason(fake_b
     assert main(["sweep", "--examples", "3", "--backends", "numpy,dies_loading", "--jobs", "2", "--quiet"]) == 1
     (line,) = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert line.startswith("convharness sweep: error: a sweep worker process exited while starting"), line
+
+
+def test_workers_not_ready_in_time_end_the_sweep_and_let_it_shut_down(fake_backends, monkeypatch):
+    import harness.sweep as sweep
+
+    monkeypatch.setattr(sweep, "STARTUP_TIMEOUT", 0.5)
+    cases = list(enumerate(generate_cases(3, 0)))
+    with pytest.raises(sweep.WorkerStartError, match="did not load the frameworks within 0.5 s"):
+        sweep.run_sweep(cases, backends=("numpy", "slow_loading"), jobs=2, progress=False)
 
 
 UNGUARDED_SCRIPT = """
