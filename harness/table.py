@@ -9,6 +9,13 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
+def _aligned(rows: list[tuple[str, ...]]) -> str:
+    """Rows as indented lines, every column but the last padded to its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+    return "\n".join("  " + line.rstrip() for line in lines)
+
+
 def outcomes(result: CheckResult) -> str:
     rows = [("backend", "status", "max abs err", "err/bound", "call")]
     for o in result.outcomes:
@@ -16,9 +23,7 @@ def outcomes(result: CheckResult) -> str:
         if o.call and o.transposed:
             call += "  (layout transposed around the call)"
         rows.append((o.backend, o.status, _number(o.max_abs_error), _number(o.ratio), call))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4] for row in rows]
-    return "\n".join(["  " + line.rstrip() for line in lines])
+    return _aligned(rows)
 
 
 def layers(scanned_name: str, results) -> str:
@@ -37,6 +42,4 @@ def layers(scanned_name: str, results) -> str:
         status = {o.backend: o.status for o in r.result.outcomes}
         rows.append((r.layer.name, *(status.get(b, "-") for b in backends), _number(r.worst_ratio),
                      r.layer.spec.describe()))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
-    return f"{scanned_name}: {len(results)} convolutions\n" + "\n".join("  " + line.rstrip() for line in lines)
+    return f"{scanned_name}: {len(results)} convolutions\n" + _aligned(rows)
