@@ -123,17 +123,16 @@ def load_backends(backends: tuple[str, ...] | None) -> None:
             pass  # the backend's cases will report the failure as an error outcome
 
 
-def _start_worker(backends: tuple[str, ...] | None, processes: int, slots, counter, loaded, go) -> None:
-    """A worker with its share of the cores as threads and a slot that names its
-    current case; frameworks loaded, counted, then it waits for the go."""
+def _start_worker(backends: tuple[str, ...] | None, processes: int, slots, loaded, go) -> None:
+    """A worker with its share of the cores as threads; once its frameworks are
+    loaded it is counted, takes the next slot (to name its current case), and
+    waits for the go."""
     global _SLOT
     share_cores(processes)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with counter.get_lock():
-        _SLOT = (slots, counter.value)
-        counter.value += 1
     load_backends(backends)
     with loaded.get_lock():
+        _SLOT = (slots, loaded.value)
         loaded.value += 1
     go.wait()
 
@@ -160,6 +159,7 @@ def _wait_until_loaded(loaded, size: int, futures) -> None:
             )
         if time.monotonic() > deadline:
             raise WorkerStartError(f"the sweep workers did not load the frameworks within {STARTUP_TIMEOUT} s")
+
 
 PINPOINT = """
 import json, sys
@@ -207,10 +207,9 @@ def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int
     pending = {job[0]: job for job in jobs}
     while pending:
         size = min(workers, len(pending))  # a spawn pool starts one process per submit until it is full
-        slots, counter, loaded = context.Array("q", [-1] * size), context.Value("i", 0), context.Value("i", 0)
-        go = context.Event()
+        slots, loaded, go = context.Array("q", [-1] * size), context.Value("i", 0), context.Event()
         pool = ProcessPoolExecutor(size, mp_context=context, initializer=_start_worker,
-                                   initargs=(backends, size, slots, counter, loaded, go))
+                                   initargs=(backends, size, slots, loaded, go))
         try:
             queued = list(pending.values())
             futures = {pool.submit(_check_case, job): job[0] for job in queued[:size]}
