@@ -9,19 +9,18 @@ import time
 
 import numpy as np
 
-from harness.backends import get_backend
 from harness.backends.base import Backend
+from harness.backends.numpy import NumPy
 
 
-class FlippedKernel(Backend):
+class FlippedKernel(NumPy):
     """A wrong port: true convolution instead of cross-correlation."""
 
     name = "flipped"
-    module = "numpy"
 
     def _run(self, spec, x, w, b, script):
         flipped = np.flip(w, axis=tuple(range(2, 2 + spec.rank)))
-        return get_backend("numpy")._run(spec, x, flipped, b, script)
+        return super()._run(spec, x, flipped, b, script)
 
 
 class Crashing(Backend):
@@ -43,39 +42,30 @@ class WrongShape(Backend):
         return np.zeros((1, 1))
 
 
-class KillsItsProcess(Backend):
+class KillsItsProcess(NumPy):
     """Dies with SIGSEGV on 2-D specs, as a framework's segfault would; right otherwise."""
 
     name = "kills"
-    module = "numpy"
 
     def _run(self, spec, x, w, b, script):
         if spec.rank == 2:
             os.kill(os.getpid(), signal.SIGSEGV)
-        return get_backend("numpy")._run(spec, x, w, b, script)
+        return super()._run(spec, x, w, b, script)
 
 
-class DiesWhileLoading(Backend):
+class DiesWhileLoading(NumPy):
     """Kills its process as its framework is imported, as a framework crashing on import would."""
 
     name = "dies_loading"
-    module = "numpy"
 
     def load(self) -> None:
         os.kill(os.getpid(), signal.SIGSEGV)
 
-    def _run(self, spec, x, w, b, script):
-        return get_backend("numpy")._run(spec, x, w, b, script)
 
-
-class SlowToLoad(Backend):
+class SlowToLoad(NumPy):
     """Takes 3 s to import its framework; right otherwise."""
 
     name = "slow_loading"
-    module = "numpy"
 
     def load(self) -> None:
         time.sleep(3)
-
-    def _run(self, spec, x, w, b, script):
-        return get_backend("numpy")._run(spec, x, w, b, script)
