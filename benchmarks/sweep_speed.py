@@ -22,7 +22,7 @@ import tempfile
 import time
 
 BARE = """
-import os, sys, time
+import time
 from harness.backends import get_backend
 from harness.backends.base import Script
 from harness.inputs import make_inputs
