@@ -1,15 +1,20 @@
 """Hypothesis profiles, registered once: HYPOTHESIS_PROFILE picks one
 ("dev" by default, "ci" when CI is set). Under pytest-xdist each worker sizes
 the frameworks' thread pools to its share of the cores before any framework
-is imported (harness.threads)."""
+is imported (harness.threads), and only the worker that runs the tests marked
+IMPORTS_TENSORFLOW (helpers.py) imports TensorFlow: a test that imports it
+outside that group, or a module that imports it at collection, is warned of."""
 
 import gc
 import os
+import sys
 from datetime import timedelta
 
+import pytest
 from hypothesis import settings
 
 from harness.threads import share_cores
+from helpers import IMPORTS_TENSORFLOW
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
@@ -23,8 +28,47 @@ settings.register_profile("thorough", max_examples=500, deadline=None, print_blo
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
-def pytest_collection_finish(session):
-    """Collection has imported the frameworks: their hundreds of thousands of
-    long-lived objects leave the garbage collector's view, so each collection
-    during the tests and at exit walks only what the tests create."""
-    gc.freeze()
+def _tensorflow_loaded() -> bool:
+    return "tensorflow" in sys.modules
+
+
+def _warn_of_tensorflow(node, what: str) -> None:
+    node.warn(pytest.PytestWarning(
+        f"{what} imported TensorFlow: under pytest -n 2 both workers now import it (3 s each); "
+        "import it inside the tests, in modules marked IMPORTS_TENSORFLOW (tests/helpers.py)"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    before = _tensorflow_loaded()
+    report = yield
+    if not before and _tensorflow_loaded() and isinstance(collector, pytest.Module):
+        _warn_of_tensorflow(collector, "collecting this module")
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    before = _tensorflow_loaded()
+    try:
+        return (yield)
+    finally:
+        group = item.get_closest_marker("xdist_group")
+        if not before and _tensorflow_loaded() and (group is None or group.args != IMPORTS_TENSORFLOW.args):
+            _warn_of_tensorflow(item, "this test, outside the IMPORTS_TENSORFLOW group,")
+
+
+_modules_at_freeze = 0
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    """After a test that imported modules (a framework, or the parts of one it
+    loads on first use): their long-lived objects leave the garbage
+    collector's view (collected first, so no garbage is frozen with them), and
+    each later collection, pytest's five at exit included, walks only what the
+    tests create."""
+    global _modules_at_freeze
+    if len(sys.modules) > _modules_at_freeze:
+        gc.collect()
+        gc.freeze()
+        _modules_at_freeze = len(sys.modules)

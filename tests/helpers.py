@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from harness import available_backends
 from harness.check import CheckResult
 from known_failures import known_failure
 
 FRAMEWORK_BACKENDS = tuple(b for b in available_backends() if b != "numpy")
+
+# The modules whose tests import TensorFlow in the pytest process share one
+# xdist group: under `pytest -n 2` one worker imports it (3 s, and 1 s more at
+# exit) while the other never does. Test modules import no framework at
+# collection, so the group decides which worker pays.
+IMPORTS_TENSORFLOW = pytest.mark.xdist_group("tensorflow")
 
 # The worked examples state decimal results (0.9, 0.1, 0.12) of decimal inputs
 # that float64 cannot hold exactly; a few float64 ulps of input rounding remain.

@@ -8,7 +8,9 @@ import pytest
 from harness import ConvSpec, Unsupported, available_backends, check, make_inputs, run_backend
 from harness.backends import REGISTRY, get_backend
 from harness.dtypes import numpy_dtype
-from helpers import FRAMEWORK_BACKENDS, assert_all_agree
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, assert_all_agree
+
+pytestmark = IMPORTS_TENSORFLOW
 
 LAYOUTS = ["NCW", "NWC", "NCHW", "NHWC", "NCDHW", "NDHWC"]
 

@@ -11,7 +11,9 @@ from harness import ConvSpec, check
 from harness.cli import main
 from harness.diagnosis import NO_MISTAKE, VOCABULARY, diagnose
 from harness.inputs import exact_magnitude, holds_exactly, inputs_code, make_inputs
-from helpers import FRAMEWORK_BACKENDS
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW
+
+pytestmark = IMPORTS_TENSORFLOW
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

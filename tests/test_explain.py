@@ -12,7 +12,9 @@ from harness.explain import explain, padding_notes
 from harness.inputs import make_inputs
 from harness.reference import reference
 from harness.tolerance import error_bound
-from helpers import FRAMEWORK_BACKENDS
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW
+
+pytestmark = IMPORTS_TENSORFLOW
 
 # even kernel, stride 2: SAME pads (0, 1) and (1, 1), which PyTorch's symmetric padding cannot say
 SAME_EVEN_STRIDED = ConvSpec(layout="NHWC", in_channels=2, out_channels=4, spatial=(7, 7), kernel=(2, 3),

@@ -13,9 +13,15 @@ import pytest
 
 from harness.cli import main
 from harness.porting import check_model, scan
-from helpers import FRAMEWORK_BACKENDS
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW
 
-keras = pytest.importorskip("keras")
+pytestmark = IMPORTS_TENSORFLOW
+
+
+@pytest.fixture
+def keras():
+    """Imported by the tests that use it, not at collection (see helpers.IMPORTS_TENSORFLOW)."""
+    return pytest.importorskip("keras")
 
 
 def _assert_every_layer_agrees(results, own: str) -> None:
@@ -32,27 +38,27 @@ def _assert_every_layer_agrees(results, own: str) -> None:
     "build,size,expect",
     [
         # EfficientNetV2: depthwise convs with stride 2 and padding='same'
-        (lambda s: keras.applications.EfficientNetV2B0(weights=None, input_shape=(s, s, 3),
-                                                       include_preprocessing=False), 64,
+        (lambda keras, s: keras.applications.EfficientNetV2B0(weights=None, input_shape=(s, s, 3),
+                                                              include_preprocessing=False), 64,
          ("keras.layers.DepthwiseConv2D", "same", 2)),
         # MobileNetV2: depthwise with explicit ZeroPadding + 'valid' at stride 2
-        (lambda s: keras.applications.MobileNetV2(weights=None, input_shape=(s, s, 3)), 64,
+        (lambda keras, s: keras.applications.MobileNetV2(weights=None, input_shape=(s, s, 3)), 64,
          ("keras.layers.DepthwiseConv2D", "valid", 2)),
         # Xception: separable convs (depthwise + pointwise)
-        (lambda s: keras.applications.Xception(weights=None, input_shape=(s, s, 3)), 71,
+        (lambda keras, s: keras.applications.Xception(weights=None, input_shape=(s, s, 3)), 71,
          ("keras.layers.SeparableConv2D", "same", 1)),
     ],
     ids=["EfficientNetV2B0", "MobileNetV2", "Xception"],
 )
-def test_every_conv_of_a_keras_application_agrees_in_every_backend(build, size, expect):
-    scanned = scan(build(size))
+def test_every_conv_of_a_keras_application_agrees_in_every_backend(keras, build, size, expect):
+    scanned = scan(build(keras, size))
     kinds = {(layer.kind, layer.spec.padding, max(layer.spec.stride)) for layer in scanned.layers}
     assert expect in kinds, sorted(kinds)
     compared = _assert_every_layer_agrees(check_model(scanned), "keras model")
     assert compared  # the model's own outputs, for the layers without a nonlinear activation
 
 
-def _keras_model(layer, shape, data_format="channels_last"):
+def _keras_model(keras, layer, shape):
     inputs = keras.Input(shape=shape)
     return keras.Model(inputs, layer(inputs))
 
@@ -60,19 +66,19 @@ def _keras_model(layer, shape, data_format="channels_last"):
 @pytest.mark.parametrize(
     "layer,shape",
     [
-        (lambda: keras.layers.Conv1D(4, 3, padding="causal", dilation_rate=2, use_bias=True), (12, 2)),
-        (lambda: keras.layers.DepthwiseConv1D(3, depth_multiplier=2, padding="same", strides=2), (11, 3)),
-        (lambda: keras.layers.DepthwiseConv2D(3, depth_multiplier=3, padding="same", strides=2), (7, 8, 2)),
-        (lambda: keras.layers.Conv2D(6, (2, 3), groups=3, strides=(2, 1), padding="same"), (7, 6, 3)),
-        (lambda: keras.layers.Conv2D(4, 3, data_format="channels_first", padding="same"), (2, 6, 5)),
-        (lambda: keras.layers.Conv3D(2, 2, padding="same", strides=2), (3, 4, 5, 1)),
-        (lambda: keras.layers.SeparableConv1D(5, 3, depth_multiplier=2, padding="same"), (9, 3)),
+        (lambda keras: keras.layers.Conv1D(4, 3, padding="causal", dilation_rate=2, use_bias=True), (12, 2)),
+        (lambda keras: keras.layers.DepthwiseConv1D(3, depth_multiplier=2, padding="same", strides=2), (11, 3)),
+        (lambda keras: keras.layers.DepthwiseConv2D(3, depth_multiplier=3, padding="same", strides=2), (7, 8, 2)),
+        (lambda keras: keras.layers.Conv2D(6, (2, 3), groups=3, strides=(2, 1), padding="same"), (7, 6, 3)),
+        (lambda keras: keras.layers.Conv2D(4, 3, data_format="channels_first", padding="same"), (2, 6, 5)),
+        (lambda keras: keras.layers.Conv3D(2, 2, padding="same", strides=2), (3, 4, 5, 1)),
+        (lambda keras: keras.layers.SeparableConv1D(5, 3, depth_multiplier=2, padding="same"), (9, 3)),
     ],
     ids=["conv1d-causal-dilated", "depthwise1d-m2", "depthwise2d-m3-stride2-same", "conv2d-groups",
          "conv2d-channels-first", "conv3d", "separable1d"],
 )
-def test_keras_layer_kinds_map_to_the_spec_their_own_output_confirms(layer, shape):
-    model = _keras_model(layer(), shape)
+def test_keras_layer_kinds_map_to_the_spec_their_own_output_confirms(keras, layer, shape):
+    model = _keras_model(keras, layer(keras), shape)
     for variable in model.weights:  # a non-zero bias, so a dropped bias would show
         variable.assign(np.random.default_rng(1).uniform(-1, 1, variable.shape).astype("float32"))
     scanned = scan(model)

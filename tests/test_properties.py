@@ -10,8 +10,10 @@ from harness import ConvSpec, check, make_inputs
 from harness.check import reproduce_command
 from harness.identities import BY_NAME, check_identity
 from harness.strategies import conv_cases
-from helpers import FRAMEWORK_BACKENDS, assert_all_agree
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, assert_all_agree
 from known_failures import KNOWN_FAILURES, known_failure
+
+pytestmark = IMPORTS_TENSORFLOW
 
 
 @given(conv_cases())

@@ -7,7 +7,9 @@ from harness import reference, run_backend
 from harness.check import check
 from harness.examples import worked_examples
 from harness.tolerance import error_bound
-from helpers import FRAMEWORK_BACKENDS, assert_all_agree, assert_close_to_stated, assert_equivalent
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, assert_all_agree, assert_close_to_stated, assert_equivalent
+
+pytestmark = IMPORTS_TENSORFLOW
 
 EXAMPLES = {e.name: e for e in worked_examples()}
 
