@@ -131,10 +131,11 @@ def _start_worker(backends: tuple[str, ...] | None, processes: int, slots, loade
     share_cores(processes)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     load_backends(backends)
-    with loaded.get_lock():
+    with loaded.get_lock():  # taken by the workers only, never by the sweep
         _SLOT = (slots, loaded.value)
         loaded.value += 1
-    go.wait()
+    while not go.value:
+        time.sleep(0.005)
 
 
 class WorkerStartError(RuntimeError):
@@ -149,7 +150,7 @@ def _wait_until_loaded(loaded, size: int, futures) -> None:
     first fails the futures at once (the pool is broken): that ends the sweep
     with the reason, instead of a wait for a process that is gone."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    while loaded.value < size:
+    while loaded.get_obj().value < size:
         done, _ = wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
         if done:
             raise WorkerStartError(
@@ -202,19 +203,24 @@ def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int
     is re-run backend by backend in fresh processes to name the crashing
     backend, and the remaining cases go on in a new pool. ``started`` is called
     once the workers have loaded the frameworks.
+
+    The sweep takes no lock a worker can hold: when one worker dies the pool
+    terminates the others, at any instruction, and a lock one of them held
+    then would never be released. Each slot has a single writer, the go is a
+    flag the workers poll, and the count of loaded workers is read unlocked.
     """
     context = multiprocessing.get_context("spawn")  # no framework state is forked
     pending = {job[0]: job for job in jobs}
     while pending:
         size = min(workers, len(pending))  # a spawn pool starts one process per submit until it is full
-        slots, loaded, go = context.Array("q", [-1] * size), context.Value("i", 0), context.Event()
+        slots, loaded, go = context.RawArray("q", [-1] * size), context.Value("i", 0), context.RawValue("b", 0)
         pool = ProcessPoolExecutor(size, mp_context=context, initializer=_start_worker,
                                    initargs=(backends, size, slots, loaded, go))
         try:
             queued = list(pending.values())
             futures = {pool.submit(_check_case, job): job[0] for job in queued[:size]}
             _wait_until_loaded(loaded, size, futures)
-            go.set()
+            go.value = 1
             started()
             futures.update({pool.submit(_check_case, job): job[0] for job in queued[size:]})
             for done in as_completed(futures):
@@ -225,7 +231,7 @@ def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int
             for number in sorted({n for n in slots[:] if n in pending}):
                 yield _pinpoint(pending.pop(number))
         finally:
-            go.set()  # a worker still waiting to start (the sweep ended early) must not hold up the shutdown
+            go.value = 1  # a worker still waiting to start (the sweep ended early) must not hold up the shutdown
             pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -53,6 +53,22 @@ class KillsItsProcess(NumPy):
         return super()._run(spec, x, w, b, script)
 
 
+class DiesHoldingTheSlotLock(NumPy):
+    """Dies by SIGKILL holding the lock of the worker's shared case slot, where
+    that slot has one: the pool terminates the other workers when one dies, and
+    a process can be stopped at any instruction, that one included."""
+
+    name = "dies_holding_lock"
+
+    def _run(self, spec, x, w, b, script):
+        from harness import sweep
+
+        slots, _ = sweep._SLOT
+        if hasattr(slots, "get_lock"):
+            slots.get_lock().acquire()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class DiesWhileLoading(NumPy):
     """Kills its process as its framework is imported, as a framework crashing on import would."""
 

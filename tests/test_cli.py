@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -97,7 +98,8 @@ def fake_backends(monkeypatch):
     from harness.backends import EXTRA_ENV, REGISTRY, _extra_entries
 
     value = ("flipped=fake_backends:FlippedKernel,kills=fake_backends:KillsItsProcess,"
-             "dies_loading=fake_backends:DiesWhileLoading,slow_loading=fake_backends:SlowToLoad")
+             "dies_loading=fake_backends:DiesWhileLoading,slow_loading=fake_backends:SlowToLoad,"
+             "dies_holding_lock=fake_backends:DiesHoldingTheSlotLock")
     monkeypatch.setenv(EXTRA_ENV, value)
     for name, entry in _extra_entries(value).items():
         monkeypatch.setitem(REGISTRY, name, entry)
@@ -120,6 +122,20 @@ def test_a_backend_that_kills_its_process_is_an_error_and_the_sweep_goes_on(fake
         else:
             assert row["status"] == "pass", row
     assert any(r["status"] == "error" for r in rows), "the generated cases should include a 2-D spec"
+
+
+def test_a_worker_killed_holding_a_shared_lock_does_not_hang_the_sweep(fake_backends, tmp_path):
+    records = tmp_path / "r.jsonl"
+    argv = ["sweep", "--examples", "2", "--backends", "numpy,dies_holding_lock", "--jobs", "2",
+            "--records", str(records), "--quiet"]
+    sweep = threading.Thread(target=main, args=(argv,), daemon=True)
+    sweep.start()
+    sweep.join(timeout=30)
+    assert not sweep.is_alive(), "the sweep hung after a worker died holding a lock the sweep then took"
+    rows = read_records([records])[0]
+    assert {(r["case"], r["backend"], r["status"]) for r in rows} == {
+        (case, backend, status) for case in (0, 1) for backend, status in (("numpy", "pass"), ("dies_holding_lock", "error"))
+    }
 
 
 def test_a_worker_that_dies_while_starting_ends_the_sweep_with_the_reason(fake_backends, capsys):
