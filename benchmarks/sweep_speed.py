@@ -100,27 +100,26 @@ def measure_pytest(profile: str, repeat: int) -> None:
     disturbed by other load on the machine, as timeit reports), each pair's
     ratio, and the cores each run kept busy on average (CPU time / wall time).
     """
-    runs = {"0": [], "2": []}
+    wall, cores = {"0": [], "2": []}, {"0": [], "2": []}
     env = {**os.environ, "HYPOTHESIS_PROFILE": profile}
     if profile == "ci":
         env["CI"] = "true"  # as on CI, where Hypothesis also derandomizes: every run draws the same cases
     for _ in range(repeat):
-        for n in runs:
+        for n in wall:
             cpu = _children_cpu()
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", n, "-p", "no:cacheprovider"],
                            capture_output=True, check=True, env=env)
-            wall = time.perf_counter() - start
-            runs[n].append((wall, (_children_cpu() - cpu) / wall))
-    wall = {n: [w for w, _ in rs] for n, rs in runs.items()}
+            wall[n].append(time.perf_counter() - start)
+            cores[n].append((_children_cpu() - cpu) / wall[n][-1])
     serial, parallel = statistics.median(wall["0"]), statistics.median(wall["2"])
     listed = {n: ", ".join(f"{w:.1f}" for w in ws) for n, ws in wall.items()}
-    cores = {n: statistics.median(c for _, c in rs) for n, rs in runs.items()}
+    busy = {n: statistics.median(cs) for n, cs in cores.items()}
     pairs = ", ".join(f"{a / b:.2f}" for a, b in zip(wall["0"], wall["2"]))
     print(f"pytest ({profile} profile, {repeat} runs each): -n 0 {listed['0']} s, -n 2 {listed['2']} s\n"
           f"  speed-up of the medians {serial / parallel:.2f}x ({serial:.1f} s against {parallel:.1f} s), "
           f"of the best runs {min(wall['0']) / min(wall['2']):.2f}x, pairs {pairs} (goal >= 1.6)\n"
-          f"  cores busy on average: -n 0 {cores['0']:.2f}, -n 2 {cores['2']:.2f}")
+          f"  cores busy on average: -n 0 {busy['0']:.2f}, -n 2 {busy['2']:.2f}")
 
 
 def _children_cpu() -> float:
