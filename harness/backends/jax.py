@@ -76,7 +76,6 @@ class Jax(Backend):
         _compiled_conv()
 
     def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
-        jnp = _jax().numpy
         if spec.padding in ("same", "valid"):
             padding = spec.padding.upper()
         else:
@@ -90,8 +89,8 @@ class Jax(Backend):
         )
         if b is not None:
             script(f"y = y + b.reshape({tuple(bias_shape)})")
-        y = _compiled_conv()(
-            jnp.asarray(x), jnp.asarray(w), None if b is None else jnp.asarray(b),
+        y = _compiled_conv()(  # NumPy arrays go in as they are: jax.numpy.asarray would compile a program per shape
+            x, w, b,
             strides=spec.stride, padding=padding, dilation=spec.dilation, dims=dims,
             groups=spec.groups, bias_shape=tuple(bias_shape),
         )
