@@ -3,7 +3,8 @@
 the frameworks' thread pools to its share of the cores before any framework
 is imported (harness.threads), and only the worker that runs the tests marked
 IMPORTS_TENSORFLOW (helpers.py) imports TensorFlow: a test that imports it
-outside that group, or a module that imports it at collection, is warned of."""
+outside that group, a module that imports it at collection, or a pytest with
+which the groups do not take, is warned of."""
 
 import gc
 import os
@@ -56,6 +57,24 @@ def pytest_runtest_call(item):
         group = item.get_closest_marker("xdist_group")
         if not before and _tensorflow_loaded() and (group is None or group.args != IMPORTS_TENSORFLOW.args):
             _warn_of_tensorflow(item, "this test, outside the IMPORTS_TENSORFLOW group,")
+
+
+def pytest_collection_finish(session):
+    """Under `--dist loadgroup` pytest-xdist marks each grouped test's node ID
+    with its group ("...@tensorflow"), in each worker, and the controller
+    schedules by that suffix. pytest 9.2 changed node IDs so that the suffix
+    no longer takes (pytest-xdist 3.8): the suite then runs as if ungrouped,
+    both workers import TensorFlow and the grouped module fixtures run twice.
+    constraints.txt keeps pytest below 9.2; elsewhere this says so."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return  # not an xdist worker, or another --dist
+    lost = [item for item in session.items
+            if item.get_closest_marker("xdist_group") and "@" not in item.nodeid.rpartition("]")[2]]
+    if lost:
+        lost[0].warn(pytest.PytestWarning(
+            f"pytest-xdist's --dist loadgroup did not group the tests with this pytest ({pytest.__version__}): "
+            f"{len(lost)} grouped tests run as if ungrouped, so both workers import TensorFlow and the grouped "
+            "module fixtures run twice. Install the tested versions: pip install -e '.[all,test]' -c constraints.txt"))
 
 
 @pytest.fixture(autouse=True, scope="module")
