@@ -107,10 +107,13 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
     return CheckResult(spec, seed, tuple(judge(n, spec, expected, bound, x, w, b) for n in names), exact)
 
 
-def reproduce_command(spec: ConvSpec, seed: int, exact: bool = False) -> str:
-    """One line a user can paste: the spec as JSON, the seed, and the command."""
+def reproduce_command(spec: ConvSpec, seed: int, exact: bool = False, *, backends: Iterable[str] = (),
+                      identity: str | None = None) -> str:
+    """One line a user can paste: the spec as JSON, the seed, and the command that
+    runs it again (in ``backends`` only, and both sides of ``identity`` if named)."""
     import shlex
 
-    flag = " --exact" if exact else ""
-    return (f"spec={spec.to_json()} seed={seed}{flag}  ->  "
-            f"convharness check {shlex.quote(spec.to_json())} --seed {seed}{flag}")
+    flags = "".join((f" --backends {','.join(backends)}" if backends else "",
+                     f" --identity {identity}" if identity else "", " --exact" if exact else ""))
+    return (f"spec={spec.to_json()} seed={seed}{' --exact' if exact else ''}  ->  "
+            f"convharness check {shlex.quote(spec.to_json())} --seed {seed}{flags}")

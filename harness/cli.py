@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import table
-from .backends import available_backends
+from .backends import available_backends, resolve_backends
 from .check import check
 from .spec import ConvSpec
 
@@ -23,13 +23,15 @@ class UsageError(Exception):
 
 def parse_spec(text: str, overrides: list[str]) -> ConvSpec:
     """A spec from a JSON file or string, with key=value overrides applied."""
-    path = Path(text)
-    if not text.lstrip().startswith("{") and path.is_file():
+    if not text.lstrip().startswith("{"):
+        path = Path(text)
+        if not path.is_file():
+            raise ValueError(f"spec: no such file {text} (give a JSON file, or a JSON object in quotes)")
         text = path.read_text()
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"spec: not a JSON file or JSON object ({exc.msg} at column {exc.colno})") from None
+        raise ValueError(f"spec: not a JSON object ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if not isinstance(data, dict):
         raise ValueError("spec: must be a JSON object with the ConvSpec fields")
     for item in overrides:
@@ -43,8 +45,9 @@ def parse_spec(text: str, overrides: list[str]) -> ConvSpec:
     return ConvSpec.from_dict(data)
 
 
-def _backends(value: str | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(v for v in value.split(",") if v)
+def _backends(value: str | None) -> tuple[str, ...]:
+    """--backends checked before anything runs: known names whose framework is installed."""
+    return resolve_backends(None if value is None else [v.strip() for v in value.split(",") if v.strip()])
 
 
 def cmd_examples(args) -> int:
@@ -52,7 +55,7 @@ def cmd_examples(args) -> int:
 
     failed = False
     for example in worked_examples():
-        result = check(example.spec, backends=_backends(args.backends),
+        result = check(example.spec, backends=args.backends,
                        inputs=(example.x, example.w, None))
         print(f"\n{example.name}\n  {example.spec.describe()}")
         print(table.outcomes(result))
@@ -62,7 +65,9 @@ def cmd_examples(args) -> int:
 
 def cmd_check(args) -> int:
     spec = parse_spec(args.spec, args.overrides)
-    result = check(spec, seed=args.seed, backends=_backends(args.backends), exact=args.exact)
+    if args.identity:
+        return _check_identity(spec, args)
+    result = check(spec, seed=args.seed, backends=args.backends, exact=args.exact)
     print(spec.describe() + ("  [exact: integer data, zero tolerance]" if args.exact else ""))
     print(table.outcomes(result))
     if args.records:
@@ -72,6 +77,26 @@ def cmd_check(args) -> int:
         with RecordWriter(args.records) as writer:
             writer.write(outcome_record(0, result, outcome, env) for outcome in result.outcomes)
     return 0 if result.ok else 1
+
+
+def _check_identity(spec: ConvSpec, args) -> int:
+    """Both sides of one identity in each backend, on the data of the seed."""
+    from .identities import BY_NAME, check_identity
+    from .inputs import make_inputs
+
+    if args.identity not in BY_NAME:
+        raise ValueError(f"identity={args.identity!r}: unknown; choose from {', '.join(BY_NAME)}")
+    identity = BY_NAME[args.identity]
+    if not identity.applies(spec):
+        raise ValueError(f"identity={args.identity!r}: does not apply to this spec ({spec.describe()})")
+    if args.records or args.exact:
+        raise ValueError("identity: checks the seed's data only and writes no records (drop --records, --exact)")
+    x, w, b = make_inputs(spec, args.seed)
+    outcomes = [check_identity(identity, name, spec, x, w, b)
+                for name in args.backends]
+    print(f"{spec.describe()}\nidentity {identity.name}, seed {args.seed}")
+    print(table.identity_outcomes(outcomes))
+    return 1 if any(o.status == "mismatch" for o in outcomes) else 0
 
 
 def cmd_sweep(args) -> int:
@@ -91,15 +116,20 @@ def cmd_sweep(args) -> int:
         left_out = f", exact: {len(cases) - len(kept)} cases left out (their dtype cannot hold the sums exactly)"
         cases = kept
     print(f"sweep: {len(cases)} cases (seed {args.seed}, shard {shard[0]}/{shard[1]}{left_out}), "
-          f"backends {', '.join(_backends(args.backends) or available_backends())}, "
+          f"backends {', '.join(args.backends)}, "
           f"records {args.records or 'not written'}", file=sys.stderr)
     try:
-        summary = run_sweep(cases, backends=_backends(args.backends), records=args.records,
+        summary = run_sweep(cases, backends=args.backends, records=args.records,
                             jobs=args.jobs, progress=not args.quiet, exact=args.exact, isolate=args.isolate or None)
     except WorkerStartError as exc:
         print(f"convharness sweep: error: {exc}", file=sys.stderr)
         return 1
     print(summary.line())
+    if summary.interrupted:
+        kept = f"; their records are in {args.records}" if args.records else ""
+        print(f"convharness sweep: interrupted: {summary.cases} of {len(cases)} cases finished{kept}",
+              file=sys.stderr)
+        return 130
     return 1 if summary.failed else 0
 
 
@@ -111,7 +141,7 @@ def cmd_report(args) -> int:
         raise ValueError(f"records: no such file: {', '.join(missing)}")
     report = build_report(args.records, args.output)
     skipped = f", skipped {report.skipped_lines} unreadable lines" if report.skipped_lines else ""
-    print(f"report: {report.cases} cases, {len(report.failures)} failures, {len(report.refusals)} unsupported, "
+    print(f"report: {report.cases} cases, {len(report.failures)} failures, {len(report.refusals)} kinds of refusal, "
           f"{len(report.environments)} environments{skipped} -> {args.output}")
     return 0
 
@@ -120,7 +150,7 @@ def cmd_explain(args) -> int:
     from .explain import explain
 
     spec = parse_spec(args.spec, args.overrides)
-    explanation = explain(spec, seed=args.seed, backends=_backends(args.backends))
+    explanation = explain(spec, seed=args.seed, backends=args.backends)
     print(explanation.text())
     return 0 if explanation.result.ok else 1
 
@@ -136,7 +166,7 @@ def cmd_port(args) -> int:
     def progress(index, layer):
         print(f"[{index + 1}/{total}] {layer.name}", file=sys.stderr, flush=True)
 
-    results = check_model(scanned, _backends(args.backends), progress=None if args.quiet else progress)
+    results = check_model(scanned, args.backends, progress=None if args.quiet else progress)
     print(table.layers(scanned.name, results))
     if args.records:
         _write_port_records(args.records, scanned, results)
@@ -170,17 +200,24 @@ def cmd_diagnose(args) -> int:
     import numpy as np
 
     from .diagnosis import diagnose
-    from .inputs import load_inputs
+    from .inputs import load_array, load_inputs
 
     spec = parse_spec(args.spec, args.overrides)
-    for field, path in (("inputs", args.inputs), ("observed", args.observed)):
-        if not Path(path).is_file():
-            raise ValueError(f"{field}: no such file {path}")
     x, w, b = load_inputs(args.inputs)
+    observed = load_array(args.observed)
     print(spec.describe())
-    result = diagnose(spec, x, w, b, np.load(args.observed))
+    result = diagnose(spec, x, w, b, observed)
     print(result.text())
     return 0 if result.correct else 1
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("convharness")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="convharness",
         description="Check one convolution spec across PyTorch, TensorFlow and JAX against a float64 reference.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     backends_help = f"comma-separated backends (default: the installed ones: {', '.join(available_backends())})"
 
@@ -202,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--backends", help=backends_help)
     one.add_argument("--records", help="append one JSON line per backend to this file (for `report`)")
     one.add_argument("--exact", action="store_true", help=EXACT_HELP)
+    one.add_argument("--identity", metavar="NAME",
+                     help="run both sides of this metamorphic identity in each backend instead "
+                          "(as a failing property test prints it)")
     one.set_defaults(func=cmd_check)
 
     sweep = sub.add_parser("sweep", help="check generated cases outside pytest; exit 1 on any mismatch or error")
@@ -250,13 +291,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "backends"):
+            args.backends = _backends(args.backends)
         return args.func(args)
     except (ValueError, UsageError) as exc:
         print(f"convharness {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as a pipe's writer does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit must not raise again
+        return 1
 
 
 if __name__ == "__main__":

@@ -14,14 +14,16 @@ from typing import Callable
 import numpy as np
 
 from .backends import Unsupported, run_backend
+from .dtypes import to_float64
 from .layouts import (
     channels_first_layout,
     channels_last_layout,
     to_channels_first_axes,
     to_channels_last_axes,
 )
+from .reference import reference
 from .spec import ConvSpec
-from .tolerance import error_bound
+from .tolerance import compare, error_bound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,29 +147,35 @@ class IdentityOutcome:
     status: str  # "pass", "mismatch" or "unsupported"
     ratio: float | None = None  # worst |difference| / (2 * bound)
     message: str = ""
+    # for a mismatch, the sides that stray from the float64 reference beyond the bound:
+    # "spec" (the spec run as it is), "rewrite" (the identity's other form), both, or neither
+    broken: tuple[str, ...] = ()
 
 
 def check_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b=None) -> IdentityOutcome:
-    """Run both sides of ``identity`` in ``backend`` and compare them."""
+    """Run both sides of ``identity`` in ``backend`` and compare them under twice
+    the bound; for a mismatch, compare each side with the reference too."""
     rewrite = identity.rewrite(spec, x, w, b)
     try:
-        direct = np.asarray(run_backend(backend, spec, x, w, b), np.float64)
+        direct = run_backend(backend, spec, x, w, b)
         outputs = [run_backend(backend, r.spec, r.x, r.w, r.b) for r in rewrite.runs]
     except Unsupported as exc:
         return IdentityOutcome(identity.name, backend, "unsupported", message=str(exc))
-    other = np.asarray(rewrite.combine(outputs), np.float64)
-    if other.shape != direct.shape:
+    direct, other = to_float64(direct), to_float64(rewrite.combine(outputs))
+    bound = error_bound(spec, x, w, b)
+    between = compare(direct, other, 2 * bound)
+    if not between.shape_ok:
         return IdentityOutcome(identity.name, backend, "mismatch", float("inf"),
                                f"shapes {direct.shape} and {other.shape}")
-    difference = np.abs(direct - other)
-    limit = 2 * error_bound(spec, x, w, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(difference == 0, 0.0, difference / limit)
-    ratio = float(ratios.max()) if ratios.size else 0.0
-    if ratio <= 1:
-        return IdentityOutcome(identity.name, backend, "pass", ratio)
-    worst = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
+    if between.within_bound:
+        return IdentityOutcome(identity.name, backend, "pass", between.ratio)
+    expected = reference(spec, x, w, b)
+    sides = {side: compare(expected, y, bound).ratio for side, y in (("spec", direct), ("rewrite", other))}
+    worst = between.worst_index
+    against = ", ".join(f"{side} side {r:.3g} x" for side, r in sides.items())
     return IdentityOutcome(
-        identity.name, backend, "mismatch", ratio,
-        f"differ by {difference[worst]:.3g} at {tuple(map(int, worst))}, {ratio:.3g} x the bound",
+        identity.name, backend, "mismatch", between.ratio,
+        f"differ by {between.errors[worst]:.3g} at {worst}, {between.ratio:.3g} x the bound; "
+        f"against the reference: {against} the bound",
+        tuple(side for side, r in sides.items() if not r <= 1),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 import ml_dtypes
@@ -90,11 +92,33 @@ def holds_exactly(spec: ConvSpec, x, w, b) -> bool:
 
 def load_inputs(path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(x, w, b)`` from an .npz holding x and w (and b with bias), as ``port`` saves them."""
-    with np.load(path) as data:
+    data = _load(path, "inputs", "an .npz of arrays x and w (and b with bias)")
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"inputs: {path} is one array, not an .npz of arrays x and w (and b with bias)")
+    with data:
         missing = {"x", "w"} - set(data.files)
         if missing:
             raise ValueError(f"inputs: {path} needs arrays x and w (and b with bias); missing {sorted(missing)}")
         return data["x"], data["w"], data["b"] if "b" in data.files else None
+
+
+def load_array(path, field: str = "observed") -> np.ndarray:
+    """One array from an .npy file."""
+    data = _load(path, field, "an .npy array")
+    if not isinstance(data, np.ndarray):
+        data.close()
+        raise ValueError(f"{field}: {path} is an .npz archive, not an .npy array")
+    return data
+
+
+def _load(path, field: str, what: str):
+    """``np.load`` without pickles: a file that is no NumPy file is named as such."""
+    if not Path(path).is_file():
+        raise ValueError(f"{field}: no such file {path}")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        raise ValueError(f"{field}: {path} is not {what}") from None
 
 
 def validate_inputs(spec: ConvSpec, x, w, b) -> None:

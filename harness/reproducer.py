@@ -90,7 +90,8 @@ def reproducer(
          'print("result:", np.asarray(y, dtype=np.float64).ravel()[:8], "...")',
          'print("expected:", expected.ravel()[:8], "...")',
          f'print("{RESULT_MARK}" + repr(float(error.max())) if error.size else "{RESULT_MARK}0.0")',
-         'print("worst index:", np.unravel_index(int(np.argmax(error)), error.shape) if error.size else None)'],
+         'print("worst index:", tuple(int(i) for i in np.unravel_index(int(np.argmax(error)), error.shape)) '
+         'if error.size else None)'],
     )
     quoted = "\n".join(line.replace('"""', "'''") for line in header)
     return f'"""{quoted}\n"""\n{body}\n'

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -66,40 +67,53 @@ class Summary:
     cases: int = 0
     counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
     seconds: float = 0.0
+    interrupted: bool = False  # Ctrl-C ended the sweep early: these are the cases that finished
+
+    @property
+    def rate(self) -> float:
+        return self.cases / self.seconds if self.seconds else 0.0
 
     @property
     def failed(self) -> bool:
         return any(self.counts[status] for status in FAILING)
 
     def line(self) -> str:
-        rate = self.cases / self.seconds if self.seconds else 0.0
         counts = " ".join(f"{status} {n}" for status, n in sorted(self.counts.items()))
-        return f"{self.cases} cases in {self.seconds:.1f} s ({rate:.1f} cases/s): {counts or 'nothing run'}"
+        return (f"{self.cases} cases in {self.seconds:.1f} s ({self.rate:.1f} cases/s): {counts or 'nothing run'}"
+                + ("  [interrupted]" if self.interrupted else ""))
 
 
 class Progress:
     """A one-line progress bar on a terminal; a line per tenth elsewhere."""
 
     def __init__(self, total: int, stream: TextIO = sys.stderr):
-        self.total, self.stream, self.start = total, stream, time.perf_counter()
+        self.total, self.stream = total, stream
         self.tty = stream.isatty()
         self.next_report = max(1, total // 10)
+        self.open_line = False
 
     def update(self, summary: Summary) -> None:
+        """Show ``summary``: its cases/s is the summary's own, from one clock."""
         done = summary.cases
         if not self.tty and done < self.next_report and done != self.total:
             return
         self.next_report = done + max(1, self.total // 10)
-        elapsed = time.perf_counter() - self.start
         width = 24
         filled = width * done // max(self.total, 1)
         bad = sum(summary.counts[s] for s in FAILING)
         text = (f"[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
-                f"{done / elapsed if elapsed else 0:.1f} cases/s, {bad} failing")
+                f"{summary.rate:.1f} cases/s, {bad} failing")
         self.stream.write(("\r" + text) if self.tty else text + "\n")
+        self.open_line = self.tty and done != self.total
         if self.tty and done == self.total:
             self.stream.write("\n")
         self.stream.flush()
+
+    def close(self) -> None:
+        """End a bar left mid-line (an interrupted sweep)."""
+        if self.open_line:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 _SLOT: tuple | None = None  # in a worker: (shared slots, this worker's index), to tell which case it runs
@@ -128,8 +142,8 @@ def _start_worker(backends: tuple[str, ...] | None, processes: int, slots, loade
     loaded it is counted, takes the next slot (to name its current case), and
     waits for the go."""
     global _SLOT
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle: it stops the workers
     share_cores(processes)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     load_backends(backends)
     with loaded.get_lock():  # taken by the workers only, never by the sweep
         _SLOT = (slots, loaded.value)
@@ -264,11 +278,18 @@ def run_sweep(
         bar = Progress(len(job_list)) if progress else None
         isolated = jobs > 1 if isolate is None else isolate
         runs = _run_cases(job_list, backends, jobs, started) if isolated else _run_here(job_list, backends, started)
-        for case_records in runs:
-            writer.write(case_records)
-            summary.cases += 1
-            summary.counts.update(record["status"] for record in case_records)
-            summary.seconds = time.perf_counter() - clock["start"]
+        try:
+            for case_records in runs:
+                writer.write(case_records)
+                summary.cases += 1
+                summary.counts.update(record["status"] for record in case_records)
+                summary.seconds = time.perf_counter() - clock["start"]
+                if bar:
+                    bar.update(summary)
+        except KeyboardInterrupt:  # the records so far are written; the workers stop as the pool shuts down
+            summary.interrupted = True
+            runs.close()
+        finally:
             if bar:
-                bar.update(summary)
+                bar.close()
     return summary  # seconds as of the last case: shutting the workers down is not checking cases

@@ -26,6 +26,14 @@ def outcomes(result: CheckResult) -> str:
     return _aligned(rows)
 
 
+def identity_outcomes(outcomes) -> str:
+    """One row per backend: whether both sides of an identity agree, and which strays."""
+    rows = [("backend", "status", "diff/2*bound", "message")]
+    for o in outcomes:
+        rows.append((o.backend, o.status, _number(o.ratio), o.message))
+    return _aligned(rows)
+
+
 def layers(scanned_name: str, results) -> str:
     """One row per scanned layer: name, spec in words, status per backend, worst ratio."""
     backends = []

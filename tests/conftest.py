@@ -17,7 +17,7 @@ from hypothesis import settings
 from harness.threads import share_cores
 from helpers import IMPORTS_TENSORFLOW
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     share_cores(int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
 

@@ -42,6 +42,28 @@ class WrongShape(Backend):
         return np.zeros((1, 1))
 
 
+class WrongChannelsLast(NumPy):
+    """Right for channels-first layouts, a flipped kernel for channels-last ones:
+    an identity between the two breaks on the channels-last side."""
+
+    name = "wrong_channels_last"
+
+    def _run(self, spec, x, w, b, script):
+        if spec.channels_last:
+            w = np.flip(w, axis=tuple(range(2, 2 + spec.rank)))
+        return super()._run(spec, x, w, b, script)
+
+
+class SlowCase(NumPy):
+    """Right, and 50 ms a case: a sweep long enough to interrupt."""
+
+    name = "slow_case"
+
+    def _run(self, spec, x, w, b, script):
+        time.sleep(0.05)
+        return super()._run(spec, x, w, b, script)
+
+
 class KillsItsProcess(NumPy):
     """Dies with SIGSEGV on 2-D specs, as a framework's segfault would; right otherwise."""
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harness import available_backends
-from harness.check import CheckResult
+from harness.check import CheckResult, reproduce_command
 from known_failures import known_failure
 
 FRAMEWORK_BACKENDS = tuple(b for b in available_backends() if b != "numpy")
@@ -27,7 +27,8 @@ def assert_all_agree(result: CheckResult) -> None:
     bad = [o for o in result.outcomes if not o.ok and known_failure(o.backend, result.spec) is None]
     assert not bad, "\n".join(
         f"{o.backend}: {o.status} (err/bound {o.ratio}, max abs err {o.max_abs_error} at {o.worst_index}) "
-        f"{o.message}\n  spec: {result.spec.to_json()} seed={result.seed}\n  call: {o.call}"
+        f"{o.message}\n  {reproduce_command(result.spec, result.seed, result.exact, backends=[o.backend])}"
+        f"\n  call: {o.call}"
         for o in bad
     )
 

@@ -195,3 +195,117 @@ def test_a_truncated_last_line_is_skipped_and_counted(tmp_path):
     path.write_text(json.dumps(record) + "\n" + json.dumps([1, 2]) + "\n" + '{"status": "pa')
     records, skipped = read_records([path])
     assert records == [record] and skipped == 2  # a truncated line, and a line that is no record
+
+
+@pytest.mark.parametrize("command", [["check", SPEC.to_json()], ["sweep"], ["explain", SPEC.to_json()],
+                                     ["examples"], ["port", "no_such_module:model"]])
+def test_an_unknown_backend_is_a_usage_error_on_every_command(command, capsys):
+    assert main([*command, "--backends", "numpy,tensorflw"]) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert "backends='tensorflw': unknown backend; known: numpy, torch, torch.nn, tensorflow, jax" in line
+    assert captured.out == ""  # nothing ran
+
+
+def test_a_backend_whose_framework_is_missing_says_how_to_install_it(monkeypatch, capsys):
+    from harness.backends import REGISTRY, Entry
+
+    monkeypatch.setitem(REGISTRY, "absent", Entry("absent_framework:Backend", "absent_framework", "jax"))
+    assert main(["check", SPEC.to_json(), "--backends", "absent"]) == 2
+    assert ("backends='absent': needs absent_framework, which is not installed: "
+            "pip install 'convharness[jax]' -c constraints.txt") in capsys.readouterr().err
+
+
+def test_a_spec_file_that_does_not_exist_is_named(tmp_path, capsys):
+    assert main(["check", str(tmp_path / "nonexistent.json")]) == 2
+    assert "error: spec: no such file" in capsys.readouterr().err
+
+
+def test_diagnose_names_a_file_that_is_no_npz_and_never_suggests_pickles(tmp_path, capsys):
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(SPEC.to_json())
+    assert main(["diagnose", str(spec_file), "--inputs", str(spec_file), "--observed", str(spec_file)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: inputs: {spec_file} is not an .npz of arrays x and w" in err and "pickle" not in err
+
+
+def test_a_report_of_files_without_one_record_is_an_error(tmp_path, capsys):
+    spec_file, page = tmp_path / "spec.json", tmp_path / "r.html"
+    spec_file.write_text(SPEC.to_json())
+    assert main(["report", str(spec_file), "-o", str(page)]) == 2
+    assert "error: records: not one record in" in capsys.readouterr().err and not page.exists()
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    run = subprocess.run([sys.executable, "-m", "harness.cli", "--version"], capture_output=True, text=True)
+    assert (run.returncode, run.stdout.strip()) == (0, f"convharness {version('convharness')}")
+
+
+def test_output_cut_short_by_a_closed_pipe_ends_quietly():
+    run = subprocess.Popen([sys.executable, "-m", "harness.cli", "examples", "--backends", "numpy"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run.stdout.readline()
+    run.stdout.close()  # as `| head -1` does
+    err = run.stderr.read().decode()
+    assert run.wait(timeout=60) != 0 and "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_in_a_sweep_prints_the_summary_of_what_finished_and_exits_130(jobs, tmp_path):
+    import os
+    import signal
+
+    records = tmp_path / "r.jsonl"
+    env = {**os.environ, "CONVHARNESS_BACKENDS": "slow_case=fake_backends:SlowCase",
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    run = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", "--examples", "400", "--backends",
+                            "slow_case", "--jobs", jobs, "--records", str(records)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in run.stderr:  # progress lines, a tenth of the cases each, once the cases run
+        if "cases/s" in line:
+            break
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    done = int(out.split()[0])
+    assert 40 <= done < 400 and out.rstrip().endswith("[interrupted]"), out
+    assert f"interrupted: {done} of 400 cases finished; their records are in {records}" in err
+    assert len(read_records([records])[0]) == done  # every finished case kept, one backend each
+
+
+def test_the_progress_bar_shows_the_summary_rate():
+    import io
+
+    from harness.sweep import Progress, Summary
+
+    stream = io.StringIO()
+    Progress(10, stream).update(Summary(cases=10, seconds=4.0))
+    assert Summary(cases=10, seconds=4.0).line().startswith("10 cases in 4.0 s (2.5 cases/s)")
+    assert "10/10 2.5 cases/s" in stream.getvalue()
+
+
+def test_a_failing_identity_names_the_broken_side_and_its_line_reproduces_it(fake_backends, monkeypatch, capsys):
+    import shlex
+
+    from harness.backends import REGISTRY, _extra_entries
+    from harness.check import reproduce_command
+    from harness.identities import BY_NAME, check_identity
+    from harness.inputs import make_inputs
+
+    for name, entry in _extra_entries("wrong_channels_last=fake_backends:WrongChannelsLast").items():
+        monkeypatch.setitem(REGISTRY, name, entry)
+    name = "channels_first_equals_transposed_channels_last"
+    spec = ConvSpec(layout="NCHW", in_channels=2, out_channels=2, spatial=(5, 4), kernel=(3, 2))
+    outcome = check_identity(BY_NAME[name], "wrong_channels_last", spec, *make_inputs(spec, 7))
+    assert outcome.status == "mismatch" and outcome.broken == ("rewrite",), outcome
+    line = reproduce_command(spec, 7, backends=["wrong_channels_last"], identity=name)
+    argv = shlex.split(line.split("->")[1])
+    assert argv[:2] == ["convharness", "check"]
+    assert main(argv[1:]) == 1
+    out = capsys.readouterr().out
+    assert f"identity {name}, seed 7" in out
+    assert "wrong_channels_last  mismatch" in out and "rewrite side" in out
+    assert main([*argv[1:5], "--backends", "numpy", "--identity", name]) == 0  # the right backend passes

@@ -11,6 +11,7 @@ import functools
 import importlib
 import importlib.util
 import os
+from typing import Iterable
 
 import numpy as np
 
@@ -24,11 +25,16 @@ INSTALL = "pip install 'convharness[{extra}]' -c constraints.txt"
 class Entry:
     target: str  # "module:Class"
     requires: str  # the top-level module that must be importable
-    extra: str  # the install extra that provides it
+    extra: str = ""  # the install extra that provides it ("" for NumPy and your own backends)
+
+    def install_hint(self) -> str:
+        if self.extra:
+            return INSTALL.format(extra=self.extra)
+        return f"make the module {self.requires!r} importable (it comes with no convharness extra)"
 
 
 REGISTRY: dict[str, Entry] = {
-    "numpy": Entry("harness.backends.numpy:NumPy", "numpy", "core"),
+    "numpy": Entry("harness.backends.numpy:NumPy", "numpy"),
     "torch": Entry("harness.backends.torch:TorchFunctional", "torch", "torch"),
     "torch.nn": Entry("harness.backends.torch:TorchModule", "torch", "torch"),
     "tensorflow": Entry("harness.backends.tensorflow:TensorFlow", "tensorflow", "tensorflow"),
@@ -46,7 +52,7 @@ def _extra_entries(value: str) -> dict[str, Entry]:
         name, sep, target = item.partition("=")
         if not sep or target.count(":") != 1 or not name:
             raise ValueError(f"{EXTRA_ENV}={value!r}: entries are name=module:Class, separated by commas")
-        entries[name] = Entry(target, target.split(":")[0], "core")
+        entries[name] = Entry(target, target.split(":")[0].split(".")[0])
     return entries
 
 
@@ -70,10 +76,26 @@ def get_backend(name: str) -> Backend:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ImportError(
-            f"backend {name!r} needs {entry.requires}: {INSTALL.format(extra=entry.extra)} ({exc})"
-        ) from exc
+        raise ImportError(f"backend {name!r} needs {entry.requires}: {entry.install_hint()} ({exc})") from exc
     return getattr(module, class_name)()
+
+
+def resolve_backends(names: Iterable[str] | None) -> tuple[str, ...]:
+    """``names`` checked before anything runs (the installed backends for None):
+    ValueError for an unknown name, or one whose framework is not installed."""
+    if names is None:
+        return available_backends()
+    names = tuple(names)
+    if not names:
+        raise ValueError("backends: name at least one")
+    for name in names:
+        entry = REGISTRY.get(name)
+        if entry is None:
+            raise ValueError(f"backends={name!r}: unknown backend; known: {', '.join(REGISTRY)}")
+        if importlib.util.find_spec(entry.requires) is None:
+            raise ValueError(f"backends={name!r}: needs {entry.requires}, which is not installed: "
+                             f"{entry.install_hint()}")
+    return names
 
 
 def execute(name: str, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Call]:
@@ -88,5 +110,5 @@ def run_backend(name: str, spec: ConvSpec, x, w, b=None) -> np.ndarray:
 
 __all__ = [
     "REGISTRY", "Backend", "Call", "Refusal", "Unsupported",
-    "available_backends", "get_backend", "execute", "run_backend",
+    "available_backends", "get_backend", "resolve_backends", "execute", "run_backend",
 ]

@@ -71,9 +71,10 @@ class Backend(abc.ABC):
         importlib.import_module(self.module)
 
     def version(self) -> str:
-        import importlib
+        import sys
 
-        return str(getattr(importlib.import_module(self.module), "__version__", "unknown"))
+        self.load()  # the adapter's own import, with its settings
+        return str(getattr(sys.modules[self.module], "__version__", "unknown"))
 
     def run(self, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Call]:
         """Run ``spec``; raise Unsupported for a declared refusal, else re-raise."""

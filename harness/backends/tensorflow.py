@@ -9,9 +9,12 @@ an explicit padding list; conv1d and conv3d get a tf.pad first.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+import sys
+import tempfile
 
 import numpy as np
 
@@ -54,10 +57,37 @@ REFUSALS = (
 
 @functools.cache
 def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    # TensorFlow's C++ logs (a oneDNN banner, "falling back to Eigen" lines) unless the user set a level
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _quiet_native_stderr(os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("0", "1")):
+        import tensorflow as tf
 
     return tf
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr(quiet: bool):
+    """TensorFlow's import writes its oneDNN banner from C++ before its logging is
+    set up, so no log level silences it: unless the user asked for TensorFlow's
+    info logs, what the import writes to stderr is kept back, and shown only
+    if the import fails."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 @functools.cache

@@ -14,6 +14,9 @@ def build_report(paths: Iterable[str | Path], output: str | Path) -> Report:
     """Read every records file, write one self-contained HTML page, return what it shows."""
     paths = [str(p) for p in paths]
     records, skipped = read_records(paths)
+    if not records:
+        raise ValueError(f"records: not one record in {', '.join(paths)} ({skipped} lines that are not records); "
+                         "give the JSON Lines files that sweep, check or port write with --records")
     report = build(records, tuple(paths), skipped)
     write(report, output)
     return report
