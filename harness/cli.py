@@ -169,31 +169,13 @@ def cmd_port(args) -> int:
     results = check_model(scanned, args.backends, progress=None if args.quiet else progress)
     print(table.layers(scanned.name, results))
     if args.records:
-        _write_port_records(args.records, scanned, results)
+        from .porting import write_records
+
+        write_records(args.records, scanned, results)
     failed = [r.layer.name for r in results if not r.ok]
     print(f"{len(results)} layers: {len(results) - len(failed)} agree"
           + (f", {len(failed)} disagree: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
-
-
-def _write_port_records(path: str, scanned, results) -> None:
-    """Records for the report; a failing layer's inputs go to an .npz beside them for its reproducer."""
-    import numpy as np
-
-    from .records import RecordWriter, environment, layer_records
-    from .reference import reference
-
-    env = environment()
-    folder = Path(path).with_suffix(".inputs")
-    with RecordWriter(path) as writer:
-        for index, r in enumerate(results):
-            inputs_file = None
-            if not r.ok:
-                folder.mkdir(parents=True, exist_ok=True)
-                inputs_file = str(folder / f"{scanned.name}-{index}.npz")
-                arrays = {k: v for k, v in zip("xwb", r.layer.inputs) if v is not None}
-                np.savez_compressed(inputs_file, expected=reference(r.layer.spec, *r.layer.inputs), **arrays)
-            writer.write(layer_records(scanned.name, index, r.layer, r.result, env, inputs_file))
 
 
 def cmd_diagnose(args) -> int:

@@ -53,17 +53,19 @@ def _variable_lines(variables: dict) -> list[str]:
 def reproducer(
     spec: ConvSpec, backend: str, code: str, *, seed: int | None = 0, inputs=None, status: str = "",
     recorded: str = "", variables: dict | None = None, exact: bool = False, inputs_file: str | None = None,
+    inputs_path=None,
 ) -> str:
     """The script for ``backend`` running ``code`` (the adapter's recorded call) on
     ``spec`` with the data of ``seed``, or with ``inputs=(x, w, b)`` inlined, or
-    loaded from ``inputs_file`` (an .npz with x, w and b, as ``port`` saves them)."""
+    loaded from ``inputs_file`` (an .npz with x, w and b, as ``port`` saves them;
+    ``inputs_path`` is where it is read now, if the script names it another way)."""
     adapter = get_backend(backend)
     saved = False  # the reference saved beside the inputs: large layers stay out of the script
     if inputs_file is not None:
-        with np.load(inputs_file) as data:
+        with np.load(inputs_path or inputs_file) as data:
             saved = "expected" in data.files
         if not saved:
-            inputs = load_inputs(inputs_file)
+            inputs = load_inputs(inputs_path or inputs_file)
     if saved:
         expected_line = 'expected = data["expected"]'
     else:

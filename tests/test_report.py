@@ -144,6 +144,8 @@ def test_reproducer_of_each_backend_prints_the_error_check_measures(backend):
     assert out.returncode == 0, out.stderr[-2000:]
     printed = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
     assert float(printed[len(RESULT_MARK):]) == outcome.max_abs_error
+    worst = next(line for line in out.stdout.splitlines() if line.startswith("worst index: "))
+    assert worst == f"worst index: {outcome.worst_index}"  # plain integers, as the harness prints them
 
 
 def _record(**changes) -> dict:
@@ -241,3 +243,74 @@ def test_reproducer_of_a_port_layer_loads_its_saved_inputs(tmp_path, backend):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     printed = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
     assert float(printed[len(RESULT_MARK):]) == outcome.max_abs_error
+
+
+def test_reproducers_are_collapsed_and_the_page_plots_each_backend_and_dtype(tmp_path):
+    records = tmp_path / "r.jsonl"
+    lines = [_record(status="mismatch", ratio=86.2, max_abs_error=0.5), _record(ratio=0.25, seed=1),
+             _record(ratio=0.0, seed=2), _record(backend="jax", ratio=0.004, seed=3)]
+    records.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    output = tmp_path / "index.html"
+    report = build_report([records], output)
+    text = output.read_text()
+    assert '<details class="reproducer">' in text and "<details class=\"reproducer\" open" not in text
+    plots = {(p.backend, p.dtype): p for p in report.distributions}
+    assert set(plots) == {("torch", "float32"), ("jax", "float32")}
+    torch_bars = {bar.label: (bar.count, bar.over) for bar in plots[("torch", "float32")].bars if bar.count}
+    assert torch_bars == {"0": (1, False), "0.1-1": (1, False), ">10": (1, True)}
+    assert text.count('<rect class="over"') == 3 * len(plots)  # three bins beyond the bound per plot
+    assert text.count("<svg") == 2
+
+
+@pytest.mark.parametrize("ratio,words", [(0.0, ""), (1e-7, "<1e-6"), (1e-6, "1e-6"), (0.05, "0.01"),
+                                         (1.0, "0.1-1"), (1.5, ">1"), (10.0, ">1"), (11.0, ">10"),
+                                         (2.57e26, ">100"), (float("inf"), ">100"), (float("nan"), ">100")])
+def test_each_ratio_falls_in_its_decade(ratio, words):
+    from harness.report.model import BIN_LABELS, ratio_bin
+
+    assert BIN_LABELS[ratio_bin(ratio)] == (words or "0")
+
+
+@pytest.mark.parametrize("ratio,says", [(3.0, "precision"), (2.57e26, "far beyond what rounding explains")])
+def test_scattered_errors_are_called_precision_only_when_precision_can_explain_them(tmp_path, ratio, says):
+    records = tmp_path / "r.jsonl"
+    errors, bound = [0.0] * 36, [1.0] * 36
+    errors[14] = ratio
+    record = _record(status="mismatch", ratio=ratio, spec=ConvSpec(layout="NCHW", in_channels=1, out_channels=1,
+                                                                   spatial=8, kernel=3).to_dict(),
+                     error_map={"shape": [1, 1, 6, 6], "abs": errors, "bound": bound})
+    records.write_text(json.dumps(record) + "\n")
+    (detail,) = build_report([records], tmp_path / "index.html").failures
+    assert detail.pattern.startswith("in scattered places") and says in detail.pattern
+
+
+@pytest.mark.parametrize("backend", FRAMEWORK_BACKENDS[:1])
+@pytest.mark.parametrize("spatial,inlined", [(9, True), (40000, False)])
+def test_a_port_failure_names_its_model_and_layer_and_its_reproducer_survives_a_move(tmp_path, backend, spatial,
+                                                                                      inlined):
+    import shutil
+
+    from harness import check
+    from harness.reference import reference
+
+    spec = ConvSpec(layout="NCW", in_channels=2, out_channels=3, spatial=spatial, kernel=3, bias=True)
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.normal(size=s).astype(np.float32) for s in (spec.input_shape, spec.weight_shape, (3,)))
+    outcome = check(spec, backends=[backend], inputs=(x, w, b)).outcomes[0]
+    made, moved = tmp_path / "made", tmp_path / "moved"
+    (made / "port.inputs").mkdir(parents=True)
+    np.savez_compressed(made / "port.inputs" / "Net-1.npz", x=x, w=w, b=b, expected=reference(spec, x, w, b))
+    record = _record(backend=backend, status="mismatch", spec=spec.to_dict(), seed=None, call=outcome.call,
+                     max_abs_error=outcome.max_abs_error, ratio=2.0, model="Net", layer="features.1",
+                     layer_index=1, kind="Conv1d", inputs="port.inputs/Net-1.npz")
+    (made / "port.jsonl").write_text(json.dumps(record) + "\n")
+    shutil.move(made, moved)  # the records and their inputs folder, moved together
+    (detail,) = build_report([moved / "port.jsonl"], tmp_path / "page" / "index.html").failures
+    assert detail.where == "model Net, layer features.1 (#1)"
+    assert ("np.load(" not in detail.reproducer) == inlined
+    assert detail.inputs.startswith("the layer's inputs are " + ("inlined" if inlined else "loaded from ../moved/"))
+    out = subprocess.run([sys.executable, "-c", detail.reproducer], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path / "page")
+    printed = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
+    assert float(printed[len(RESULT_MARK):]) == outcome.max_abs_error
+    assert "model Net, layer features.1 (#1)" in (tmp_path / "page" / "index.html").read_text()

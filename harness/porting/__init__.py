@@ -119,3 +119,25 @@ def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *,
 
 
 __all__ = ["ConvLayer", "ScannedModel", "LayerResult", "scan", "check_model"]
+
+
+def write_records(path, scanned: ScannedModel, results: list[LayerResult]) -> None:
+    """Records of a scan for the report; a failing layer's inputs go to an .npz in
+    a folder beside the records (``<records>.inputs/``), named relative to them."""
+    from pathlib import Path
+
+    from ..records import RecordWriter, environment, layer_records
+
+    env = environment()
+    path = Path(path)
+    folder = path.with_suffix(".inputs")
+    with RecordWriter(path) as writer:
+        for index, r in enumerate(results):
+            inputs_file = None
+            if not r.ok:
+                folder.mkdir(parents=True, exist_ok=True)
+                saved = folder / f"{scanned.name}-{index}.npz"
+                arrays = {k: v for k, v in zip("xwb", r.layer.inputs) if v is not None}
+                np.savez_compressed(saved, expected=reference(r.layer.spec, *r.layer.inputs), **arrays)
+                inputs_file = saved.relative_to(path.parent).as_posix()
+            writer.write(layer_records(scanned.name, index, r.layer, r.result, env, inputs_file))

@@ -13,11 +13,18 @@ from .render import render, write
 def build_report(paths: Iterable[str | Path], output: str | Path) -> Report:
     """Read every records file, write one self-contained HTML page, return what it shows."""
     paths = [str(p) for p in paths]
-    records, skipped = read_records(paths)
+    records, skipped = [], 0
+    for path in paths:
+        found, unreadable = read_records([path])
+        for record in found:  # a port layer's inputs are named relative to their records file
+            if record.get("inputs"):
+                record["inputs"] = str(Path(path).parent / record["inputs"])
+        records += found
+        skipped += unreadable
     if not records:
         raise ValueError(f"records: not one record in {', '.join(paths)} ({skipped} lines that are not records); "
                          "give the JSON Lines files that sweep, check or port write with --records")
-    report = build(records, tuple(paths), skipped)
+    report = build(records, tuple(paths), skipped, page_folder=Path(output).parent)
     write(report, output)
     return report
 

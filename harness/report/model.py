@@ -3,9 +3,12 @@ separate (``render.py``) and only formats these values."""
 
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
+import os
 import re
+from pathlib import Path
 
 from ..check import STATUSES
 from ..spec import ConvSpec
@@ -15,9 +18,42 @@ from .heatmap import HeatMap, heat_map
 PATTERN_HINTS = {
     "border": "on the border only: a padding convention",
     "everywhere": "on most positions: systematic (a layout, weight-order or kernel-flip mistake, or shifted windows)",
-    "scattered": "in scattered places: precision, or a mistake that touches some positions",
+    "scattered": "in scattered places: precision (rounding beyond the bound, as a lower-precision accumulation "
+                 "gives), or a mistake that touches some positions",
+    "scattered-far": "in scattered places, far beyond what rounding explains: a mistake that touches some "
+                     "positions, or values the framework never computed (uninitialised memory)",
     "none": "no element beyond the bound",
 }
+
+# The largest error/bound that precision alone explains: a float32 spec computed
+# with TF32's 10-bit mantissa (eps 2**-10 against 2**-23) is off by 2**13 x its bound.
+PRECISION_EXPLAINS = 2.0**13
+
+# Port layers whose inputs hold at most this many bytes are inlined in their
+# reproducer, so the page works wherever it is moved; larger ones are loaded
+# from their .npz, by a path relative to the page.
+INLINE_INPUTS_BYTES = 256 * 1024
+
+
+def pattern_hint(pattern: str, ratio: float | None) -> str:
+    if pattern == "scattered" and (ratio is None or not ratio <= PRECISION_EXPLAINS):
+        pattern = "scattered-far"
+    return PATTERN_HINTS.get(pattern, "")
+
+
+# The distribution plot's bins of error/bound: exact, a decade each up to the
+# bound (the last one includes 1, a pass), then beyond it.
+DECADES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+BIN_LABELS = ("0", "<1e-6", "1e-6", "1e-5", "1e-4", "1e-3", "0.01", "0.1-1", ">1", ">10", ">100")
+FIRST_OVER = BIN_LABELS.index(">1")
+
+
+def ratio_bin(ratio: float) -> int:
+    if ratio == 0:
+        return 0
+    if ratio <= 1:
+        return 1 + bisect.bisect_right(DECADES, ratio)
+    return FIRST_OVER + (not ratio <= 10) + (not ratio <= 100)  # NaN and infinity in the last
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +128,8 @@ class Detail:
     reproducer: str
     reproducer_name: str
     cases: tuple[str, ...] = ()  # for a refusal: every case refused the same way
+    where: str = ""  # for a port's layer: the model and the layer
+    inputs: str = ""  # how the reproducer gets its inputs, where that is not the seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +157,39 @@ class ModelPage:
 
 
 @dataclasses.dataclass(frozen=True)
+class Bar:
+    label: str  # the bin's lower edge ("0" holds exact results)
+    count: int
+    height: int  # pixels, against the plot's tallest bar
+    over: bool  # the bin lies beyond the bound
+
+
+@dataclasses.dataclass(frozen=True)
+class Distribution:
+    """How close to the bound one backend's results run in one dtype: a histogram
+    of error/bound on a log axis (each bin a decade)."""
+
+    backend: str
+    dtype: str
+    bars: tuple[Bar, ...]
+    total: int
+
+    HEIGHT = 48  # pixels of the tallest bar
+
+
+def distributions(ratios: dict[tuple[str, str], list[float]]) -> tuple[Distribution, ...]:
+    """One histogram per (backend, dtype) of the records' error/bound ratios."""
+    plots = []
+    for (backend, dtype), values in sorted(ratios.items()):
+        counts = collections.Counter(map(ratio_bin, values))
+        peak = max(counts.values())
+        bars = tuple(Bar(label, counts[i], round(Distribution.HEIGHT * counts[i] / peak), i >= FIRST_OVER)
+                     for i, label in enumerate(BIN_LABELS))
+        plots.append(Distribution(backend, dtype, bars, len(values)))
+    return tuple(plots)
+
+
+@dataclasses.dataclass(frozen=True)
 class Report:
     title: str
     sources: tuple[str, ...]
@@ -132,6 +203,7 @@ class Report:
     refusals: tuple[Detail, ...]
     rows: tuple[Row, ...]
     models: tuple[ModelPage, ...] = ()
+    distributions: tuple[Distribution, ...] = ()
 
 
 def environment_key(env: dict) -> str:
@@ -166,9 +238,7 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
-def _detail(index: int, record: dict, spec: ConvSpec, env_label: str) -> Detail:
-    from ..reproducer import reproducer
-
+def _detail(index: int, record: dict, spec: ConvSpec, env_label: str, page_folder: Path) -> Detail:
     status, backend = record["status"], record["backend"]
     error_map = record.get("error_map")
     pattern, drawn = "", None
@@ -176,34 +246,58 @@ def _detail(index: int, record: dict, spec: ConvSpec, env_label: str) -> Detail:
         import numpy as np
 
         shape = error_map["shape"]
-        pattern = where_errors_sit(np.reshape(error_map["abs"], shape), np.reshape(error_map["bound"], shape),
-                                   spec.channels_last)
+        pattern = pattern_hint(where_errors_sit(np.reshape(error_map["abs"], shape),
+                                                np.reshape(error_map["bound"], shape), spec.channels_last),
+                               record.get("ratio"))
         drawn = heat_map(error_map, spec.layout)
-    if record.get("call") and status != "error":
-        variables = record.get("environment", {}).get("variables", {})
-        try:
-            script = reproducer(spec, backend, record["call"], seed=record["seed"], status=status,
-                                recorded=_recorded(record), variables=variables, exact=record.get("exact", False),
-                                inputs_file=record.get("inputs"))
-        except (ValueError, ImportError, OSError) as exc:  # an unregistered backend, a moved inputs file
-            script = f"# no reproducer: {exc}"
-    else:
-        script = "# no reproducer: the backend raised before it recorded a call"
+    script, inputs = _reproducer(record, spec, page_folder)
     numbers = tuple(
         (label, _fmt(record.get(key)))
         for label, key in (("max abs error", "max_abs_error"), ("max rel error", "max_rel_error"),
                            ("error / bound", "ratio"))
     ) + (("worst index", str(tuple(record["worst_index"])) if record.get("worst_index") else "-"),)
+    where = f"model {record['model']}, layer {record['layer']} (#{record['layer_index']})" if "model" in record else ""
     return Detail(
         anchor=f"d{index}",
         title=f"{backend} {record.get('version', '')}: {status}",
         status=status, backend=backend, version=record.get("version", ""), environment=env_label,
         spec=spec.describe(), spec_json=spec.to_json(), seed=record["seed"], exact=record.get("exact", False),
         input_shape=str(spec.input_shape), output_shape=str(spec.output_shape),
-        numbers=numbers, pattern=PATTERN_HINTS.get(pattern, ""), heat_map=drawn,
+        numbers=numbers, pattern=pattern, heat_map=drawn,
         call=record.get("call", ""), notes=tuple(record.get("notes", ())), message=record.get("message", ""),
         reproducer=script, reproducer_name=f"reproduce_{index}_{backend.replace('.', '_')}.py", cases=[],
+        where=where, inputs=inputs,
     )
+
+
+def _reproducer(record: dict, spec: ConvSpec, page_folder: Path) -> tuple[str, str]:
+    """The standalone script for a record, and how it gets its inputs where that
+    is not the seed: a port layer's inputs inlined when small, else loaded from
+    its .npz by a path relative to the page."""
+    from ..inputs import load_inputs
+    from ..reproducer import reproducer
+
+    status = record["status"]
+    if not record.get("call") or status == "error":
+        return "# no reproducer: the backend raised before it recorded a call", ""
+    options = dict(seed=record["seed"], status=status, recorded=_recorded(record), exact=record.get("exact", False),
+                   variables=record.get("environment", {}).get("variables", {}))
+    inputs = ""
+    try:
+        if record.get("inputs"):
+            saved = Path(record["inputs"])
+            arrays = load_inputs(saved)
+            if sum(a.nbytes for a in arrays if a is not None) <= INLINE_INPUTS_BYTES:
+                options.update(seed=None, inputs=arrays)
+                inputs = "the layer's inputs are inlined in the script"
+            else:
+                relative = os.path.relpath(saved, page_folder)
+                options.update(seed=None, inputs_file=relative, inputs_path=saved)
+                inputs = (f"the layer's inputs are loaded from {relative}, relative to this page: keep that "
+                          "folder beside the page and run the script from the page's folder")
+        return reproducer(spec, record["backend"], record["call"], **options), inputs
+    except (ValueError, ImportError, OSError) as exc:  # an unregistered backend, a moved inputs file
+        return f"# no reproducer: {exc}", inputs
 
 
 def _recorded(record: dict) -> str:
@@ -214,7 +308,7 @@ def _recorded(record: dict) -> str:
 
 
 def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int = 0,
-          title: str = "convharness report") -> Report:
+          title: str = "convharness report", page_folder: str | Path = ".") -> Report:
     """Everything the page shows, from JSON Lines records."""
     envs: dict[str, list] = {}
     cases: dict[tuple[str, int], str] = {}
@@ -225,6 +319,7 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
     failures, rows = [], {}
     refusals: dict[tuple[str, str, str], Detail] = {}
     anchors: dict[int, str] = {}
+    ratios: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
     for position, record in enumerate(records):
         env = record.get("environment", {})
         key = environment_key(env)
@@ -244,11 +339,11 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
         if status == "unsupported":  # one section per way of refusing, listing its cases
             same = (version, key, record.get("message", "").split(":")[0])
             if same not in refusals:
-                refusals[same] = _detail(len(failures) + len(refusals) + 1, record, spec, key)
+                refusals[same] = _detail(len(failures) + len(refusals) + 1, record, spec, key, Path(page_folder))
             refusals[same].cases.append(case)
             anchor = refusals[same].anchor
         elif status != "pass":
-            failures.append(_detail(len(failures) + len(refusals) + 1, record, spec, key))
+            failures.append(_detail(len(failures) + len(refusals) + 1, record, spec, key, Path(page_folder)))
             anchor = failures[-1].anchor
         if anchor:
             anchors[position] = anchor
@@ -259,6 +354,7 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
         row.outcomes.append((backend, status, anchor))
         if record.get("ratio") is not None:
             row.ratios.append(record["ratio"])
+            ratios[(backend, spec.dtype)].append(record["ratio"])
         row.tags += [f"{backend}={status}", f"version={version.replace(' ', '=')}"]
     ordered = tuple(sorted(columns, key=lambda c: (FAMILY_ORDER.index(c[0]), c[1])))
     matrix = Matrix(ordered, tuple(
@@ -278,6 +374,7 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
         refusals=tuple(dataclasses.replace(d, cases=tuple(d.cases)) for d in refusals.values()),
         rows=tuple(rows.values()),
         models=model_pages(records, anchors),
+        distributions=distributions(ratios),
     )
 
 
