@@ -1,5 +1,8 @@
 """Example targets for `convharness port` (see the README, "Before you port a model")."""
 
+import argparse
+from pathlib import Path
+
 import numpy as np
 
 
@@ -28,9 +31,9 @@ def torch_audio_block():
     return AudioBlock(), torch.randn(1, 8, 64)
 
 
-def mistaken_port(folder: str = ".") -> None:
+def mistaken_port(folder: str = "reports/diagnose") -> tuple[Path, Path]:
     """Write inputs.npz and observed.npy of a hand port of TF 'SAME' (kernel 3,
-    stride 2, input 9x9) that used PyTorch-style padding=1 instead."""
+    stride 3, input 9x9) that used PyTorch-style padding=1 instead; return their paths."""
     import torch
 
     rng = np.random.default_rng(0)
@@ -38,9 +41,19 @@ def mistaken_port(folder: str = ".") -> None:
     w = rng.uniform(-1, 1, (4, 3, 3, 3)).astype(np.float32)
     b = rng.uniform(-1, 1, (4,)).astype(np.float32)
     y = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=3, padding=1)
-    np.savez(f"{folder}/inputs.npz", x=x, w=w, b=b)
-    np.save(f"{folder}/observed.npy", y.numpy())
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "inputs.npz", x=x, w=w, b=b)
+    np.save(out / "observed.npy", y.numpy())
+    return out / "inputs.npz", out / "observed.npy"
 
 
 if __name__ == "__main__":
-    mistaken_port()
+    parser = argparse.ArgumentParser(description="Write the inputs and output of a port with a mistake, "
+                                                 "for `convharness diagnose`.")
+    parser.add_argument("--folder", default="reports/diagnose",
+                        help="where to write inputs.npz and observed.npy (default reports/diagnose, "
+                             "which git ignores)")
+    inputs, observed = mistaken_port(parser.parse_args().folder)
+    print(f"wrote {inputs} (x, w, b) and {observed} (the port's output)")
+    print(f"next: convharness diagnose examples/specs/mistaken-port.json --inputs {inputs} --observed {observed}")

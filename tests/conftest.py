@@ -61,7 +61,7 @@ def pytest_runtest_call(item):
 
 def pytest_collection_finish(session):
     """Under `--dist loadgroup` pytest-xdist marks each grouped test's node ID
-    with its group ("...@tensorflow"), in each worker, and the controller
+    with its group ("...@imports-tensorflow"), in each worker, and the controller
     schedules by that suffix. pytest 9.2 changed node IDs so that the suffix
     no longer takes (pytest-xdist 3.8): the suite then runs as if ungrouped,
     both workers import TensorFlow and the grouped module fixtures run twice.

@@ -15,7 +15,7 @@ FRAMEWORK_BACKENDS = tuple(b for b in available_backends() if b != "numpy")
 # xdist group: under `pytest -n 2` one worker imports it (3 s, and 1 s more at
 # exit) while the other never does. Test modules import no framework at
 # collection, so the group decides which worker pays.
-IMPORTS_TENSORFLOW = pytest.mark.xdist_group("tensorflow")
+IMPORTS_TENSORFLOW = pytest.mark.xdist_group("imports-tensorflow")
 
 # The worked examples state decimal results (0.9, 0.1, 0.12) of decimal inputs
 # that float64 cannot hold exactly; a few float64 ulps of input rounding remain.
