@@ -7,46 +7,65 @@ from typing import Iterable
 
 import numpy as np
 
-from .backends import Unsupported, available_backends, get_backend
+from .backends import available_backends, get_backend
 from .backends.base import first_line
+from .calls import Rendered
 from .inputs import holds_exactly, make_inputs, validate_inputs
 from .reference import reference
 from .spec import ConvSpec
+from .status import STATUSES, Status  # noqa: F401  (STATUSES: part of this module's API)
 from .tolerance import compare, error_bound
-
-STATUSES = ("pass", "mismatch", "shape_mismatch", "unsupported", "error")
-
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     """One backend's verdict on one spec."""
 
     backend: str
-    status: str
+    status: Status
     version: str = ""
     max_abs_error: float | None = None
     max_rel_error: float | None = None
     ratio: float | None = None  # worst |error| / bound; <= 1 passes
     worst_index: tuple[int, ...] | None = None
     shape: tuple[int, ...] | None = None
-    call: str = ""
-    native: str = ""
-    transposed: bool = False
-    notes: tuple[str, ...] = ()
+    invocation: Rendered | None = None  # the call the backend made, as it ran
     message: str = ""
-    # |error| and bound per output element (spec layout), kept for mismatches only: the heat map
+    # kept for failures only (compare=False): per output element in the spec's layout, |error| and bound
+    # for the heat map, and the float64 reference for the reproducer
     errors: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
     bound: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+    expected: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Status(self.status))
 
     @property
     def ok(self) -> bool:
-        return self.status in ("pass", "unsupported")
+        return self.status.ok
+
+    @property
+    def call(self) -> str:
+        """The code the backend ran between its inputs and its output."""
+        return self.invocation.code if self.invocation else ""
+
+    @property
+    def native(self) -> str:
+        """The line that calls the framework's convolution."""
+        return self.invocation.native if self.invocation else ""
+
+    @property
+    def transposed(self) -> bool:
+        return bool(self.invocation and self.invocation.transposed)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.invocation.notes if self.invocation else ()
 
 
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
     spec: ConvSpec
-    seed: int
+    seed: int | None
     outcomes: tuple[Outcome, ...]
     exact: bool = False  # integer data: every backend had to equal the reference exactly
 
@@ -64,29 +83,31 @@ class CheckResult:
 
 def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound: np.ndarray, x, w, b) -> Outcome:
     """Run one backend and compare it with the reference; never raises."""
-    version = ""
     try:
         adapter = get_backend(backend)
         version = adapter.version()
-        got, call = adapter.run(spec, x, w, b)
-    except Unsupported as exc:
-        return Outcome(backend, "unsupported", version, call=exc.call.code, native=exc.call.native,
-                       transposed=exc.call.transposed, notes=exc.call.notes,
-                       message=f"{exc.refusal.reason}: {exc.framework_message}")
-    except Exception as exc:  # a crash is reported as an outcome, never lost
-        return Outcome(backend, "error", version, message=f"{type(exc).__name__}: {first_line(exc)}")
+    except Exception as exc:  # not installed, or not importable: an outcome, never lost
+        return Outcome(backend=backend, status=Status.ERROR, message=f"{type(exc).__name__}: {first_line(exc)}")
+    attempt = adapter.attempt(spec, x, w, b)
+    if attempt.refusal is not None:
+        return Outcome(backend=backend, status=Status.UNSUPPORTED, version=version, invocation=attempt.call,
+                       message=f"{attempt.refusal.reason}: {adapter.message(attempt.error)}", expected=expected)
+    if attempt.error is not None:  # a crash is reported as an outcome, never lost
+        return Outcome(backend=backend, status=Status.ERROR, version=version, invocation=attempt.call,
+                       message=f"{type(attempt.error).__name__}: {first_line(attempt.error)}", expected=expected)
+    got = attempt.result
     result = compare(expected, got, bound)
     if not result.shape_ok:
-        status = "shape_mismatch"
-        message = f"shape {tuple(np.shape(got))}, expected {expected.shape}"
-    else:
-        status = "pass" if result.within_bound else "mismatch"
-        message = ""
-    kept = status == "mismatch"
+        return Outcome(backend=backend, status=Status.SHAPE_MISMATCH, version=version, shape=tuple(np.shape(got)),
+                       invocation=attempt.call, message=f"shape {tuple(np.shape(got))}, expected {expected.shape}",
+                       expected=expected)
+    failed = not result.within_bound
     return Outcome(
-        backend, status, version, result.max_abs_error, result.max_rel_error, result.ratio,
-        result.worst_index, tuple(np.shape(got)), call.code, call.native, call.transposed, call.notes, message,
-        result.errors if kept else None, bound if kept else None,
+        backend=backend, status=Status.MISMATCH if failed else Status.PASS, version=version,
+        max_abs_error=result.max_abs_error, max_rel_error=result.max_rel_error, ratio=result.ratio,
+        worst_index=result.worst_index, shape=tuple(np.shape(got)), invocation=attempt.call,
+        errors=result.errors if failed else None, bound=bound if failed else None,
+        expected=expected if failed else None,
     )
 
 

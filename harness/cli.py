@@ -71,11 +71,11 @@ def cmd_check(args) -> int:
     print(spec.describe() + ("  [exact: integer data, zero tolerance]" if args.exact else ""))
     print(table.outcomes(result))
     if args.records:
-        from .records import RecordWriter, environment, outcome_record
+        from .records import Record, RecordWriter, environment
 
         env = environment()
         with RecordWriter(args.records) as writer:
-            writer.write(outcome_record(0, result, outcome, env) for outcome in result.outcomes)
+            writer.write(Record.of(0, result, outcome, env) for outcome in result.outcomes)
     return 0 if result.ok else 1
 
 

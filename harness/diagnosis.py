@@ -27,7 +27,7 @@ from .layouts import (
 )
 from .reference import reference
 from .spec import ConvSpec, same_padding
-from .tolerance import error_bound, where_errors_sit
+from .tolerance import compare, error_bound, where_errors_sit
 
 NO_MISTAKE = "no mistake found"
 
@@ -227,12 +227,7 @@ VOCABULARY = tuple(h.name for h in HYPOTHESES)
 
 
 def _ratio(observed: np.ndarray, expected: np.ndarray, bound: np.ndarray) -> float:
-    if observed.shape != expected.shape:
-        return float("inf")
-    error = np.abs(np.asarray(observed, np.float64) - expected)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(error == 0, 0.0, error / bound)
-    return float(ratios.max()) if ratios.size else 0.0
+    return compare(expected, observed, bound).ratio
 
 
 def diagnose(spec: ConvSpec, x, w, b, observed) -> Diagnosis:

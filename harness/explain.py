@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable
 
-from .backends import get_backend
 from .check import CheckResult, check
 from .spec import ConvSpec
+from .status import Status
 
 
 def padding_notes(spec: ConvSpec) -> list[str]:
@@ -52,7 +52,7 @@ def layout_notes(spec: ConvSpec) -> list[str]:
 class BackendCall:
     backend: str
     code: str  # pasteable: imports, conversion from NumPy, the call, back to NumPy
-    status: str
+    status: Status
     transposed: bool
     notes: tuple[str, ...]
     message: str
@@ -69,14 +69,14 @@ class Explanation:
 
     @property
     def verdict(self) -> str:
-        ran = [c for c in self.calls if c.status != "unsupported"]
-        refused = [c.backend for c in self.calls if c.status == "unsupported"]
+        ran = [c for c in self.calls if c.status != Status.UNSUPPORTED]
+        refused = [c.backend for c in self.calls if c.status == Status.UNSUPPORTED]
         tail = f"; refused by {', '.join(refused)} (declared)" if refused else ""
         if self.result.ok:
             worst = max((c.ratio or 0.0 for c in ran), default=0.0)
             return (f"agree: {', '.join(c.backend for c in ran)} match the float64 reference "
                     f"(worst error/bound {worst:.2g}){tail}")
-        bad = [f"{c.backend} {c.status}" for c in self.calls if c.status not in ("pass", "unsupported")]
+        bad = [f"{c.backend} {c.status}" for c in self.calls if c.status.failing]
         return f"DISAGREE: {', '.join(bad)}{tail}"
 
     def text(self) -> str:
@@ -93,17 +93,11 @@ class Explanation:
         return "\n".join(lines)
 
 
-def standalone_code(spec: ConvSpec, backend: str, code: str) -> str:
-    """The call's code with the imports and conversions around it, as a user pastes it."""
-    adapter = get_backend(backend)
-    return "\n".join([*adapter.imports, *adapter.tensor_lines(spec), code, adapter.result_for(spec)])
-
-
 def explain(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None) -> Explanation:
     """Run ``spec`` in every backend and collect each exact call with its verdict."""
     result = check(spec, seed, backends, inputs=inputs)
     calls = tuple(
-        BackendCall(o.backend, standalone_code(spec, o.backend, o.call) if o.call else "", o.status,
+        BackendCall(o.backend, o.invocation.standalone() if o.invocation else "", o.status,
                     o.transposed, o.notes, o.message, o.ratio)
         for o in result.outcomes
         if o.backend != "numpy"

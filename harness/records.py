@@ -1,7 +1,9 @@
-"""JSON Lines records: one line per case and backend, flushed as written."""
+"""JSON Lines records: one ``Record`` per case and backend, a line each, flushed as written."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import importlib.metadata
 import json
 import os
@@ -9,7 +11,12 @@ import platform
 from pathlib import Path
 from typing import IO, Iterable
 
+import numpy as np
+
+from .calls import Rendered
 from .check import CheckResult, Outcome
+from .spec import ConvSpec
+from .status import Status
 
 # settings that change which kernels run, and so the numbers; reproducers set them again
 VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "XLA_FLAGS")
@@ -36,54 +43,19 @@ def environment() -> dict:
     }
 
 
-def outcome_record(case: int, result: CheckResult, outcome: Outcome, env: dict) -> dict:
-    return {
-        "case": case,
-        "spec": result.spec.to_dict(),
-        "seed": result.seed,
-        "exact": result.exact,
-        "backend": outcome.backend,
-        "version": outcome.version,
-        "status": outcome.status,
-        "max_abs_error": outcome.max_abs_error,
-        "max_rel_error": outcome.max_rel_error,
-        "ratio": outcome.ratio,
-        "worst_index": outcome.worst_index,
-        "message": outcome.message,
-        "call": outcome.call,
-        "native": outcome.native,
-        "transposed": outcome.transposed,
-        "notes": list(outcome.notes),
-        "error_map": error_map(outcome),
-        "environment": env,
-    }
+MAP_LIMIT = 16384  # output elements; a larger failure keeps its numbers but no heat map and no reference
 
 
-def crash_record(case: int, spec: dict, seed: int, backend: str, env: dict, exact: bool, returncode: int) -> dict:
-    """The record of a backend that killed its process (a segfault, an abort)."""
-    import signal
-
-    how = (f"signal {signal.Signals(-returncode).name}" if returncode < 0 and -returncode in signal.valid_signals()
-           else f"exit status {returncode}")
-    return {"case": case, "spec": spec, "seed": seed, "exact": exact, "backend": backend, "version": "",
-            "status": "error", "max_abs_error": None, "max_rel_error": None, "ratio": None, "worst_index": None,
-            "message": f"crashed: the process running {backend} on this spec died ({how})", "call": "",
-            "native": "", "transposed": False, "notes": [], "error_map": None, "environment": env}
+def _encode(array: np.ndarray | None) -> dict | None:
+    """A float64 array, bit for bit, as JSON: its shape and its bytes in base64."""
+    if array is None or array.size > MAP_LIMIT:
+        return None
+    data = np.ascontiguousarray(array, dtype="<f8")
+    return {"shape": list(data.shape), "float64": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
-def layer_records(model: str, index: int, layer, result: CheckResult | None, env: dict,
-                  inputs_file: str | None = None) -> list[dict]:
-    """Records of one scanned layer: its outcomes, tagged with the model and layer
-    (a layer that is no spec gets one record with ``spec`` None and the reason)."""
-    tags = {"model": model, "layer": layer.name, "layer_index": index, "kind": layer.kind}
-    if result is None:
-        return [{"case": index, "spec": None, "seed": None, "backend": "spec", "status": "unsupported",
-                 "message": layer.unsupported, "environment": env, **tags}]
-    extra = {**tags, "inputs": inputs_file} if inputs_file else tags
-    return [{**outcome_record(index, result, outcome, env), **extra} for outcome in result.outcomes]
-
-
-MAP_LIMIT = 16384  # output elements; a larger mismatch keeps its numbers but no heat map
+def decode_array(data: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(data["float64"]), dtype="<f8").reshape(data["shape"])
 
 
 def error_map(outcome: Outcome) -> dict | None:
@@ -92,6 +64,95 @@ def error_map(outcome: Outcome) -> dict | None:
         return None
     rounded = lambda a: [float(f"{v:.3g}") for v in a.ravel()]  # noqa: E731
     return {"shape": list(outcome.errors.shape), "abs": rounded(outcome.errors), "bound": rounded(outcome.bound)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One line of a records file: one case in one backend, or one layer of a scanned
+    model that is no spec (``spec`` None, ``backend`` "spec", the reason as message)."""
+
+    case: int
+    spec: dict | None
+    seed: int | None
+    backend: str
+    status: Status
+    exact: bool = False
+    version: str = ""
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    ratio: float | None = None
+    worst_index: tuple[int, ...] | None = None
+    message: str = ""
+    invocation: Rendered | None = None  # the call as it ran
+    error_map: dict | None = None  # |error| and bound per element, for a failure's heat map
+    expected: dict | None = None  # the float64 reference of a failure, for its reproducer
+    environment: dict = dataclasses.field(default_factory=dict)
+    model: str | None = None  # a scanned model's layer: the model, the layer, its index and kind
+    layer: str | None = None
+    layer_index: int | None = None
+    kind: str | None = None
+    inputs: str | None = None  # the .npz of a failing layer's inputs, relative to the records file
+
+    def __post_init__(self):
+        object.__setattr__(self, "status", Status(self.status))
+        if self.worst_index is not None:
+            object.__setattr__(self, "worst_index", tuple(self.worst_index))
+
+    @classmethod
+    def of(cls, case: int, result: CheckResult, outcome: Outcome, env: dict, **tags) -> Record:
+        return cls(case=case, spec=result.spec.to_dict(), seed=result.seed, backend=outcome.backend,
+                   status=outcome.status, exact=result.exact, version=outcome.version,
+                   max_abs_error=outcome.max_abs_error, max_rel_error=outcome.max_rel_error, ratio=outcome.ratio,
+                   worst_index=outcome.worst_index, message=outcome.message, invocation=outcome.invocation,
+                   error_map=error_map(outcome), expected=_encode(outcome.expected), environment=env, **tags)
+
+    @classmethod
+    def crash(cls, case: int, spec: dict, seed: int, backend: str, env: dict, exact: bool, returncode: int) -> Record:
+        """A backend that killed its process (a segfault, an abort)."""
+        import signal
+
+        how = (f"signal {signal.Signals(-returncode).name}" if returncode < 0 and -returncode in signal.valid_signals()
+               else f"exit status {returncode}")
+        return cls(case=case, spec=spec, seed=seed, backend=backend, status=Status.ERROR, exact=exact,
+                   message=f"crashed: the process running {backend} on this spec died ({how})", environment=env)
+
+    @property
+    def conv_spec(self) -> ConvSpec | None:
+        return None if self.spec is None else ConvSpec.from_dict(self.spec)
+
+    def to_dict(self) -> dict:
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        data["status"] = self.status.value
+        data["worst_index"] = None if self.worst_index is None else list(self.worst_index)
+        data["invocation"] = None if self.invocation is None else self.invocation.to_dict()
+        for name in ("model", "layer", "layer_index", "kind", "inputs", "expected"):
+            if data[name] is None:
+                del data[name]
+        # the call's code and convolution line, for whoever reads the JSON rather than this type
+        data["call"], data["native"] = (self.invocation.code, self.invocation.native) if self.invocation else ("", "")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Record:
+        """A record from its JSON object; KeyError for a missing required key, ValueError for a bad status."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("invocation") is not None:
+            values["invocation"] = Rendered.from_dict(values["invocation"])
+        for name in REQUIRED:
+            values[name] = data[name]
+        return cls(**values)
+
+
+def layer_records(model: str, index: int, layer, result: CheckResult | None, env: dict,
+                  inputs_file: str | None = None) -> list[Record]:
+    """Records of one scanned layer: its outcomes, tagged with the model and layer
+    (a layer that is no spec gets one record with ``spec`` None and the reason)."""
+    tags = dict(model=model, layer=layer.name, layer_index=index, kind=layer.kind)
+    if result is None:
+        return [Record(case=index, spec=None, seed=None, backend="spec", status=Status.UNSUPPORTED,
+                       message=layer.unsupported, environment=env, **tags)]
+    return [Record.of(index, result, outcome, env, inputs=inputs_file, **tags) for outcome in result.outcomes]
 
 
 class RecordWriter:
@@ -107,11 +168,11 @@ class RecordWriter:
             self._file = self.path.open("a", encoding="utf-8")
         return self
 
-    def write(self, records: Iterable[dict]) -> None:
+    def write(self, records: Iterable[Record]) -> None:
         if self._file is None:
             return
         for record in records:
-            self._file.write(json.dumps(record, allow_nan=True) + "\n")
+            self._file.write(json.dumps(record.to_dict(), allow_nan=True) + "\n")
         self._file.flush()
 
     def __exit__(self, *exc) -> None:
@@ -119,10 +180,10 @@ class RecordWriter:
             self._file.close()
 
 
-REQUIRED = {"spec", "seed", "backend", "status"}
+REQUIRED = ("case", "spec", "seed", "backend", "status")
 
 
-def read_records(paths: Iterable[str | Path]) -> tuple[list[dict], int]:
+def read_records(paths: Iterable[str | Path]) -> tuple[list[Record], int]:
     """All records in ``paths`` and the number of lines that could not be read
     (a sweep interrupted mid-line leaves one truncated line) or are not records."""
     records, skipped = [], 0
@@ -132,12 +193,7 @@ def read_records(paths: Iterable[str | Path]) -> tuple[list[dict], int]:
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    skipped += 1
-                    continue
-                if isinstance(record, dict) and REQUIRED <= record.keys():
-                    records.append(record)
-                else:
+                    records.append(Record.from_dict(json.loads(line)))
+                except (json.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError):
                     skipped += 1
     return records, skipped

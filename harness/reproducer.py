@@ -1,9 +1,12 @@
 """Standalone reproducers: a short script that imports only NumPy and one
-framework, builds the exact inputs, makes the exact calls the adapter made,
-and prints the result, the float64 reference and their difference.
+framework, builds the exact inputs, makes the call the backend made (rendered
+from the same value that ran), and prints the result, the float64 reference
+and their difference. A declared refusal prints ``refused: ...`` and exits 0;
+anything else the framework raises propagates, with a non-zero exit.
 
-The reference is computed here and inlined, so the script does not need
-convharness; the inputs come from the seed (plain NumPy) or are inlined.
+The reference is inlined (or loaded with a port layer's inputs), so the script
+does not need convharness; the inputs come from the seed (plain NumPy) or are
+inlined.
 """
 
 from __future__ import annotations
@@ -13,9 +16,8 @@ import textwrap
 
 import numpy as np
 
-from .backends import get_backend
-from .inputs import inputs_code, load_inputs, make_inputs
-from .reference import reference
+from .calls import Rendered
+from .inputs import inputs_code
 from .spec import ConvSpec
 
 RESULT_MARK = "max_abs_error = "
@@ -50,49 +52,59 @@ def _variable_lines(variables: dict) -> list[str]:
     return ["import os", *(f"os.environ[{k!r}] = {v!r}" for k, v in sorted(variables.items()))]
 
 
+def _guarded(call: Rendered) -> list[str]:
+    """The call's body; where the framework may refuse the spec in a declared way,
+    inside a try that catches only that refusal (its patterns written in)."""
+    body = list(call.body) or ["pass"]
+    if not call.refusals:
+        return body
+    pattern = "|".join(f"(?:{p})" for p in call.refusals)
+    return ["try:", *("    " + line for line in body),
+            "except Exception as exc:  # only the refusals the adapter declares; anything else propagates",
+            f"    if not re.search({pattern!r}, str(exc)):",
+            "        raise",
+            f'    print("{REFUSED_MARK}" + str(exc).strip().splitlines()[0])',
+            "    raise SystemExit(0)"]
+
+
 def reproducer(
-    spec: ConvSpec, backend: str, code: str, *, seed: int | None = 0, inputs=None, status: str = "",
-    recorded: str = "", variables: dict | None = None, exact: bool = False, inputs_file: str | None = None,
-    inputs_path=None,
+    spec: ConvSpec, backend: str, call: Rendered, *, seed: int | None = 0, inputs=None, expected=None,
+    status: str = "", recorded: str = "", variables: dict | None = None, exact: bool = False,
+    inputs_file: str | None = None, inputs_path=None,
 ) -> str:
-    """The script for ``backend`` running ``code`` (the adapter's recorded call) on
-    ``spec`` with the data of ``seed``, or with ``inputs=(x, w, b)`` inlined, or
-    loaded from ``inputs_file`` (an .npz with x, w and b, as ``port`` saves them;
-    ``inputs_path`` is where it is read now, if the script names it another way)."""
-    adapter = get_backend(backend)
+    """The script that makes ``call`` (as the backend ran it) on ``spec`` with the
+    data of ``seed``, or with ``inputs=(x, w, b)`` inlined, or loaded from
+    ``inputs_file`` (an .npz with x, w and b, as ``port`` saves them; read now
+    from ``inputs_path`` where the script names it another way), and compares
+    the result with ``expected``, the float64 reference (or the .npz's own)."""
     saved = False  # the reference saved beside the inputs: large layers stay out of the script
     if inputs_file is not None:
         with np.load(inputs_path or inputs_file) as data:
             saved = "expected" in data.files
-        if not saved:
-            inputs = load_inputs(inputs_path or inputs_file)
     if saved:
-        expected_line = 'expected = data["expected"]'
+        expected_lines = ['expected = data["expected"]']
+    elif expected is not None:
+        expected_lines = [_inline("expected", np.asarray(expected, np.float64))]
     else:
-        x, w, b = make_inputs(spec, seed, exact=exact) if inputs is None else inputs
-        expected_line = _inline("expected", reference(spec, x, w, b))
+        expected_lines = ["expected = None  # not kept: the output is too large to inline"]
     header = [f"Reproduces convharness {backend} {status or 'outcome'}: {spec.describe()}"]
     if recorded:
         header.append(f"Recorded: {recorded}")
     header.append(f"Spec: {spec.to_json()}" + (f"  seed: {seed}" if inputs is None and inputs_file is None else ""))
     body = "\n".join(
-        ["import base64", *_variable_lines(variables or {}), "", "import numpy as np", *adapter.imports, "",
+        ["import base64", "import re", *_variable_lines(variables or {}), "", "import numpy as np", *call.imports, "",
          "# the inputs, in the spec's layout; weights (out, in/groups, *kernel)",
          *_input_lines(spec, seed, inputs, exact, inputs_file), "",
          "# the float64 reference computed by convharness",
-         expected_line, "",
-         *adapter.tensor_lines(spec),
-         "try:",
-         textwrap.indent(code, "    "),
-         "except Exception as exc:  # the framework refuses the call",
-         f'    print("{REFUSED_MARK}" + str(exc).strip().splitlines()[0])',
-         "    raise SystemExit(0)",
-         adapter.result_for(spec),
-         "error = np.abs(np.asarray(y, dtype=np.float64) - expected)",
+         *expected_lines, "",
+         f"# the call {backend} made, as it ran",
+         *call.inputs, *_guarded(call), *call.outputs, "",
          'print("result:", np.asarray(y, dtype=np.float64).ravel()[:8], "...")',
-         'print("expected:", expected.ravel()[:8], "...")',
-         f'print("{RESULT_MARK}" + repr(float(error.max())) if error.size else "{RESULT_MARK}0.0")',
-         'print("worst index:", tuple(int(i) for i in np.unravel_index(int(np.argmax(error)), error.shape)) '
+         "if expected is not None:",
+         "    error = np.abs(np.asarray(y, dtype=np.float64) - expected)",
+         '    print("expected:", expected.ravel()[:8], "...")',
+         f'    print("{RESULT_MARK}" + repr(float(error.max())) if error.size else "{RESULT_MARK}0.0")',
+         '    print("worst index:", tuple(int(i) for i in np.unravel_index(int(np.argmax(error)), error.shape)) '
          'if error.size else None)'],
     )
     quoted = "\n".join(line.replace('"""', "'''") for line in header)

@@ -25,13 +25,11 @@ from hypothesis import seed as hypothesis_seed
 
 from .backends import available_backends, get_backend
 from .check import check
-from .records import RecordWriter, crash_record, environment, outcome_record
+from .records import Record, RecordWriter, environment
 from .spec import ConvSpec
+from .status import FAILING
 from .strategies import conv_cases
 from .threads import share_cores
-
-FAILING = ("mismatch", "shape_mismatch", "error")
-
 
 def generate_cases(examples: int, seed: int, **filters) -> list[tuple[ConvSpec, int]]:
     """``examples`` (spec, data seed) cases, the same for the same seed and filters."""
@@ -119,13 +117,13 @@ class Progress:
 _SLOT: tuple | None = None  # in a worker: (shared slots, this worker's index), to tell which case it runs
 
 
-def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool]) -> list[dict]:
+def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool]) -> list[Record]:
     number, spec_dict, seed, backends, env, exact = job
     if _SLOT is not None:
         slots, index = _SLOT
         slots[index] = number  # if this process dies now, the sweep knows the case
     result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact)
-    return [outcome_record(number, result, outcome, env) for outcome in result.outcomes]
+    return [Record.of(number, result, outcome, env) for outcome in result.outcomes]
 
 
 def load_backends(backends: tuple[str, ...] | None) -> None:
@@ -180,11 +178,11 @@ PINPOINT = """
 import json, sys
 from harness.sweep import _check_case
 job = json.loads(sys.argv[1])
-print(json.dumps(_check_case((job[0], job[1], job[2], tuple(job[3]), job[4], job[5]))))
+print(json.dumps([r.to_dict() for r in _check_case((job[0], job[1], job[2], tuple(job[3]), job[4], job[5]))]))
 """
 
 
-def _pinpoint(job: tuple) -> list[dict]:
+def _pinpoint(job: tuple) -> list[Record]:
     """Re-run a case whose worker died, one backend per fresh process, so the
     backend that crashes gets an ``error`` record and the others their outcomes."""
     number, spec_dict, seed, backends, env, exact = job
@@ -194,13 +192,13 @@ def _pinpoint(job: tuple) -> list[dict]:
         one = json.dumps([number, spec_dict, seed, [backend], env, exact])
         run = subprocess.run([sys.executable, "-c", PINPOINT, one], capture_output=True, text=True, env=path)
         if run.returncode == 0:
-            records += json.loads(run.stdout.strip().splitlines()[-1])
+            records += map(Record.from_dict, json.loads(run.stdout.strip().splitlines()[-1]))
         else:
-            records.append(crash_record(number, spec_dict, seed, backend, env, exact, run.returncode))
+            records.append(Record.crash(number, spec_dict, seed, backend, env, exact, run.returncode))
     return records
 
 
-def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> Iterator[list[dict]]:
+def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> Iterator[list[Record]]:
     """Each case's records, computed in this process (a framework crash ends the sweep;
     the records written so far are kept)."""
     load_backends(backends)
@@ -209,7 +207,7 @@ def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> I
         yield _check_case(job)
 
 
-def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int, started) -> Iterator[list[dict]]:
+def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int, started) -> Iterator[list[Record]]:
     """Each case's records as it completes, from ``workers`` spawned processes.
 
     Each worker names the case it runs in a shared slot, so when a framework
@@ -282,7 +280,7 @@ def run_sweep(
             for case_records in runs:
                 writer.write(case_records)
                 summary.cases += 1
-                summary.counts.update(record["status"] for record in case_records)
+                summary.counts.update(record.status for record in case_records)
                 summary.seconds = time.perf_counter() - clock["start"]
                 if bar:
                     bar.update(summary)

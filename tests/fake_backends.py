@@ -9,8 +9,13 @@ import time
 
 import numpy as np
 
-from harness.backends.base import Backend
 from harness.backends.numpy import NumPy
+from harness.calls import Step, Var, call
+
+
+def _flipped_kernel(spec):
+    """The step that reverses the kernel along every spatial axis."""
+    return Step("w", call("np.flip", Var("w"), axis=tuple(range(2, 2 + spec.rank))), "the port's mistake")
 
 
 class FlippedKernel(NumPy):
@@ -18,28 +23,32 @@ class FlippedKernel(NumPy):
 
     name = "flipped"
 
-    def _run(self, spec, x, w, b, script):
-        flipped = np.flip(w, axis=tuple(range(2, 2 + spec.rank)))
-        return super()._run(spec, x, flipped, b, script)
+    def convolution(self, spec, layout, padding):
+        steps, native = super().convolution(spec, layout, padding)
+        return (_flipped_kernel(spec), *steps), native + 1
 
 
-class Crashing(Backend):
-    """Raises something no refusal declares."""
+def crash(x):
+    raise RuntimeError("segfault avoided\nsecond line")
+
+
+class Crashing(NumPy):
+    """Raises something no refusal declares, in its convolution call."""
 
     name = "crashing"
-    module = "numpy"
 
-    def _run(self, spec, x, w, b, script):
-        raise RuntimeError("segfault avoided\nsecond line")
+    def namespace(self):
+        return {**super().namespace(), "crash": crash}
+
+    def convolution(self, spec, layout, padding):
+        return (Step("y", call("crash", Var("x"))),), 0
 
 
-class WrongShape(Backend):
+class WrongShape(NumPy):
     name = "wrong-shape"
-    module = "numpy"
 
-    def _run(self, spec, x, w, b, script):
-        script.conv("y = np.zeros((1, 1))")
-        return np.zeros((1, 1))
+    def convolution(self, spec, layout, padding):
+        return (Step("y", call("np.zeros", (1, 1))),), 0
 
 
 class WrongChannelsLast(NumPy):
@@ -48,10 +57,9 @@ class WrongChannelsLast(NumPy):
 
     name = "wrong_channels_last"
 
-    def _run(self, spec, x, w, b, script):
-        if spec.channels_last:
-            w = np.flip(w, axis=tuple(range(2, 2 + spec.rank)))
-        return super()._run(spec, x, w, b, script)
+    def convolution(self, spec, layout, padding):
+        steps, native = super().convolution(spec, layout, padding)
+        return ((_flipped_kernel(spec), *steps), native + 1) if spec.channels_last else (steps, native)
 
 
 class SlowCase(NumPy):
@@ -59,9 +67,9 @@ class SlowCase(NumPy):
 
     name = "slow_case"
 
-    def _run(self, spec, x, w, b, script):
+    def execute(self, plan, x, w, b):
         time.sleep(0.05)
-        return super()._run(spec, x, w, b, script)
+        return super().execute(plan, x, w, b)
 
 
 class KillsItsProcess(NumPy):
@@ -69,10 +77,10 @@ class KillsItsProcess(NumPy):
 
     name = "kills"
 
-    def _run(self, spec, x, w, b, script):
-        if spec.rank == 2:
+    def execute(self, plan, x, w, b):
+        if len(x.shape) == 4:
             os.kill(os.getpid(), signal.SIGSEGV)
-        return super()._run(spec, x, w, b, script)
+        return super().execute(plan, x, w, b)
 
 
 class DiesHoldingTheSlotLock(NumPy):
@@ -82,7 +90,7 @@ class DiesHoldingTheSlotLock(NumPy):
 
     name = "dies_holding_lock"
 
-    def _run(self, spec, x, w, b, script):
+    def execute(self, plan, x, w, b):
         from harness import sweep
 
         slots, _ = sweep._SLOT

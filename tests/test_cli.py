@@ -10,7 +10,7 @@ import pytest
 from harness import ConvSpec
 from harness.backends import get_backend
 from harness.cli import main
-from harness.records import read_records
+from harness.records import Record, read_records
 from harness.sweep import generate_cases, parse_shard, select_shard
 from helpers import FRAMEWORK_BACKENDS
 
@@ -81,9 +81,9 @@ def test_sweep_writes_a_record_per_case_and_backend(tmp_path, capsys):
     assert skipped == 0 and len(lines) == 12
     first = lines[0]
     assert {"spec", "seed", "backend", "version", "status", "max_abs_error", "ratio", "message",
-            "environment"} <= set(first)
-    assert ConvSpec.from_dict(first["spec"])  # the spec round-trips
-    assert first["environment"]["versions"][get_backend(framework).module]
+            "environment", "invocation", "call"} <= set(json.loads(records.read_text().splitlines()[0]))
+    assert ConvSpec.from_dict(first.spec)  # the spec round-trips
+    assert first.environment["versions"][get_backend(framework).module]
     assert "6 cases" in capsys.readouterr().out
 
 
@@ -92,7 +92,7 @@ def test_sweep_with_two_jobs_records_the_same_outcomes(tmp_path):
     for path, jobs in ((one, "1"), (two, "2")):
         assert main(["sweep", "--examples", "4", "--backends", "numpy", "--records", str(path),
                      "--jobs", jobs, "--quiet"]) == 0
-    key = lambda r: (r["case"], r["backend"], r["status"], r["max_abs_error"])  # noqa: E731
+    key = lambda r: (r.case, r.backend, r.status, r.max_abs_error)  # noqa: E731
     assert sorted(map(key, read_records([one])[0])) == sorted(map(key, read_records([two])[0]))
 
 
@@ -118,14 +118,14 @@ def test_a_backend_that_kills_its_process_is_an_error_and_the_sweep_goes_on(fake
     assert main(["sweep", "--examples", "10", "--backends", "numpy,kills", "--jobs", "2",
                  "--records", str(records), "--quiet"]) == 1
     rows = read_records([records])[0]
-    assert sorted({r["case"] for r in rows}) == list(range(10))  # no case lost
+    assert sorted({r.case for r in rows}) == list(range(10))  # no case lost
     for row in rows:
-        two_d = ConvSpec.from_dict(row["spec"]).rank == 2
-        if row["backend"] == "kills" and two_d:
-            assert row["status"] == "error" and "died (signal SIGSEGV)" in row["message"]
+        two_d = ConvSpec.from_dict(row.spec).rank == 2
+        if row.backend == "kills" and two_d:
+            assert row.status == "error" and "died (signal SIGSEGV)" in row.message
         else:
-            assert row["status"] == "pass", row
-    assert any(r["status"] == "error" for r in rows), "the generated cases should include a 2-D spec"
+            assert row.status == "pass", row
+    assert any(r.status == "error" for r in rows), "the generated cases should include a 2-D spec"
 
 
 def test_a_worker_killed_holding_a_shared_lock_does_not_hang_the_sweep(fake_backends, tmp_path):
@@ -138,7 +138,7 @@ def test_a_worker_killed_holding_a_shared_lock_does_not_hang_the_sweep(fake_back
     assert not sweep.is_alive(), "the sweep hung after a worker died holding a lock the sweep then took"
     rows = read_records([records])[0]
     expected = {("numpy", "pass"), ("dies_holding_lock", "error")}
-    assert {(r["case"], r["backend"], r["status"]) for r in rows} == {
+    assert {(r.case, r.backend, r.status) for r in rows} == {
         (case, backend, status) for case in (0, 1) for backend, status in expected
     }
 
@@ -191,10 +191,12 @@ def test_extra_backends_variable_must_be_well_formed():
 
 def test_a_truncated_last_line_is_skipped_and_counted(tmp_path):
     path = tmp_path / "r.jsonl"
-    record = {"spec": {}, "seed": 0, "backend": "torch", "status": "pass"}
-    path.write_text(json.dumps(record) + "\n" + json.dumps([1, 2]) + "\n" + '{"status": "pa')
+    record = {"case": 0, "spec": {}, "seed": 0, "backend": "torch", "status": "pass"}
+    path.write_text(json.dumps(record) + "\n" + json.dumps([1, 2]) + "\n" + json.dumps({**record, "status": "ok"})
+                    + "\n" + '{"status": "pa')
     records, skipped = read_records([path])
-    assert records == [record] and skipped == 2  # a truncated line, and a line that is no record
+    assert [r.to_dict() for r in records] == [Record(**record).to_dict()]
+    assert skipped == 3  # a line that is no record, one with no known status, and a truncated line
 
 
 @pytest.mark.parametrize("command", [["check", SPEC.to_json()], ["sweep"], ["explain", SPEC.to_json()],

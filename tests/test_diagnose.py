@@ -179,7 +179,7 @@ def test_exact_inputs_code_builds_the_same_arrays():
 def test_exact_check_catches_a_difference_a_tolerance_would_hide(monkeypatch):
     from harness.backends import REGISTRY, Entry
 
-    monkeypatch.setitem(REGISTRY, "nudged", Entry("test_diagnose:Nudged", "numpy", "core"))
+    monkeypatch.setitem(REGISTRY, "nudged", Entry("test_diagnose:Nudged", "numpy"))
     spec = ConvSpec(layout="NCW", in_channels=2, out_channels=2, spatial=7, kernel=3)
     assert check(spec, 0, backends=["nudged"]).ok  # one float32 ulp: within the tolerance
     assert not check(spec, 0, backends=["nudged"], exact=True).ok

@@ -162,7 +162,7 @@ def test_port_command_prints_a_row_per_layer_and_feeds_the_report(tmp_path, caps
     out = capsys.readouterr().out
     assert "Sequential: 2 convolutions" in out and "2 layers: 2 agree" in out
     rows = [json.loads(line) for line in records.read_text().splitlines()]
-    assert {r["layer"] for r in rows} == {"0", "2"} and {r["model"] for r in rows} == {"Sequential"}
+    assert {r["layer"] for r in rows} == {"0", "2"} and {r["model"] for r in rows} == {"Sequential"}  # the JSON
     assert main(["report", str(records), "-o", str(tmp_path / "index.html")]) == 0
     page = (tmp_path / "index.html").read_text()
     assert 'id="models"' in page and "torch.nn.Conv2d" in page

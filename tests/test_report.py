@@ -12,7 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from harness import ConvSpec
+from harness import ConvSpec, make_inputs
+from harness.reference import reference
 from harness.cli import main
 from harness.records import read_records
 from harness.report import build_report
@@ -103,7 +104,7 @@ def test_report_of_a_sweep_parses_and_every_mismatch_has_a_heat_map_and_a_reprod
     for article in mismatches:
         assert article["grids"] >= 1 and article["cells"] > 0 and article["over"] > 0, article
         assert any("import numpy as np" in chunk for chunk in article["scripts"]), article["id"]
-    statuses = [r["status"] for r in read_records([records])[0]]
+    statuses = [r.status for r in read_records([records])[0]]
     assert report.cases == 14
     assert len(report.failures) == sum(s not in ("pass", "unsupported") for s in statuses)
     assert sum(len(d.cases) for d in report.refusals) == statuses.count("unsupported")
@@ -117,19 +118,19 @@ def test_reproducers_print_the_numbers_the_harness_recorded(sweep_report):
     assert details.keys() >= {"mismatch", "unsupported"}
     for detail in (details["mismatch"], details["unsupported"]):
         (record,) = [r for r in read_records([records])[0]
-                     if r["backend"] == "tensorflow" and r["status"] == detail.status and r["seed"] == detail.seed
-                     and ConvSpec.from_dict(r["spec"]).to_json() == detail.spec_json]
+                     if r.backend == "tensorflow" and r.status == detail.status and r.seed == detail.seed
+                     and r.conv_spec.to_json() == detail.spec_json]
         out = subprocess.run([sys.executable, "-c", detail.reproducer], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr[-2000:]
         lines = out.stdout.splitlines()
-        if record["status"] == "mismatch":
+        if record.status == "mismatch":
             printed = next(line for line in lines if line.startswith(RESULT_MARK))
-            assert float(printed[len(RESULT_MARK):]) == record["max_abs_error"]
+            assert float(printed[len(RESULT_MARK):]) == record.max_abs_error
         else:
             printed = next(line for line in lines if line.startswith(REFUSED_MARK))[len(REFUSED_MARK):]
             from harness.backends import get_backend
 
-            assert get_backend("tensorflow").message(Exception(printed)) in record["message"]
+            assert get_backend("tensorflow").message(Exception(printed)) in record.message
 
 
 @pytest.mark.parametrize("backend", [b for b in FRAMEWORK_BACKENDS if b != "tensorflow"])
@@ -139,7 +140,8 @@ def test_reproducer_of_each_backend_prints_the_error_check_measures(backend):
     spec = ConvSpec(layout="NHWC", in_channels=4, out_channels=6, spatial=(5, 6), kernel=(2, 3), stride=(2, 1),
                     padding="same", groups=2, bias=True)
     outcome = check(spec, seed=5, backends=[backend]).outcomes[0]
-    script = reproducer(spec, backend, outcome.call, seed=5, status=outcome.status)
+    script = reproducer(spec, backend, outcome.invocation, seed=5, status=outcome.status,
+                        expected=reference(spec, *make_inputs(spec, 5)))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     printed = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
@@ -152,7 +154,9 @@ def _record(**changes) -> dict:
     spec = ConvSpec(layout="NCW", in_channels=1, out_channels=1, spatial=4, kernel=2)
     record = {"case": 0, "spec": spec.to_dict(), "seed": 0, "backend": "torch", "version": "x", "status": "pass",
               "max_abs_error": 0.0, "max_rel_error": 0.0, "ratio": 0.0, "worst_index": [0, 0, 0], "message": "",
-              "call": "y = torch.nn.functional.conv1d(x, w)", "native": "", "transposed": False,
+              "invocation": {"imports": ["import torch"], "inputs": ["x, w = torch.from_numpy(x), torch.from_numpy(w)"],
+                             "body": ["y = torch.nn.functional.conv1d(x, w)"], "outputs": ["y = y.numpy()"],
+                             "native": "y = torch.nn.functional.conv1d(x, w)"},
               "environment": {"python": "3.11", "platform": "Linux", "versions": {"torch": "x"}}}
     record.update(changes)
     return record
@@ -161,7 +165,7 @@ def _record(**changes) -> dict:
 def test_strings_from_records_are_escaped(tmp_path):
     records = tmp_path / "r.jsonl"
     evil = "<script>alert('x')</script>"
-    lines = [_record(status="error", message=f"RuntimeError: {evil}", call=""),
+    lines = [_record(status="error", message=f"RuntimeError: {evil}", invocation=None),
              _record(status="unsupported", backend="tensorflow", message=evil, version=evil)]
     records.write_text("".join(json.dumps(r) + "\n" for r in lines))
     output = tmp_path / "index.html"
@@ -238,7 +242,7 @@ def test_reproducer_of_a_port_layer_loads_its_saved_inputs(tmp_path, backend):
 
     np.savez(tmp_path / "layer.npz", x=x, w=w, b=b, expected=reference(spec, x, w, b))
     outcome = check(spec, backends=[backend], inputs=(x, w, b)).outcomes[0]
-    script = reproducer(spec, backend, outcome.call, seed=None, inputs_file=str(tmp_path / "layer.npz"))
+    script = reproducer(spec, backend, outcome.invocation, seed=None, inputs_file=str(tmp_path / "layer.npz"))
     assert "np.load(" in script and "default_rng" not in script and 'expected = data["expected"]' in script
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     printed = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
@@ -300,7 +304,8 @@ def test_a_port_failure_names_its_model_and_layer_and_its_reproducer_survives_a_
     made, moved = tmp_path / "made", tmp_path / "moved"
     (made / "port.inputs").mkdir(parents=True)
     np.savez_compressed(made / "port.inputs" / "Net-1.npz", x=x, w=w, b=b, expected=reference(spec, x, w, b))
-    record = _record(backend=backend, status="mismatch", spec=spec.to_dict(), seed=None, call=outcome.call,
+    record = _record(backend=backend, status="mismatch", spec=spec.to_dict(), seed=None,
+                     invocation=outcome.invocation.to_dict(),
                      max_abs_error=outcome.max_abs_error, ratio=2.0, model="Net", layer="features.1",
                      layer_index=1, kind="Conv1d", inputs="port.inputs/Net-1.npz")
     (made / "port.jsonl").write_text(json.dumps(record) + "\n")

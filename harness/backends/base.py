@@ -1,29 +1,26 @@
-"""What every backend shares: the call it made, declared refusals, Unsupported.
+"""What every backend shares: the core that turns a spec into one call value,
+declared refusals, and Unsupported.
 
-A backend runs one spec in its framework and returns the result in the
-spec's layout together with the exact native call it used, as code.
+An adapter says only what differs about its framework: the layout it runs a
+spec in, the padding its convolution takes natively, its weight order, how
+to transpose and pad a variable, the convolution call itself, and how NumPy
+arrays go in and come out. ``plan`` puts the transposes and pads around the
+call, once for every adapter, and ``Backend.run`` runs the value it built.
 """
 
 from __future__ import annotations
 
-import abc
 import dataclasses
+import importlib
 import re
+import sys
 from typing import Callable
 
 import numpy as np
 
+from ..calls import Apply, Call, Rendered, Step, run_steps
+from ..layouts import to_channels_first_axes, to_channels_last_axes, weight_to_spatial_first_axes
 from ..spec import ConvSpec
-
-
-@dataclasses.dataclass(frozen=True)
-class Call:
-    """The native code a backend ran, in the order it ran it."""
-
-    code: str
-    native: str = ""  # the one line that calls the framework's convolution
-    transposed: bool = False  # the adapter permuted layouts around the native call
-    notes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,12 +40,12 @@ class Refusal:
 class Unsupported(Exception):
     """The framework refused a valid spec in a way its backend declares."""
 
-    def __init__(self, backend: str, refusal: Refusal, message: str, call: Call | None = None):
+    def __init__(self, backend: str, refusal: Refusal, message: str, call: Rendered | None = None):
         super().__init__(f"{backend} refuses this spec ({refusal.reason}): {message}")
         self.backend = backend
         self.refusal = refusal
         self.framework_message = message
-        self.call = call or Call("")  # the code up to and including the refused call
+        self.call = call or Rendered()  # the call that was refused
 
 
 def first_line(exc: BaseException) -> str:
@@ -56,86 +53,179 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-class Backend(abc.ABC):
-    """Base of the framework adapters; subclasses implement ``_run``."""
+def tensor_names(spec: ConvSpec) -> tuple[str, ...]:
+    return ("x", "w", "b") if spec.bias else ("x", "w")
+
+
+def spatial_padding_is_symmetric(spec: ConvSpec) -> bool:
+    return all(before == after for before, after in spec.explicit_padding)
+
+
+def layout_axes(source: str, target: str) -> tuple[int, ...]:
+    """The permutation from one channel order of a layout to the other."""
+    rank = len(source) - 2
+    return to_channels_last_axes(rank) if target.endswith("C") else to_channels_first_axes(rank)
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One run of a backend on one spec: its result, or the error it raised
+    (and the declared refusal that error is); the call, where one was made."""
+
+    result: np.ndarray | None = None
+    call: Rendered | None = None
+    error: Exception | None = None
+    refusal: Refusal | None = None
+
+
+class Backend:
+    """Base of the framework adapters: the framework's differences as small
+    methods; ``plan`` and ``run`` are the same for all of them.
+
+    A backend you write by hand, without a call value (a port under test),
+    may instead override ``_run(spec, x, w, b, script)``: record each line of
+    code with ``script(line)`` (``script.conv(line)`` for the convolution) and
+    return the result in ``spec.layout``.
+    """
 
     name: str = ""
     module: str = ""  # the framework's import name
+    imports: tuple[str, ...] = ()  # the lines that bind what ``namespace`` returns
     refusals: tuple[Refusal, ...] = ()
-    imports: tuple[str, ...] = ()  # what a standalone script needs before the call's code
+    weights_spatial_first = False  # the framework takes (*kernel, in/groups, out), not (out, in/groups, *kernel)
+    no_padding = "valid"  # the convolution's padding argument once the input is padded
 
     def load(self) -> None:
         """Import the framework now (a sweep does this before its clock starts)."""
-        import importlib
-
         importlib.import_module(self.module)
 
     def version(self) -> str:
-        import sys
-
         self.load()  # the adapter's own import, with its settings
         return str(getattr(sys.modules[self.module], "__version__", "unknown"))
-
-    def run(self, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Call]:
-        """Run ``spec``; raise Unsupported for a declared refusal, else re-raise."""
-        script = Script()
-        try:
-            return self._run(spec, x, w, b, script), script.call()
-        except Exception as exc:
-            message = str(exc)
-            for refusal in self.refusals:
-                if refusal.matches(spec, message):
-                    raise Unsupported(self.name, refusal, self.message(exc), script.call()) from exc
-            raise
-
-    def tensor_lines(self, spec: ConvSpec) -> list[str]:
-        """Lines of a standalone script that turn NumPy ``x, w, b`` into the call's inputs."""
-        return []
-
-    def result_for(self, spec: ConvSpec) -> str:
-        """The line of a standalone script that turns the call's ``y`` into a NumPy array."""
-        return ""
 
     def message(self, exc: BaseException) -> str:
         """The framework's own words for an error, on one line."""
         return first_line(exc)
 
-    @abc.abstractmethod
-    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
-        """Call the framework; return the result in ``spec.layout``.
+    # -- what differs between frameworks ---------------------------------------------
 
-        Each line of framework code goes to ``script`` before it runs, so a
-        refused call is recorded too.
-        """
+    def namespace(self) -> dict:
+        """The modules the call's dotted names start from, as ``imports`` binds them."""
+        return {"np": np, self.module: importlib.import_module(self.module)}
+
+    def imports_for(self, spec: ConvSpec) -> tuple[str, ...]:
+        return self.imports
+
+    def run_layout(self, spec: ConvSpec) -> str:
+        """The layout the convolution runs in; the core transposes around it."""
+        return spec.layout
+
+    def transpose_reason(self, spec: ConvSpec, layout: str) -> str:
+        return f"{spec.layout} is transposed to {layout} around the call"
+
+    def padding_argument(self, spec: ConvSpec, layout: str):
+        """The convolution's padding argument, or None where a pad must come first."""
+        return spec.padding
+
+    def notes(self, spec: ConvSpec) -> tuple[str, ...]:
+        return ()
+
+    def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
+        """Steps that turn NumPy ``x, w, b`` into the framework's values."""
+        return ()
+
+    def to_numpy(self, spec: ConvSpec) -> tuple[Step, ...]:
+        """Steps that turn the result ``y`` into a NumPy array of the spec's dtype."""
+        return ()
+
+    def transpose(self, name: str, axes: tuple[int, ...]) -> Apply:
+        raise TypeError(f"{self.name} runs every layout natively: nothing to transpose")
+
+    def pad(self, name: str, spec: ConvSpec, layout: str) -> Apply:
+        raise TypeError(f"{self.name} takes every padding natively: nothing to pad")
+
+    def convolution(self, spec: ConvSpec, layout: str, padding) -> tuple[tuple[Step, ...], int]:
+        """The steps of the convolution (bias included) from ``x, w, b`` to ``y``,
+        and the index of the step that calls the framework's convolution."""
+        raise TypeError(f"{type(self).__name__} defines neither convolution nor _run")
+
+    def execute(self, call: Call, x, w, b) -> np.ndarray:
+        """Run ``call`` on NumPy inputs; the result in ``spec.layout``."""
+        variables = {"x": x, "w": w, "b": b}
+        run_steps(call.inputs + call.body + call.outputs, variables, self.namespace())
+        return variables["y"]
+
+    # -- the same for every framework ----------------------------------------------
+
+    def plan(self, spec: ConvSpec) -> Call:
+        """The one call value for ``spec``: weight order, layout and padding steps
+        around the adapter's convolution, with the conversions in and out."""
+        body: list[Step] = []
+        notes = list(self.notes(spec))
+        if self.weights_spatial_first:
+            axes = weight_to_spatial_first_axes(spec.rank)
+            body.append(Step("w", self.transpose("w", axes), "(out, in/groups, *kernel) -> (*kernel, in/groups, out)"))
+        layout = self.run_layout(spec)
+        transposed = layout != spec.layout
+        if transposed:
+            body.append(Step("x", self.transpose("x", layout_axes(spec.layout, layout)), f"{spec.layout} -> {layout}"))
+            notes.append(self.transpose_reason(spec, layout))
+        padding = self.padding_argument(spec, layout)
+        if padding is None:
+            pads = ", ".join(f"({before}, {after})" for before, after in spec.explicit_padding)
+            body.append(Step("x", self.pad("x", spec, layout), f"padding {pads} first: the call cannot say it"))
+            padding = self.no_padding
+        steps, native = self.convolution(spec, layout, padding)
+        native += len(body)
+        body += steps
+        if transposed:
+            body.append(Step("y", self.transpose("y", layout_axes(layout, spec.layout)), f"back to {spec.layout}"))
+        refusals = tuple(refusal.pattern for refusal in self.refusals if refusal.applies(spec))
+        return Call(self.imports_for(spec), self.to_framework(spec), tuple(body), self.to_numpy(spec), native,
+                    transposed, tuple(notes), refusals)
+
+    def attempt(self, spec: ConvSpec, x, w, b=None) -> Attempt:
+        """Plan and run ``spec``; whatever the framework raises is returned, not raised."""
+        call = None
+        try:
+            if type(self)._run is not Backend._run:
+                script = Script(self.imports_for(spec))
+                call = script
+                return Attempt(self._run(spec, x, w, b, script), script.rendered())
+            call = self.plan(spec)
+            return Attempt(self.execute(call, x, w, b), call.rendered())
+        except Exception as exc:
+            refusal = next((r for r in self.refusals if r.matches(spec, str(exc))), None)
+            return Attempt(None, None if call is None else call.rendered(), exc, refusal)
+
+    def run(self, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Rendered]:
+        """Run ``spec``: the result in ``spec.layout`` and the call that made it.
+        A declared refusal raises Unsupported; any other error propagates unchanged."""
+        attempt = self.attempt(spec, x, w, b)
+        if attempt.refusal is not None:
+            raise Unsupported(self.name, attempt.refusal, self.message(attempt.error), attempt.call) from attempt.error
+        if attempt.error is not None:
+            raise attempt.error
+        return attempt.result, attempt.call
+
+    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
+        """Hand-written backends only (see the class docstring); never called on this class."""
+        raise TypeError(f"{type(self).__name__}: a hand-written backend overrides _run")
 
 
 class Script:
-    """Collects the lines of a Call while the adapter executes them."""
+    """The lines a hand-written backend records as it runs them."""
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.native = ""
-        self.notes: list[str] = []
-        self.transposed = False
+    def __init__(self, imports: tuple[str, ...] = ()) -> None:
+        self.imports, self.lines, self.native = imports, [], ""
 
     def __call__(self, line: str) -> None:
         self.lines.append(line)
 
     def conv(self, line: str) -> None:
-        """Record the line that calls the framework's convolution."""
+        """Record the line that calls the convolution."""
         self.native = line
         self(line)
 
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-
-    def call(self) -> Call:
-        return Call("\n".join(self.lines), self.native, self.transposed, tuple(self.notes))
-
-
-def tensor_names(spec: ConvSpec) -> str:
-    return "x, w, b" if spec.bias else "x, w"
-
-
-def spatial_padding_is_symmetric(spec: ConvSpec) -> bool:
-    return all(before == after for before, after in spec.explicit_padding)
+    def rendered(self) -> Rendered:
+        return Rendered(imports=self.imports, body=tuple(self.lines), native=self.native)

@@ -1,8 +1,9 @@
 """JAX: jax.lax.conv_general_dilated, with dimension_numbers naming the layout.
 
-The neutral weight order (O, I/g, *k) is JAX's "OI..." kernel spec, so weights
-need no conversion. float64 needs jax_enable_x64, switched on at first use.
-The call is jitted (one compilation per shape and configuration) and compiled
+What is special: nothing about layout, padding or weights (every layout and
+padding is native; the neutral weight order (O, I/g, *k) is JAX's "OI..."),
+but float64 needs jax_enable_x64, switched on at first use, and the call's
+body runs jitted (one compilation per body and shapes), and compiled
 programs go to a persistent cache, so a repeated sweep skips compilation:
 CONVHARNESS_JAX_CACHE names its folder (default ~/.cache/convharness/jax;
 "off" disables it).
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..calls import Step, Var, call, run_steps
 from ..spec import ConvSpec
-from .base import Backend, Script, tensor_names
+from .base import Backend
 
 CACHE_ENV = "CONVHARNESS_JAX_CACHE"
 
@@ -43,16 +45,14 @@ def _jax():
 
 
 @functools.cache
-def _compiled_conv():
+def _compiled():
+    """The body of a call, traced and compiled as one program per body and shapes."""
     jax = _jax()
 
-    def conv(x, w, b, *, strides, padding, dilation, dims, groups, bias_shape):
-        y = jax.lax.conv_general_dilated(
-            x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=dims, feature_group_count=groups,
-        )
-        return y if b is None else y + b.reshape(bias_shape)
+    def body(steps, x, w, b):
+        return run_steps(steps, {"x": x, "w": w, "b": b}, {"jax": jax})["y"]
 
-    return jax.jit(conv, static_argnames=("strides", "padding", "dilation", "dims", "groups", "bias_shape"))
+    return jax.jit(body, static_argnums=0)
 
 
 def dimension_numbers(layout: str) -> tuple[str, str, str]:
@@ -65,33 +65,35 @@ class Jax(Backend):
     module = "jax"
     imports = ("import jax", 'jax.config.update("jax_enable_x64", True)')
 
-    def tensor_lines(self, spec: ConvSpec) -> list[str]:
-        names = tensor_names(spec)
-        return [f"{names} = (jax.numpy.asarray(a) for a in ({names}))"]
-
-    def result_for(self, spec: ConvSpec) -> str:
-        return "y = np.asarray(y)"
-
     def load(self) -> None:
-        _compiled_conv()
+        _compiled()
 
-    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
+    def namespace(self) -> dict:
+        return {"jax": _jax(), "np": np}
+
+    def padding_argument(self, spec: ConvSpec, layout: str):
         if spec.padding in ("same", "valid"):
-            padding = spec.padding.upper()
-        else:
-            padding = tuple(tuple(p) for p in spec.explicit_padding)
-        dims = dimension_numbers(spec.layout)
-        bias_shape = [1] * (spec.rank + 2)
-        bias_shape[spec.layout.index("C")] = spec.out_channels
-        script.conv(
-            f"y = jax.lax.conv_general_dilated(x, w, window_strides={spec.stride}, padding={padding!r}, "
-            f"rhs_dilation={spec.dilation}, dimension_numbers={dims}, feature_group_count={spec.groups})"
-        )
-        if b is not None:
-            script(f"y = y + b.reshape({tuple(bias_shape)})")
-        y = _compiled_conv()(  # NumPy arrays go in as they are: jax.numpy.asarray would compile a program per shape
-            x, w, b,
-            strides=spec.stride, padding=padding, dilation=spec.dilation, dims=dims,
-            groups=spec.groups, bias_shape=tuple(bias_shape),
-        )
-        return np.asarray(y)
+            return spec.padding.upper()
+        return tuple(tuple(pair) for pair in spec.explicit_padding)
+
+    def to_numpy(self, spec: ConvSpec) -> tuple[Step, ...]:
+        return (Step("y", call("np.asarray", Var("y"))),)
+
+    def convolution(self, spec: ConvSpec, layout: str, padding):
+        conv = call("jax.lax.conv_general_dilated", Var("x"), Var("w"), window_strides=spec.stride, padding=padding,
+                    rhs_dilation=spec.dilation, dimension_numbers=dimension_numbers(layout),
+                    feature_group_count=spec.groups)
+        steps = [Step("y", conv)]
+        if spec.bias:
+            shape = [1] * (spec.rank + 2)
+            shape[layout.index("C")] = spec.out_channels
+            steps += [Step("b", call("jax.numpy.reshape", Var("b"), tuple(shape))),
+                      Step("y", call("jax.numpy.add", Var("y"), Var("b")))]
+        return tuple(steps), 0
+
+    def execute(self, plan, x, w, b):
+        """NumPy arrays go into the jitted body as they are (a conversion first
+        would compile a program of its own per shape)."""
+        variables = {"y": _compiled()(plan.body, x, w, b)}
+        run_steps(plan.outputs, variables, self.namespace())
+        return variables["y"]

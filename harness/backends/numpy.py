@@ -1,24 +1,38 @@
 """NumPy in the working precision: the reference algorithm run in float32
-(float16/bfloat16 rounded from it) or float64, a check of the dtype path."""
+(float16/bfloat16 rounded from it) or float64, a check of the dtype path.
+
+What is special: it takes the spec itself, so every layout and padding is
+native, and its reproducer needs convharness."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..dtypes import numpy_dtype
-from ..reference import convolve
+from ..calls import Ref, Step, Var, call
 from ..spec import ConvSpec
-from .base import Backend, Script
+from .base import Backend
 
 
 class NumPy(Backend):
     name = "numpy"
     module = "numpy"
+    imports = ("import ml_dtypes", "from harness import ConvSpec", "from harness.reference import convolve")
 
-    imports = ("import harness.reference",)
+    def namespace(self) -> dict:
+        import ml_dtypes
 
-    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
-        working = np.float64 if spec.dtype == "float64" else np.float32
-        script.conv(f"y = harness.reference.convolve(spec, x, w, b, dtype=np.{working.__name__})"
-                    f".astype({spec.dtype!r})")
-        return convolve(spec, x, w, b, dtype=working).astype(numpy_dtype(spec.dtype))
+        from ..reference import convolve
+
+        return {"np": np, "ml_dtypes": ml_dtypes, "ConvSpec": ConvSpec, "convolve": convolve}
+
+    def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
+        return (Step("spec", call("ConvSpec.from_json", spec.to_json())),)
+
+    def to_numpy(self, spec: ConvSpec) -> tuple[Step, ...]:
+        dtype = Ref("ml_dtypes.bfloat16") if spec.dtype == "bfloat16" else spec.dtype
+        return (Step("y", call("y.astype", dtype)),)
+
+    def convolution(self, spec: ConvSpec, layout: str, padding):
+        working = "float64" if spec.dtype == "float64" else "float32"
+        return (Step("y", call("convolve", Var("spec"), Var("x"), Var("w"), Var("b") if spec.bias else None,
+                               dtype=working)),), 0

@@ -1,10 +1,11 @@
 """TensorFlow: tf.nn.conv1d, tf.nn.conv2d, tf.nn.conv3d.
 
-Weights go to TensorFlow's (*kernel, in/groups, out). A channels-first spec
-uses the native data_format only where this build's CPU kernel accepts it
-for the dtype (probed once per rank and dtype); otherwise the adapter
-transposes to channels-last around the call and says so. Only conv2d takes
-an explicit padding list; conv1d and conv3d get a tf.pad first.
+What is special: weights are (*kernel, in/groups, out); a channels-first spec
+runs natively only where this build's CPU kernel accepts it for the dtype
+(probed once per rank and dtype), else it is transposed around the call;
+only conv2d takes an explicit padding list (conv1d and conv3d get a tf.pad
+first); the bias is a separate tf.nn.bias_add; the CPU kernels refuse some
+valid specs (declared below); the import is kept quiet.
 """
 
 from __future__ import annotations
@@ -16,16 +17,10 @@ import re
 import sys
 import tempfile
 
-import numpy as np
-
-from ..layouts import (
-    channels_last_layout,
-    to_channels_first_axes,
-    to_channels_last_axes,
-    weight_to_spatial_first_axes,
-)
+from ..calls import Step, Var, call
+from ..layouts import channels_last_layout
 from ..spec import ConvSpec
-from .base import Backend, Refusal, Script, tensor_names
+from .base import Backend, Refusal, tensor_names
 
 CHANNELS_LAST_ONLY = r"only supports the NHWC tensor format"
 
@@ -115,68 +110,61 @@ def _full(values: tuple[int, ...], channels_last: bool) -> list[int]:
     return [1, *values, 1] if channels_last else [1, 1, *values]
 
 
+def _full_pairs(spec: ConvSpec, channels_last: bool) -> list[list[int]]:
+    pairs = [list(p) for p in spec.explicit_padding]
+    return [[0, 0], *pairs, [0, 0]] if channels_last else [[0, 0], [0, 0], *pairs]
+
+
 class TensorFlow(Backend):
     name = "tensorflow"
     module = "tensorflow"
-    refusals = REFUSALS
     imports = ("import tensorflow as tf",)
-
-    def tensor_lines(self, spec: ConvSpec) -> list[str]:
-        names = tensor_names(spec)
-        return [f"{names} = (tf.constant(a) for a in ({names}))"]
-
-    def result_for(self, spec: ConvSpec) -> str:
-        return "y = y.numpy()"
+    refusals = REFUSALS
+    weights_spatial_first = True
+    no_padding = "VALID"
 
     def load(self) -> None:
         _tf()
 
+    def namespace(self) -> dict:
+        return {"tf": _tf()}
+
     def message(self, exc: BaseException) -> str:
         return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", super().message(exc))
 
-    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
-        tf = _tf()
-        r = spec.rank
-        script(f"w = tf.transpose(w, {list(weight_to_spatial_first_axes(r))})  # (O, I/g, *k) -> (*k, I/g, O)")
-        tx, tw = tf.constant(x), tf.constant(np.transpose(w, weight_to_spatial_first_axes(r)))
-        layout = spec.layout
-        if not spec.channels_last and not native_channels_first(r, spec.dtype):
-            layout = channels_last_layout(spec.layout)
-            axes = to_channels_last_axes(r)
-            script(f"x = tf.transpose(x, {list(axes)})  # {spec.layout} -> {layout}")
-            script.note(f"this CPU kernel refuses {spec.layout} for {spec.dtype}: transposed to {layout}")
-            script.transposed = True
-            tx = tf.transpose(tx, axes)
-        last = layout.endswith("C")
-        padding = self._padding(spec, last)
-        if not isinstance(padding, (str, list)):
-            widths = [[0, 0], *map(list, spec.explicit_padding), [0, 0]]
-            if not last:
-                widths = [[0, 0], [0, 0], *map(list, spec.explicit_padding)]
-            script(f"x = tf.pad(x, {widths})  # tf.nn.conv{r}d takes no explicit padding list")
-            tx = tf.pad(tx, widths)
-            padding = "VALID"
-        strides, dilations = _full(spec.stride, last), _full(spec.dilation, last)
-        script.conv(
-            f"y = tf.nn.conv{r}d(x, w, {strides}, {padding!r}, data_format={layout!r}, dilations={dilations})"
-        )
-        y = _conv(tf, r)(tx, tw, strides, padding, data_format=layout, dilations=dilations)
-        if b is not None:
-            fmt = "N...C" if last else "NC..."
-            script(f"y = tf.nn.bias_add(y, b, data_format={fmt!r})")
-            y = tf.nn.bias_add(y, tf.constant(b), data_format=fmt)
-        if layout != spec.layout:
-            axes = to_channels_first_axes(r)
-            script(f"y = tf.transpose(y, {list(axes)})  # back to {spec.layout}")
-            y = tf.transpose(y, axes)
-        return y.numpy()
+    def run_layout(self, spec: ConvSpec) -> str:
+        if spec.channels_last or native_channels_first(spec.rank, spec.dtype):
+            return spec.layout
+        return channels_last_layout(spec.layout)
 
-    @staticmethod
-    def _padding(spec: ConvSpec, channels_last: bool):
-        """'SAME'/'VALID', conv2d's explicit list, or None when a tf.pad must come first."""
+    def transpose_reason(self, spec: ConvSpec, layout: str) -> str:
+        return f"this CPU kernel refuses {spec.layout} for {spec.dtype}: transposed to {layout}"
+
+    def padding_argument(self, spec: ConvSpec, layout: str):
+        """'SAME'/'VALID', or conv2d's explicit list; conv1d and conv3d take no list."""
         if spec.padding in ("same", "valid"):
             return spec.padding.upper()
         if spec.rank == 2:
-            pairs = [list(p) for p in spec.explicit_padding]
-            return [[0, 0], *pairs, [0, 0]] if channels_last else [[0, 0], [0, 0], *pairs]
+            return _full_pairs(spec, layout.endswith("C"))
         return None
+
+    def transpose(self, name: str, axes: tuple[int, ...]):
+        return call("tf.transpose", Var(name), list(axes))
+
+    def pad(self, name: str, spec: ConvSpec, layout: str):
+        return call("tf.pad", Var(name), _full_pairs(spec, layout.endswith("C")))
+
+    def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
+        return tuple(Step(n, call("tf.constant", Var(n))) for n in tensor_names(spec))
+
+    def to_numpy(self, spec: ConvSpec) -> tuple[Step, ...]:
+        return (Step("y", call("y.numpy")),)
+
+    def convolution(self, spec: ConvSpec, layout: str, padding):
+        last = layout.endswith("C")
+        conv = call(f"tf.nn.conv{spec.rank}d", Var("x"), Var("w"), _full(spec.stride, last), padding,
+                    data_format=layout, dilations=_full(spec.dilation, last))
+        steps = [Step("y", conv)]
+        if spec.bias:
+            steps.append(Step("y", call("tf.nn.bias_add", Var("y"), Var("b"), data_format="N...C" if last else "NC...")))
+        return tuple(steps), 0

@@ -1,59 +1,19 @@
 """PyTorch: torch.nn.functional.conv1d/2d/3d and the torch.nn.Conv1d/2d/3d modules.
 
-Channels-last layouts are permuted to NC... and back; 'same' uses PyTorch's
-padding='same' where it accepts it (stride 1), symmetric padding the native
-argument, and asymmetric padding an explicit F.pad first.
+What is special: PyTorch convolves channels-first only (channels-last specs
+are permuted around the call); padding='same' is refused for stride > 1 and
+asymmetric pads need F.pad first (its widths run from the last axis
+backwards); NumPy's bfloat16 (ml_dtypes) goes in through float32.
 """
 
 from __future__ import annotations
 
-import functools
 import warnings
 
-import numpy as np
-
-from ..dtypes import numpy_dtype
-from ..layouts import to_channels_first_axes, to_channels_last_axes
+from ..calls import Ref, Step, Var, call
+from ..layouts import channels_first_layout
 from ..spec import ConvSpec
-from .base import Backend, Refusal, Script, spatial_padding_is_symmetric, tensor_names
-
-
-@functools.cache
-def _torch():
-    import torch
-
-    return torch
-
-
-def _tensor(array, dtype: str):
-    torch = _torch()
-    if dtype == "bfloat16":  # NumPy's bfloat16 comes from ml_dtypes, which torch cannot read
-        return torch.from_numpy(np.asarray(array, np.float32)).to(torch.bfloat16)
-    return torch.from_numpy(np.ascontiguousarray(array))
-
-
-def _numpy(tensor, dtype: str) -> np.ndarray:
-    torch = _torch()
-    if dtype == "bfloat16":
-        return tensor.detach().to(torch.float32).numpy().astype(numpy_dtype(dtype))
-    return tensor.detach().numpy()
-
-
-def padding_argument(spec: ConvSpec):
-    """The padding PyTorch's conv takes natively, or None if an F.pad must come first."""
-    if spec.padding == "valid":
-        return "valid"
-    if spec.padding == "same" and all(s == 1 for s in spec.stride):
-        return "same"
-    if spatial_padding_is_symmetric(spec):
-        return tuple(before for before, _ in spec.explicit_padding)
-    return None
-
-
-def f_pad_widths(spec: ConvSpec) -> tuple[int, ...]:
-    """F.pad's widths: (before, after) pairs from the last spatial axis to the first."""
-    return tuple(p for pair in reversed(spec.explicit_padding) for p in pair)
-
+from .base import Backend, Refusal, spatial_padding_is_symmetric, tensor_names
 
 HALF_REFUSAL = Refusal(
     "half_precision_cpu",
@@ -64,74 +24,89 @@ HALF_REFUSAL = Refusal(
 )
 
 
+def f_pad_widths(spec: ConvSpec) -> list[int]:
+    """F.pad's widths: (before, after) pairs from the last spatial axis to the first."""
+    return [p for pair in reversed(spec.explicit_padding) for p in pair]
+
+
 class _Torch(Backend):
     module = "torch"
     refusals = (HALF_REFUSAL,)
-    use_module = False
-    imports = ("import torch",)
 
-    def tensor_lines(self, spec: ConvSpec) -> list[str]:
-        names = tensor_names(spec)
+    def imports_for(self, spec: ConvSpec) -> tuple[str, ...]:
+        return ("import torch", *(("import ml_dtypes",) if spec.dtype == "bfloat16" else ()))
+
+    def namespace(self) -> dict:
+        import ml_dtypes
+        import torch
+
+        return {"torch": torch, "ml_dtypes": ml_dtypes}
+
+    def run_layout(self, spec: ConvSpec) -> str:
+        return channels_first_layout(spec.layout)
+
+    def transpose_reason(self, spec: ConvSpec, layout: str) -> str:
+        return f"PyTorch convolves channels-first only: {spec.layout} is permuted to {layout} and back"
+
+    def padding_argument(self, spec: ConvSpec, layout: str):
+        if spec.padding == "valid":
+            return "valid"
+        if spec.padding == "same" and all(s == 1 for s in spec.stride):
+            return "same"
+        if spatial_padding_is_symmetric(spec):
+            return tuple(before for before, _ in spec.explicit_padding)
+        return None
+
+    def notes(self, spec: ConvSpec) -> tuple[str, ...]:
+        if spec.padding == "same" and any(s > 1 for s in spec.stride):
+            return ("PyTorch's padding='same' refuses stride > 1: the SAME pads are given explicitly",)
+        return ()
+
+    def transpose(self, name: str, axes: tuple[int, ...]):
+        return call(f"{name}.permute", *axes)
+
+    def pad(self, name: str, spec: ConvSpec, layout: str):
+        return call("torch.nn.functional.pad", Var(name), f_pad_widths(spec))
+
+    def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
+        if spec.dtype == "bfloat16":  # torch cannot read ml_dtypes' bfloat16: through float32
+            return tuple(step for n in tensor_names(spec) for step in (
+                Step(n, call("torch.from_numpy", call(f"{n}.astype", "float32"))),
+                Step(n, call(f"{n}.to", Ref("torch.bfloat16")))))
+        return tuple(Step(n, call("torch.from_numpy", Var(n))) for n in tensor_names(spec))
+
+    def to_numpy(self, spec: ConvSpec) -> tuple[Step, ...]:
         if spec.dtype == "bfloat16":
-            return [f"{names} = (torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16) for a in ({names}))"]
-        return [f"{names} = (torch.from_numpy(a) for a in ({names}))"]
+            return (Step("y", call("y.detach")), Step("y", call("y.float")), Step("y", call("y.numpy")),
+                    Step("y", call("y.astype", Ref("ml_dtypes.bfloat16"))))
+        return Step("y", call("y.detach")), Step("y", call("y.numpy"))
 
-    def result_for(self, spec: ConvSpec) -> str:
-        return "y = y.detach().float().numpy()" if spec.dtype == "bfloat16" else "y = y.detach().numpy()"
+    def execute(self, plan, x, w, b):
+        with warnings.catch_warnings():  # a note on speed, not on the result
+            warnings.filterwarnings("ignore", "Using padding='same' with even kernel")
+            return super().execute(plan, x, w, b)
 
-    def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
-        torch = _torch()
-        F = torch.nn.functional
-        r = spec.rank
-        tx, tw = _tensor(x, spec.dtype), _tensor(w, spec.dtype)
-        tb = None if b is None else _tensor(b, spec.dtype)
-        if spec.channels_last:
-            axes = to_channels_first_axes(r)
-            script(f"x = x.permute{axes}  # {spec.layout} -> channels-first")
-            script.transposed = True
-            tx = tx.permute(axes)
-        padding = padding_argument(spec)
-        if padding is None:
-            widths = f_pad_widths(spec)
-            script(f"x = torch.nn.functional.pad(x, {list(widths)})  # asymmetric padding")
-            tx = F.pad(tx, widths)
-            padding = 0
-        if spec.padding == "same" and padding != "same":
-            script.note("PyTorch's padding='same' refuses stride > 1: the SAME pads are given explicitly")
-        kwargs = dict(stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups)
-        args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        if self.use_module:
-            script.conv(
-                f"conv = torch.nn.Conv{r}d({spec.in_channels}, {spec.out_channels}, {spec.kernel}, "
-                f"{args}, bias={spec.bias}, dtype={tw.dtype})"
-            )
-            script("conv.weight.data.copy_(w)" + ("; conv.bias.data.copy_(b)" if spec.bias else ""))
-            script("y = conv(x)")
-            layer = getattr(torch.nn, f"Conv{r}d")(
-                spec.in_channels, spec.out_channels, spec.kernel, bias=spec.bias,
-                dtype=tw.dtype, **kwargs,
-            )
-            with torch.no_grad():
-                layer.weight.copy_(tw)
-                if tb is not None:
-                    layer.bias.copy_(tb)
-                y = layer(tx)
-        else:
-            script.conv(f"y = torch.nn.functional.conv{r}d(x, w, {'b' if spec.bias else 'None'}, {args})")
-            with warnings.catch_warnings():  # a note on speed, not on the result
-                warnings.filterwarnings("ignore", "Using padding='same' with even kernel")
-                y = getattr(F, f"conv{r}d")(tx, tw, tb, **kwargs)
-        if spec.channels_last:
-            axes = to_channels_last_axes(r)
-            script(f"y = y.permute{axes}  # back to {spec.layout}")
-            y = y.permute(axes)
-        return _numpy(y, spec.dtype)
+    def arguments(self, spec: ConvSpec, padding) -> dict:
+        return dict(stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups)
 
 
 class TorchFunctional(_Torch):
     name = "torch"
 
+    def convolution(self, spec: ConvSpec, layout: str, padding):
+        bias = Var("b") if spec.bias else None
+        conv = call(f"torch.nn.functional.conv{spec.rank}d", Var("x"), Var("w"), bias,
+                    **self.arguments(spec, padding))
+        return (Step("y", conv),), 0
+
 
 class TorchModule(_Torch):
     name = "torch.nn"
-    use_module = True
+
+    def convolution(self, spec: ConvSpec, layout: str, padding):
+        module = call(f"torch.nn.Conv{spec.rank}d", spec.in_channels, spec.out_channels, spec.kernel,
+                      **self.arguments(spec, padding), bias=spec.bias, dtype=Ref(f"torch.{spec.dtype}"))
+        copies = [Step(None, call("conv.weight.data.copy_", Var("w")))]
+        if spec.bias:
+            copies.append(Step(None, call("conv.bias.data.copy_", Var("b"))))
+        return (Step("conv", module), *copies, Step("y", call("conv", Var("x")))), 0

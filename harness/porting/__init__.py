@@ -14,6 +14,7 @@ import numpy as np
 
 from ..check import CheckResult, Outcome, check
 from ..spec import ConvSpec
+from ..status import Status
 from ..tolerance import compare, error_bound
 from ..reference import reference
 
@@ -93,10 +94,13 @@ def model_outcome(layer: ConvLayer, label: str) -> Outcome:
     """The model's own layer output judged like a backend's."""
     expected = reference(layer.spec, *layer.inputs)
     result = compare(expected, layer.output, error_bound(layer.spec, *layer.inputs))
+    shape = tuple(np.shape(layer.output))
     if not result.shape_ok:
-        return Outcome(label, "shape_mismatch", message=f"shape {np.shape(layer.output)}, expected {expected.shape}")
-    return Outcome(label, "pass" if result.within_bound else "mismatch", "", result.max_abs_error,
-                   result.max_rel_error, result.ratio, result.worst_index, tuple(np.shape(layer.output)))
+        return Outcome(backend=label, status=Status.SHAPE_MISMATCH, shape=shape,
+                       message=f"shape {shape}, expected {expected.shape}")
+    return Outcome(backend=label, status=Status.PASS if result.within_bound else Status.MISMATCH,
+                   max_abs_error=result.max_abs_error, max_rel_error=result.max_rel_error, ratio=result.ratio,
+                   worst_index=result.worst_index, shape=shape)
 
 
 def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *, progress=None) -> list[LayerResult]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Iterable
 
@@ -16,10 +17,9 @@ def build_report(paths: Iterable[str | Path], output: str | Path) -> Report:
     records, skipped = [], 0
     for path in paths:
         found, unreadable = read_records([path])
-        for record in found:  # a port layer's inputs are named relative to their records file
-            if record.get("inputs"):
-                record["inputs"] = str(Path(path).parent / record["inputs"])
-        records += found
+        records += [  # a port layer's inputs are named relative to their records file
+            dataclasses.replace(r, inputs=str(Path(path).parent / r.inputs)) if r.inputs else r for r in found
+        ]
         skipped += unreadable
     if not records:
         raise ValueError(f"records: not one record in {', '.join(paths)} ({skipped} lines that are not records); "

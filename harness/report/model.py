@@ -10,8 +10,11 @@ import os
 import re
 from pathlib import Path
 
-from ..check import STATUSES
+import numpy as np
+
+from ..records import Record
 from ..spec import ConvSpec
+from ..status import STATUSES, Status
 from ..tolerance import where_errors_sit
 from .heatmap import HeatMap, heat_map
 
@@ -91,7 +94,7 @@ class MatrixCell:
 
     @property
     def worst(self) -> str:
-        for status in ("error", "shape_mismatch", "mismatch", "unsupported", "pass"):
+        for status in (Status.ERROR, Status.SHAPE_MISMATCH, Status.MISMATCH, Status.UNSUPPORTED, Status.PASS):
             if any(s == status for s, _ in self.counts):
                 return status
         return "empty"
@@ -142,6 +145,7 @@ class LayerRow:
     worst: str
     verdict: str
     calls: tuple[tuple[str, str], ...]  # (backend, pasteable code)
+    state: str  # "agree", "disagree" or "unchecked"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +157,7 @@ class ModelPage:
 
     @property
     def disagreeing(self) -> int:
-        return sum(row.verdict.startswith("DISAGREE") for row in self.layers)
+        return sum(row.state == "disagree" for row in self.layers)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,76 +242,73 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
-def _detail(index: int, record: dict, spec: ConvSpec, env_label: str, page_folder: Path) -> Detail:
-    status, backend = record["status"], record["backend"]
-    error_map = record.get("error_map")
+def _detail(index: int, record: Record, spec: ConvSpec, env_label: str, page_folder: Path) -> Detail:
     pattern, drawn = "", None
-    if error_map:
-        import numpy as np
-
-        shape = error_map["shape"]
-        pattern = pattern_hint(where_errors_sit(np.reshape(error_map["abs"], shape),
-                                                np.reshape(error_map["bound"], shape), spec.channels_last),
-                               record.get("ratio"))
-        drawn = heat_map(error_map, spec.layout)
+    if record.error_map:
+        shape = record.error_map["shape"]
+        pattern = pattern_hint(where_errors_sit(np.reshape(record.error_map["abs"], shape),
+                                                np.reshape(record.error_map["bound"], shape), spec.channels_last),
+                               record.ratio)
+        drawn = heat_map(record.error_map, spec.layout)
     script, inputs = _reproducer(record, spec, page_folder)
-    numbers = tuple(
-        (label, _fmt(record.get(key)))
-        for label, key in (("max abs error", "max_abs_error"), ("max rel error", "max_rel_error"),
-                           ("error / bound", "ratio"))
-    ) + (("worst index", str(tuple(record["worst_index"])) if record.get("worst_index") else "-"),)
-    where = f"model {record['model']}, layer {record['layer']} (#{record['layer_index']})" if "model" in record else ""
+    numbers = (("max abs error", _fmt(record.max_abs_error)), ("max rel error", _fmt(record.max_rel_error)),
+               ("error / bound", _fmt(record.ratio)),
+               ("worst index", str(record.worst_index) if record.worst_index else "-"))
+    where = f"model {record.model}, layer {record.layer} (#{record.layer_index})" if record.model else ""
+    call = record.invocation
     return Detail(
-        anchor=f"d{index}",
-        title=f"{backend} {record.get('version', '')}: {status}",
-        status=status, backend=backend, version=record.get("version", ""), environment=env_label,
-        spec=spec.describe(), spec_json=spec.to_json(), seed=record["seed"], exact=record.get("exact", False),
+        anchor=f"d{index}", title=f"{record.backend} {record.version}: {record.status}",
+        status=str(record.status), backend=record.backend, version=record.version, environment=env_label,
+        spec=spec.describe(), spec_json=spec.to_json(), seed=record.seed, exact=record.exact,
         input_shape=str(spec.input_shape), output_shape=str(spec.output_shape),
         numbers=numbers, pattern=pattern, heat_map=drawn,
-        call=record.get("call", ""), notes=tuple(record.get("notes", ())), message=record.get("message", ""),
-        reproducer=script, reproducer_name=f"reproduce_{index}_{backend.replace('.', '_')}.py", cases=[],
+        call=call.code if call else "", notes=call.notes if call else (), message=record.message,
+        reproducer=script, reproducer_name=f"reproduce_{index}_{record.backend.replace('.', '_')}.py", cases=[],
         where=where, inputs=inputs,
     )
 
 
-def _reproducer(record: dict, spec: ConvSpec, page_folder: Path) -> tuple[str, str]:
-    """The standalone script for a record, and how it gets its inputs where that
-    is not the seed: a port layer's inputs inlined when small, else loaded from
-    its .npz by a path relative to the page."""
+def _reproducer(record: Record, spec: ConvSpec, page_folder: Path) -> tuple[str, str]:
+    """The standalone script for a record, rendered from the call it stores, and
+    how it gets its inputs where that is not the seed: a port layer's inputs
+    inlined when small, else loaded from its .npz by a path relative to the page."""
     from ..inputs import load_inputs
+    from ..records import decode_array
     from ..reproducer import reproducer
 
-    status = record["status"]
-    if not record.get("call") or status == "error":
-        return "# no reproducer: the backend raised before it recorded a call", ""
-    options = dict(seed=record["seed"], status=status, recorded=_recorded(record), exact=record.get("exact", False),
-                   variables=record.get("environment", {}).get("variables", {}))
+    if record.invocation is None or not record.invocation.body:
+        return "# no reproducer: the backend raised before it made a call", ""
+    options = dict(seed=record.seed, status=str(record.status), recorded=_recorded(record), exact=record.exact,
+                   variables=record.environment.get("variables", {}),
+                   expected=None if record.expected is None else decode_array(record.expected))
     inputs = ""
     try:
-        if record.get("inputs"):
-            saved = Path(record["inputs"])
+        if record.inputs:
+            saved = Path(record.inputs)
             arrays = load_inputs(saved)
             if sum(a.nbytes for a in arrays if a is not None) <= INLINE_INPUTS_BYTES:
-                options.update(seed=None, inputs=arrays)
+                with np.load(saved) as data:  # port saves the layer's reference with its inputs
+                    expected = data["expected"] if "expected" in data.files else options["expected"]
+                options.update(seed=None, inputs=arrays, expected=expected)
                 inputs = "the layer's inputs are inlined in the script"
             else:
                 relative = os.path.relpath(saved, page_folder)
                 options.update(seed=None, inputs_file=relative, inputs_path=saved)
                 inputs = (f"the layer's inputs are loaded from {relative}, relative to this page: keep that "
                           "folder beside the page and run the script from the page's folder")
-        return reproducer(spec, record["backend"], record["call"], **options), inputs
-    except (ValueError, ImportError, OSError) as exc:  # an unregistered backend, a moved inputs file
+        return reproducer(spec, record.backend, record.invocation, **options), inputs
+    except (ValueError, OSError) as exc:  # a moved inputs file
         return f"# no reproducer: {exc}", inputs
 
 
-def _recorded(record: dict) -> str:
-    if record["status"] == "unsupported":
-        return f"unsupported ({record.get('message', '')})"
-    return (f"{record['status']}, max abs error {record.get('max_abs_error')!r}, "
-            f"error/bound {_fmt(record.get('ratio'))} ({record['backend']} {record.get('version', '')})")
+def _recorded(record: Record) -> str:
+    if record.status == Status.UNSUPPORTED:
+        return f"unsupported ({record.message})"
+    return (f"{record.status}, max abs error {record.max_abs_error!r}, "
+            f"error/bound {_fmt(record.ratio)} ({record.backend} {record.version})")
 
 
-def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int = 0,
+def build(records: list[Record], sources: tuple[str, ...] = (), skipped_lines: int = 0,
           title: str = "convharness report", page_folder: str | Path = ".") -> Report:
     """Everything the page shows, from JSON Lines records."""
     envs: dict[str, list] = {}
@@ -321,15 +322,14 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
     anchors: dict[int, str] = {}
     ratios: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
     for position, record in enumerate(records):
-        env = record.get("environment", {})
-        key = environment_key(env)
-        envs.setdefault(key, [env.get("platform", ""), 0])[1] += 1
-        if record["spec"] is None:  # a model layer that is no spec: shown on its model's page
+        key = environment_key(record.environment)
+        envs.setdefault(key, [record.environment.get("platform", ""), 0])[1] += 1
+        if record.spec is None:  # a model layer that is no spec: shown on its model's page
             continue
-        spec = ConvSpec.from_dict(record["spec"])
-        case = cases.setdefault((spec.to_json(), record["seed"]), f"c{len(cases) + 1}")
-        backend, status = record["backend"], record["status"]
-        version = f"{backend} {record.get('version', '')}".strip()
+        spec = record.conv_spec
+        case = cases.setdefault((spec.to_json(), record.seed), f"c{len(cases) + 1}")
+        backend, status = record.backend, str(record.status)
+        version = f"{backend} {record.version}".strip()
         versions[version] = None
         counts[backend][status] += 1
         for family in families(spec):
@@ -337,7 +337,7 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
             cells[(version, family)][status] += 1
         anchor = ""
         if status == "unsupported":  # one section per way of refusing, listing its cases
-            same = (version, key, record.get("message", "").split(":")[0])
+            same = (version, key, record.message.split(":")[0])
             if same not in refusals:
                 refusals[same] = _detail(len(failures) + len(refusals) + 1, record, spec, key, Path(page_folder))
             refusals[same].cases.append(case)
@@ -352,9 +352,9 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
             row = rows[(case, key)] = Row(case, key, spec.describe(), [], [],
                                           [f"case={case}", *(f"{n}={v}" for n, v in families(spec))])
         row.outcomes.append((backend, status, anchor))
-        if record.get("ratio") is not None:
-            row.ratios.append(record["ratio"])
-            ratios[(backend, spec.dtype)].append(record["ratio"])
+        if record.ratio is not None:
+            row.ratios.append(record.ratio)
+            ratios[(backend, spec.dtype)].append(record.ratio)
         row.tags += [f"{backend}={status}", f"version={version.replace(' ', '=')}"]
     ordered = tuple(sorted(columns, key=lambda c: (FAMILY_ORDER.index(c[0]), c[1])))
     matrix = Matrix(ordered, tuple(
@@ -378,41 +378,31 @@ def build(records: list[dict], sources: tuple[str, ...] = (), skipped_lines: int
     )
 
 
-def model_pages(records: list[dict], anchors: dict[int, str]) -> tuple[ModelPage, ...]:
+def model_pages(records: list[Record], anchors: dict[int, str]) -> tuple[ModelPage, ...]:
     """One page per scanned model and environment: its layers in order with calls and verdicts."""
-    from ..explain import standalone_code
-
     grouped: dict[tuple[str, str], dict[int, list]] = {}
     for position, record in enumerate(records):
-        if "model" in record:
-            key = (record["model"], environment_key(record.get("environment", {})))
-            grouped.setdefault(key, {}).setdefault(record["layer_index"], []).append((position, record))
+        if record.model is not None:
+            key = (record.model, environment_key(record.environment))
+            grouped.setdefault(key, {}).setdefault(record.layer_index, []).append((position, record))
     pages = []
     for number, ((name, env), layers) in enumerate(grouped.items(), 1):
         rows = []
         for index in sorted(layers):
             entries = layers[index]
             first = entries[0][1]
-            if first["spec"] is None:
-                rows.append(LayerRow(index, first["layer"], first.get("kind", ""), "", (), "-",
-                                     f"not checked: {first.get('message', '')}", ()))
+            if first.spec is None:
+                rows.append(LayerRow(index, first.layer, first.kind or "", "", (), "-",
+                                     f"not checked: {first.message}", (), "unchecked"))
                 continue
-            spec = ConvSpec.from_dict(first["spec"])
-            outcomes = tuple((r["backend"], r["status"], anchors.get(p, "")) for p, r in entries)
-            bad = [f"{b} {s}" for b, s, _ in outcomes if s not in ("pass", "unsupported")]
-            ratios = [r["ratio"] for _, r in entries if r.get("ratio") is not None]
-            calls = tuple((r["backend"], _pasteable(standalone_code, spec, r)) for _, r in entries
-                          if r.get("call") and r["backend"] != "numpy")
-            rows.append(LayerRow(index, first["layer"], first.get("kind", ""), spec.describe(), outcomes,
+            outcomes = tuple((r.backend, str(r.status), anchors.get(p, "")) for p, r in entries)
+            bad = [f"{r.backend} {r.status}" for _, r in entries if r.status.failing]
+            ratios = [r.ratio for _, r in entries if r.ratio is not None]
+            calls = tuple((r.backend, r.invocation.standalone()) for _, r in entries
+                          if r.invocation and r.invocation.body and r.backend != "numpy")
+            rows.append(LayerRow(index, first.layer, first.kind or "", first.conv_spec.describe(), outcomes,
                                  _fmt(max(ratios, default=None)),
-                                 f"DISAGREE: {', '.join(bad)}" if bad else "agree", calls))
+                                 f"DISAGREE: {', '.join(bad)}" if bad else "agree", calls,
+                                 "disagree" if bad else "agree"))
         pages.append(ModelPage(f"m{number}", name, env, tuple(rows)))
     return tuple(pages)
-
-
-def _pasteable(standalone_code, spec: ConvSpec, record: dict) -> str:
-    try:
-        return standalone_code(spec, record["backend"], record["call"])
-    except (ValueError, ImportError):
-        return record["call"]
-

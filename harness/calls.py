@@ -1,0 +1,151 @@
+"""Framework calls as values: an adapter builds one ``Call``, the core runs it,
+and explain, the reproducer and the report render that same value, so what is
+shown is what ran.
+
+A call is a few lines of ``name = function(arguments)``: ``Apply`` names the
+function by its dotted path as a user writes it (``torch.nn.functional.conv2d``,
+or ``x.permute`` for a method of a variable), ``Var`` a variable, ``Ref`` a
+module attribute used as a value (``torch.bfloat16``); anything else is a
+literal rendered with ``repr``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Var:
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Ref:
+    path: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Apply:
+    function: str
+    args: tuple = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+def call(function: str, *args, **kwargs) -> Apply:
+    """``function(*args, **kwargs)`` as a value (keyword order is kept)."""
+    return Apply(function, args, tuple(kwargs.items()))
+
+
+def render(value) -> str:
+    if isinstance(value, Var):
+        return value.name
+    if isinstance(value, Ref):
+        return value.path
+    if isinstance(value, Apply):
+        parts = [render(a) for a in value.args] + [f"{k}={render(v)}" for k, v in value.kwargs]
+        return f"{value.function}({', '.join(parts)})"
+    if isinstance(value, tuple):
+        items = ", ".join(render(v) for v in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    if isinstance(value, list):
+        return f"[{', '.join(render(v) for v in value)}]"
+    return repr(value)
+
+
+def _resolve(path: str, variables: dict, modules: dict):
+    head, *rest = path.split(".")
+    value = variables[head] if head in variables else modules[head]
+    for name in rest:
+        value = getattr(value, name)
+    return value
+
+
+def evaluate(value, variables: dict, modules: dict):
+    if isinstance(value, Var):
+        return variables[value.name]
+    if isinstance(value, Ref):
+        return _resolve(value.path, variables, modules)
+    if isinstance(value, Apply):
+        function = _resolve(value.function, variables, modules)
+        args = [evaluate(a, variables, modules) for a in value.args]
+        return function(*args, **{k: evaluate(v, variables, modules) for k, v in value.kwargs})
+    if isinstance(value, (tuple, list)):
+        return type(value)(evaluate(v, variables, modules) for v in value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """``target = value`` (no target: the value is called for its effect)."""
+
+    target: str | None
+    value: Apply
+    comment: str = ""
+
+    def render(self) -> str:
+        line = render(self.value) if self.target is None else f"{self.target} = {render(self.value)}"
+        return f"{line}  # {self.comment}" if self.comment else line
+
+
+def run_steps(steps: tuple[Step, ...], variables: dict, modules: dict) -> dict:
+    for step in steps:
+        result = evaluate(step.value, variables, modules)
+        if step.target is not None:
+            variables[step.target] = result
+    return variables
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """What a backend runs for one spec, from NumPy ``x, w, b`` to NumPy ``y``:
+    its ``imports``, the conversions of the ``inputs``, the ``body`` (layout and
+    padding steps around the convolution, which is ``body[native]``) and the
+    conversion of the ``outputs``."""
+
+    imports: tuple[str, ...]
+    inputs: tuple[Step, ...]
+    body: tuple[Step, ...]
+    outputs: tuple[Step, ...]
+    native: int
+    transposed: bool = False  # the layout was permuted around the native call
+    notes: tuple[str, ...] = ()
+    refusals: tuple[str, ...] = ()  # message patterns of the declared refusals that apply to the spec
+
+    def rendered(self) -> Rendered:
+        lines = lambda steps: tuple(step.render() for step in steps)  # noqa: E731
+        return Rendered(self.imports, lines(self.inputs), lines(self.body), lines(self.outputs),
+                        self.body[self.native].render(), self.transposed, self.notes, self.refusals)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    """A call as text, the form records keep: enough to show it and to write a
+    standalone script, without the backend that ran it."""
+
+    imports: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    body: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    native: str = ""
+    transposed: bool = False
+    notes: tuple[str, ...] = ()
+    refusals: tuple[str, ...] = ()
+
+    @property
+    def code(self) -> str:
+        """The body: what runs between the framework's inputs and its output."""
+        return "\n".join(self.body)
+
+    def standalone(self) -> str:
+        """Pasteable after building NumPy ``x, w, b``: imports, conversions, the body, back to NumPy."""
+        return "\n".join((*self.imports, *self.inputs, *self.body, *self.outputs))
+
+    def to_dict(self) -> dict:
+        return {field.name: list(value) if isinstance(value := getattr(self, field.name), tuple) else value
+                for field in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Rendered:
+        return cls(**{field.name: tuple(data[field.name]) if isinstance(data.get(field.name), list)
+                      else data.get(field.name, field.default) for field in dataclasses.fields(cls)})
