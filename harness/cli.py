@@ -1,10 +1,17 @@
-"""The convharness command line: parses arguments and delegates."""
+"""The convharness command line: parses arguments and delegates.
+
+Bad input (a spec, a file, a backend name, an option) is reported on one
+line naming the field and the rule, with exit status 2; what the modules
+raise while they run is not input and propagates.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -13,7 +20,6 @@ from .backends import available_backends, resolve_backends
 from .check import check
 from .spec import ConvSpec
 
-
 EXACT_HELP = "small integer data and zero tolerance: every backend must equal the reference exactly"
 
 
@@ -21,33 +27,74 @@ class UsageError(Exception):
     """Bad input from the command line: reported on one line, exit status 2."""
 
 
+@contextlib.contextmanager
+def given_input():
+    """What is read inside is the user's input: a ValueError there (the modules
+    name the field and the rule) is a usage error."""
+    try:
+        yield
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def parse_spec(text: str, overrides: list[str]) -> ConvSpec:
     """A spec from a JSON file or string, with key=value overrides applied."""
     if not text.lstrip().startswith("{"):
         path = Path(text)
         if not path.is_file():
-            raise ValueError(f"spec: no such file {text} (give a JSON file, or a JSON object in quotes)")
+            raise UsageError(f"spec: no such file {text} (give a JSON file, or a JSON object in quotes)")
         text = path.read_text()
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"spec: not a JSON object ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise UsageError(f"spec: not a JSON object ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     if not isinstance(data, dict):
-        raise ValueError("spec: must be a JSON object with the ConvSpec fields")
+        raise UsageError("spec: must be a JSON object with the ConvSpec fields")
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ValueError(f"{item}: overrides are key=value, e.g. stride=2")
+            raise UsageError(f"{item}: overrides are key=value, e.g. stride=2")
         try:
             data[key] = json.loads(value)
         except json.JSONDecodeError:
             data[key] = value
-    return ConvSpec.from_dict(data)
+    with given_input():
+        return ConvSpec.from_dict(data)
 
 
 def _backends(value: str | None) -> tuple[str, ...]:
     """--backends checked before anything runs: known names whose framework is installed."""
-    return resolve_backends(None if value is None else [v.strip() for v in value.split(",") if v.strip()])
+    with given_input():
+        return resolve_backends(None if value is None else [v.strip() for v in value.split(",") if v.strip()])
+
+
+def _positive(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name}={text}: must be an integer >= 1")
+        return value
+
+    return parse
+
+
+def _shard(text: str) -> tuple[int, int]:
+    from .sweep import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line, as every other bad input: the option's own message where it names its field."""
+        message = re.sub(r"^argument [^:]+: (?=[\w-]+=)", "", message)
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def cmd_examples(args) -> int:
@@ -67,6 +114,11 @@ def cmd_check(args) -> int:
     spec = parse_spec(args.spec, args.overrides)
     if args.identity:
         return _check_identity(spec, args)
+    if args.exact:
+        from .inputs import exact_magnitude
+
+        with given_input():
+            exact_magnitude(spec)
     result = check(spec, seed=args.seed, backends=args.backends, exact=args.exact)
     print(spec.describe() + ("  [exact: integer data, zero tolerance]" if args.exact else ""))
     print(table.outcomes(result))
@@ -85,39 +137,29 @@ def _check_identity(spec: ConvSpec, args) -> int:
     from .inputs import make_inputs
 
     if args.identity not in BY_NAME:
-        raise ValueError(f"identity={args.identity!r}: unknown; choose from {', '.join(BY_NAME)}")
+        raise UsageError(f"identity={args.identity!r}: unknown; choose from {', '.join(BY_NAME)}")
     identity = BY_NAME[args.identity]
     if not identity.applies(spec):
-        raise ValueError(f"identity={args.identity!r}: does not apply to this spec ({spec.describe()})")
+        raise UsageError(f"identity={args.identity!r}: does not apply to this spec ({spec.describe()})")
     if args.records or args.exact:
-        raise ValueError("identity: checks the seed's data only and writes no records (drop --records, --exact)")
+        raise UsageError("identity: checks the seed's data only and writes no records (drop --records, --exact)")
     x, w, b = make_inputs(spec, args.seed)
-    outcomes = [check_identity(identity, name, spec, x, w, b)
-                for name in args.backends]
+    outcomes = [check_identity(identity, name, spec, x, w, b) for name in args.backends]
     print(f"{spec.describe()}\nidentity {identity.name}, seed {args.seed}")
     print(table.identity_outcomes(outcomes))
     return 1 if any(o.status == "mismatch" for o in outcomes) else 0
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import WorkerStartError, generate_cases, parse_shard, run_sweep, select_shard
+    from .sweep import WorkerStartError, exact_cases, generate_cases, run_sweep, select_shard
 
-    shard = parse_shard(args.shard)
-    if args.examples < 1:
-        raise ValueError(f"examples={args.examples}: must be >= 1")
-    if args.jobs < 1:
-        raise ValueError(f"jobs={args.jobs}: must be >= 1")
-    cases = select_shard(generate_cases(args.examples, args.seed), shard)
+    cases = select_shard(generate_cases(args.examples, args.seed), args.shard)
     left_out = ""
     if args.exact:
-        from .inputs import can_be_exact
-
-        kept = [case for case in cases if can_be_exact(case[1][0])]
-        left_out = f", exact: {len(cases) - len(kept)} cases left out (their dtype cannot hold the sums exactly)"
-        cases = kept
-    print(f"sweep: {len(cases)} cases (seed {args.seed}, shard {shard[0]}/{shard[1]}{left_out}), "
-          f"backends {', '.join(args.backends)}, "
-          f"records {args.records or 'not written'}", file=sys.stderr)
+        cases, dropped = exact_cases(cases)
+        left_out = f", exact: {dropped} cases left out (their dtype cannot hold the sums exactly)"
+    print(f"sweep: {len(cases)} cases (seed {args.seed}, shard {args.shard[0]}/{args.shard[1]}{left_out}), "
+          f"backends {', '.join(args.backends)}, records {args.records or 'not written'}", file=sys.stderr)
     try:
         summary = run_sweep(cases, backends=args.backends, records=args.records,
                             jobs=args.jobs, progress=not args.quiet, exact=args.exact, isolate=args.isolate or None)
@@ -134,12 +176,11 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import build_report
+    from .report import build_report, load_records
 
-    missing = [p for p in args.records if not Path(p).is_file()]
-    if missing:
-        raise ValueError(f"records: no such file: {', '.join(missing)}")
-    report = build_report(args.records, args.output)
+    with given_input():
+        loaded = load_records(args.records)
+    report = build_report(args.records, args.output, loaded=loaded)
     skipped = f", skipped {report.skipped_lines} unreadable lines" if report.skipped_lines else ""
     print(f"report: {report.cases} cases, {len(report.failures)} failures, {len(report.refusals)} kinds of refusal, "
           f"{len(report.environments)} environments{skipped} -> {args.output}")
@@ -156,10 +197,12 @@ def cmd_explain(args) -> int:
 
 
 def cmd_port(args) -> int:
-    from .porting import check_model, scan
-    from .porting.target import load_target, parse_shape
+    from .porting import check_model, scan, write_records
+    from .porting.target import build_target, find_target, parse_shape
 
-    model, example = load_target(args.target, parse_shape(args.input_shape))
+    with given_input():
+        build, shape = find_target(args.target), parse_shape(args.input_shape)
+    model, example = build_target(build, shape)
     scanned = scan(model, example, name=args.name)
     total = len(scanned.layers)
 
@@ -169,8 +212,6 @@ def cmd_port(args) -> int:
     results = check_model(scanned, args.backends, progress=None if args.quiet else progress)
     print(table.layers(scanned.name, results))
     if args.records:
-        from .porting import write_records
-
         write_records(args.records, scanned, results)
     failed = [r.layer.name for r in results if not r.ok]
     print(f"{len(results)} layers: {len(results) - len(failed)} agree"
@@ -179,14 +220,14 @@ def cmd_port(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    import numpy as np
-
     from .diagnosis import diagnose
-    from .inputs import load_array, load_inputs
+    from .inputs import load_array, load_inputs, validate_inputs
 
     spec = parse_spec(args.spec, args.overrides)
-    x, w, b = load_inputs(args.inputs)
-    observed = load_array(args.observed)
+    with given_input():
+        x, w, b = load_inputs(args.inputs)
+        observed = load_array(args.observed)
+        validate_inputs(spec, x, w, b)
     print(spec.describe())
     result = diagnose(spec, x, w, b, observed)
     print(result.text())
@@ -203,7 +244,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="convharness",
         description="Check one convolution spec across PyTorch, TensorFlow and JAX against a float64 reference.",
     )
@@ -228,12 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     one.set_defaults(func=cmd_check)
 
     sweep = sub.add_parser("sweep", help="check generated cases outside pytest; exit 1 on any mismatch or error")
-    sweep.add_argument("--examples", type=int, default=200, help="number of generated cases (default 200)")
+    sweep.add_argument("--examples", type=_positive("examples"), default=200,
+                       help="number of generated cases (default 200)")
     sweep.add_argument("--seed", type=int, default=0, help="generation seed, the same cases for the same seed")
     sweep.add_argument("--backends", help=backends_help)
     sweep.add_argument("--records", help="append one JSON line per case and backend to this file")
-    sweep.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    sweep.add_argument("--shard", default="1/1", help="run shard i of n, e.g. 2/4 (default 1/1)")
+    sweep.add_argument("--jobs", type=_positive("jobs"), default=1, help="worker processes (default 1)")
+    sweep.add_argument("--shard", type=_shard, default=(1, 1), help="run shard i of n, e.g. 2/4 (default 1/1)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.add_argument("--exact", action="store_true", help=EXACT_HELP)
     sweep.add_argument("--isolate", action="store_true",
@@ -274,12 +316,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or one line on a bad option (Parser.error)
+        return exc.code
     try:
         if hasattr(args, "backends"):
             args.backends = _backends(args.backends)
         return args.func(args)
-    except (ValueError, UsageError) as exc:
+    except UsageError as exc:
         print(f"convharness {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as a pipe's writer does

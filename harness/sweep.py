@@ -46,6 +46,14 @@ def generate_cases(examples: int, seed: int, **filters) -> list[tuple[ConvSpec, 
     return cases[:examples]
 
 
+def exact_cases(cases: list) -> tuple[list, int]:
+    """The cases whose dtype can hold their sums exactly (``--exact``), and how many were left out."""
+    from .inputs import can_be_exact
+
+    kept = [case for case in cases if can_be_exact(case[1][0])]
+    return kept, len(cases) - len(kept)
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """'i/n' with 1 <= i <= n, e.g. '2/4' is the second of four shards."""
     index, sep, count = text.partition("/")

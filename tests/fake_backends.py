@@ -36,12 +36,15 @@ class Crashing(NumPy):
     """Raises something no refusal declares, in its convolution call."""
 
     name = "crashing"
+    imports = (*NumPy.imports, "import fake_backends")
 
     def namespace(self):
-        return {**super().namespace(), "crash": crash}
+        import fake_backends
+
+        return {**super().namespace(), "fake_backends": fake_backends}
 
     def convolution(self, spec, layout, padding):
-        return (Step("y", call("crash", Var("x"))),), 0
+        return (Step("y", call("fake_backends.crash", Var("x"))),), 0
 
 
 class WrongShape(NumPy):

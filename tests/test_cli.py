@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from harness import ConvSpec
+from harness import ConvSpec, check
 from harness.backends import get_backend
 from harness.cli import main
 from harness.records import Record, read_records
@@ -311,3 +311,30 @@ def test_a_failing_identity_names_the_broken_side_and_its_line_reproduces_it(fak
     assert f"identity {name}, seed 7" in out
     assert "wrong_channels_last  mismatch" in out and "rewrite side" in out
     assert main([*argv[1:5], "--backends", "numpy", "--identity", name]) == 0  # the right backend passes
+
+
+def test_your_own_backend_registers_through_a_function(monkeypatch):
+    from harness.backends import REGISTRY, get_backend, register
+
+    saved = dict(REGISTRY)
+    try:
+        register("my_port", "fake_backends:FlippedKernel")
+        assert REGISTRY["my_port"].requires == "fake_backends"
+        assert check(SPEC, backends=["my_port"]).outcomes[0].status == "mismatch"
+        with pytest.raises(ValueError, match="entries are name=module:Class"):
+            register("bad", "fake_backends.FlippedKernel")
+    finally:
+        REGISTRY.clear()
+        REGISTRY.update(saved)
+        get_backend.cache_clear()
+
+
+def test_an_error_from_inside_a_command_is_not_reported_as_bad_input(monkeypatch):
+    import harness.cli
+
+    def deep(*args, **kwargs):
+        raise ValueError("raised while running, not bad input")
+
+    monkeypatch.setattr(harness.cli, "check", deep)
+    with pytest.raises(ValueError, match="raised while running"):
+        main(["check", SPEC.to_json(), "--backends", "numpy"])

@@ -16,7 +16,8 @@ from typing import Iterable
 import numpy as np
 
 from ..spec import ConvSpec
-from .base import Backend, Call, Refusal, Unsupported
+from ..calls import Rendered
+from .base import Backend, Refusal, Unsupported
 
 INSTALL = "pip install 'convharness[{extra}]' -c constraints.txt"
 
@@ -59,6 +60,16 @@ def _extra_entries(value: str) -> dict[str, Entry]:
 REGISTRY.update(_extra_entries(os.environ.get(EXTRA_ENV, "")))
 
 
+def register(name: str, target: str, *, requires: str | None = None, extra: str = "") -> None:
+    """Add your own backend (a port under test): ``target`` is "module:Class", a
+    Backend subclass imported on first use; ``requires`` the module that must be
+    importable (default: the target's top-level package). Sweep workers are new
+    processes: register there too, or use the CONVHARNESS_BACKENDS variable."""
+    (entry,) = _extra_entries(f"{name}={target}").values()
+    REGISTRY[name] = dataclasses.replace(entry, requires=requires or entry.requires, extra=extra)
+    get_backend.cache_clear()
+
+
 def available_backends() -> tuple[str, ...]:
     """The registered backends whose framework is installed (imports none)."""
     return tuple(
@@ -98,7 +109,7 @@ def resolve_backends(names: Iterable[str] | None) -> tuple[str, ...]:
     return names
 
 
-def execute(name: str, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Call]:
+def execute(name: str, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Rendered]:
     """Run one backend; the result in ``spec.layout`` and the call it made."""
     return get_backend(name).run(spec, x, w, b)
 
@@ -109,6 +120,6 @@ def run_backend(name: str, spec: ConvSpec, x, w, b=None) -> np.ndarray:
 
 
 __all__ = [
-    "REGISTRY", "Backend", "Call", "Refusal", "Unsupported",
-    "available_backends", "get_backend", "resolve_backends", "execute", "run_backend",
+    "REGISTRY", "Backend", "Refusal", "Rendered", "Unsupported",
+    "available_backends", "get_backend", "register", "resolve_backends", "execute", "run_backend",
 ]

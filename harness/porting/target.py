@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 
-def load_target(target: str, input_shape: tuple[int, ...] | None = None):
-    """``(model, example)`` from ``module:callable`` or ``path/to/file.py:callable``."""
+def find_target(target: str):
+    """The callable that ``module:callable`` or ``path/to/file.py:callable`` names
+    (ValueError, naming the target, where there is none)."""
     module_name, sep, attribute = target.partition(":")
     if not sep or not module_name or not attribute:
         raise ValueError(f"target={target!r}: must be module:callable, e.g. mymodels:build or models.py:build")
@@ -31,14 +32,23 @@ def load_target(target: str, input_shape: tuple[int, ...] | None = None):
         finally:
             sys.path.pop(0)
     try:
-        build = getattr(module, attribute)
+        return getattr(module, attribute)
     except AttributeError:
         raise ValueError(f"target={target!r}: {module_name} has no {attribute}") from None
+
+
+def build_target(build, input_shape: tuple[int, ...] | None = None):
+    """``(model, example)`` from what ``build()`` returns: a model, or (model, example input)."""
     built = build()
     model, example = built if isinstance(built, tuple) else (built, None)
     if input_shape is not None:
         example = _example(model, input_shape)
     return model, example
+
+
+def load_target(target: str, input_shape: tuple[int, ...] | None = None):
+    """``(model, example)`` from ``module:callable`` or ``path/to/file.py:callable``."""
+    return build_target(find_target(target), input_shape)
 
 
 def _example(model, shape: tuple[int, ...]):

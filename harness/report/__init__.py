@@ -6,14 +6,18 @@ import dataclasses
 from pathlib import Path
 from typing import Iterable
 
-from ..records import read_records
+from ..records import Record, read_records
 from .model import Report, build
 from .render import render, write
 
 
-def build_report(paths: Iterable[str | Path], output: str | Path) -> Report:
-    """Read every records file, write one self-contained HTML page, return what it shows."""
+def load_records(paths: Iterable[str | Path]) -> tuple[list[Record], int]:
+    """Every record of ``paths`` and the count of lines that are none; ValueError
+    where a file is missing or no file holds a single record."""
     paths = [str(p) for p in paths]
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise ValueError(f"records: no such file: {', '.join(missing)}")
     records, skipped = [], 0
     for path in paths:
         found, unreadable = read_records([path])
@@ -24,9 +28,17 @@ def build_report(paths: Iterable[str | Path], output: str | Path) -> Report:
     if not records:
         raise ValueError(f"records: not one record in {', '.join(paths)} ({skipped} lines that are not records); "
                          "give the JSON Lines files that sweep, check or port write with --records")
+    return records, skipped
+
+
+def build_report(paths: Iterable[str | Path], output: str | Path, *, loaded=None) -> Report:
+    """Read every records file (or take ``loaded``, what ``load_records`` returned),
+    write one self-contained HTML page, return what it shows."""
+    paths = [str(p) for p in paths]
+    records, skipped = loaded or load_records(paths)
     report = build(records, tuple(paths), skipped, page_folder=Path(output).parent)
     write(report, output)
     return report
 
 
-__all__ = ["Report", "build", "build_report", "render", "write"]
+__all__ = ["Report", "build", "build_report", "load_records", "render", "write"]

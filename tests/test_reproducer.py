@@ -1,0 +1,83 @@
+"""Reproducers never lie: each is rendered from the call that ran, prints the
+error check measured for a pass or a mismatch, `refused: ...` (exit 0) only for
+a refusal its adapter declares, and lets any other error propagate (exit 1)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import ConvSpec, check, make_inputs
+from harness.backends import REGISTRY, _extra_entries, get_backend
+from harness.calls import Rendered
+from harness.reference import reference
+from harness.reproducer import REFUSED_MARK, RESULT_MARK, reproducer
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW
+
+pytestmark = IMPORTS_TENSORFLOW
+
+SPEC = ConvSpec(layout="NHWC", in_channels=4, out_channels=6, spatial=(5, 6), kernel=(2, 3), stride=(2, 1),
+                padding="same", groups=2, bias=True)
+TESTS = str(Path(__file__).parent)
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    for name, entry in _extra_entries("flipped=fake_backends:FlippedKernel,crashing=fake_backends:Crashing").items():
+        monkeypatch.setitem(REGISTRY, name, entry)
+
+
+def _run(spec: ConvSpec, backend: str, seed: int = 5):
+    outcome = check(spec, seed=seed, backends=[backend]).outcomes[0]
+    script = reproducer(spec, backend, outcome.invocation, seed=seed, status=outcome.status,
+                        expected=reference(spec, *make_inputs(spec, seed)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([TESTS, *sys.path])}
+    return outcome, subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                                   env=env)
+
+
+def _printed_error(out) -> float:
+    line = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
+    return float(line[len(RESULT_MARK):])
+
+
+@pytest.mark.parametrize("backend", ["numpy", *FRAMEWORK_BACKENDS])
+def test_a_pass_reproduces_the_error_check_measured(backend):
+    outcome, out = _run(SPEC, backend)
+    assert outcome.status == "pass" and out.returncode == 0, out.stderr[-2000:]
+    assert _printed_error(out) == outcome.max_abs_error
+
+
+def test_a_mismatch_reproduces_its_error(fakes):
+    outcome, out = _run(SPEC, "flipped")
+    assert outcome.status == "mismatch" and out.returncode == 0, out.stderr[-2000:]
+    assert _printed_error(out) == outcome.max_abs_error and "np.flip(w" in outcome.call
+
+
+@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+def test_a_declared_refusal_prints_refused_and_exits_0():
+    refusal = next(r for r in get_backend("tensorflow").refusals if r.name == "conv3d_groups")
+    outcome, out = _run(ConvSpec(**refusal.example), "tensorflow")
+    if outcome.status == "pass":
+        pytest.skip("this TensorFlow runs grouped Conv3D")
+    assert outcome.status == "unsupported" and out.returncode == 0, out.stderr[-2000:]
+    (line,) = [line for line in out.stdout.splitlines() if line.startswith(REFUSED_MARK)]
+    assert get_backend("tensorflow").message(Exception(line[len(REFUSED_MARK):])) in outcome.message
+    assert RESULT_MARK not in out.stdout
+
+
+def test_an_undeclared_error_propagates_with_its_traceback(fakes):
+    outcome, out = _run(SPEC, "crashing")
+    assert outcome.status == "error" and outcome.message == "RuntimeError: segfault avoided"
+    assert out.returncode == 1 and REFUSED_MARK not in out.stdout
+    assert "RuntimeError: segfault avoided" in out.stderr and "Traceback" in out.stderr
+
+
+@pytest.mark.parametrize("refusals", [(), ("not implemented for",)])
+def test_a_call_without_a_recorded_line_still_gives_a_script_that_compiles(refusals):
+    script = reproducer(SPEC, "handmade", Rendered(refusals=refusals), seed=0)
+    compile(script, "reproducer.py", "exec")
