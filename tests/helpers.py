@@ -17,6 +17,10 @@ FRAMEWORK_BACKENDS = tuple(b for b in available_backends() if b != "numpy")
 # collection, so the group decides which worker pays.
 IMPORTS_TENSORFLOW = pytest.mark.xdist_group("imports-tensorflow")
 
+# Integration tests that take seconds each: whole keras.applications models, sweeps
+# and scripts in new processes. `pytest -m "not slow"` leaves them out for a quick loop.
+SLOW = pytest.mark.slow
+
 # The worked examples state decimal results (0.9, 0.1, 0.12) of decimal inputs
 # that float64 cannot hold exactly; a few float64 ulps of input rounding remain.
 DECIMAL_INPUT_RTOL = 1e-12
@@ -51,3 +55,15 @@ def assert_close_to_stated(got, stated, what: str) -> None:
     error = np.abs(got - stated)
     limit = DECIMAL_INPUT_RTOL * np.maximum(np.abs(stated), 1.0)
     assert np.all(error <= limit), f"{what}: got {got.ravel()}, stated {stated.ravel()}, max error {error.max()}"
+
+
+def assert_every_layer_agrees(results, own: str) -> list:
+    """Every scanned layer passed in every backend (or was refused as declared), and
+    the model's own output for it (backend ``own``) equals the reference."""
+    assert results, "no convolution captured"
+    bad = [(r.layer.name, r.layer.spec.describe(), o.backend, o.status, o.ratio, o.message)
+           for r in results for o in r.result.outcomes if not o.ok]
+    assert not bad, "\n".join(map(str, bad))
+    compared = [o for r in results for o in r.result.outcomes if o.backend == own]
+    assert all(o.status == "pass" for o in compared)
+    return compared

@@ -87,6 +87,12 @@ def test_unrecognised_framework_errors_propagate_and_check_reports_them(backend,
     with pytest.raises(Exception) as info:
         run_backend(backend, spec, x, wrong_w)
     assert not isinstance(info.value, Unsupported)
+    adapter = get_backend(backend)
+    execute = adapter.execute  # the framework gets the wrong weight; the reference the right one
+    monkeypatch.setattr(adapter, "execute", lambda call, x, w, b: execute(call, x, wrong_w, b))
+    (outcome,) = check(spec, backends=[backend], inputs=(x, w, None)).outcomes
+    assert outcome.status == "error" and outcome.message.startswith(f"{type(info.value).__name__}: ")
+    assert outcome.invocation is not None and outcome.native  # the call that raised, as it was made
 
 
 def test_check_names_an_input_that_does_not_fit_the_spec():
@@ -100,9 +106,9 @@ def test_check_names_an_input_that_does_not_fit_the_spec():
 def wrong_backends(monkeypatch):
     from harness.backends import Entry
 
-    monkeypatch.setitem(REGISTRY, "flipped", Entry("fake_backends:FlippedKernel", "numpy", "core"))
-    monkeypatch.setitem(REGISTRY, "wrong-shape", Entry("fake_backends:WrongShape", "numpy", "core"))
-    monkeypatch.setitem(REGISTRY, "crashing", Entry("fake_backends:Crashing", "numpy", "core"))
+    monkeypatch.setitem(REGISTRY, "flipped", Entry("fake_backends:FlippedKernel", "numpy"))
+    monkeypatch.setitem(REGISTRY, "wrong-shape", Entry("fake_backends:WrongShape", "numpy"))
+    monkeypatch.setitem(REGISTRY, "crashing", Entry("fake_backends:Crashing", "numpy"))
 
 
 def test_check_catches_a_flipped_kernel_and_a_wrong_shape(wrong_backends):

@@ -16,18 +16,20 @@ from known_failures import known_failure
 
 pytestmark = IMPORTS_TENSORFLOW
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+def _functional():
+    """torch.nn.functional, or the test that needs it is skipped (the exact-mode tests need no torch)."""
+    return pytest.importorskip("torch").nn.functional
 
 
 def t(a):
-    return torch.from_numpy(np.ascontiguousarray(a))
+    return pytest.importorskip("torch").from_numpy(np.ascontiguousarray(a))
 
 
 def torch_port(spec: ConvSpec, x, w, b, *, pads=None, flip=False, bias=True):
     """A hand-written PyTorch port of a channels-first spec: F.pad, then conv."""
     pads = spec.explicit_padding if pads is None else pads
     widths = [p for pair in reversed(pads) for p in pair]
+    F = _functional()
     weight = t(w).flip(tuple(range(2, w.ndim))) if flip else t(w)
     conv = (F.conv1d, F.conv2d, F.conv3d)[spec.rank - 1]
     y = conv(F.pad(t(x), widths), weight, t(b) if bias and b is not None else None, stride=spec.stride,
@@ -77,17 +79,17 @@ def _inject(name: str):
     if name == "symmetric_padding":
         spec = SAME_2D.replace(spatial=(9, 9), stride=3)  # SAME pads nothing here: (0, 0)
         x, w, b = make_inputs(spec, 6, exact=True)
-        y = F.conv2d(t(x), t(w), t(b), stride=3, padding=1)  # PyTorch-style padding=(k-1)//2, same output size
+        y = _functional().conv2d(t(x), t(w), t(b), stride=3, padding=1)  # PyTorch-style padding=(k-1)//2, same output size
         return spec, x, w, b, y.numpy()
     if name == "causal_as_same":
         spec = CAUSAL
         x, w, b = make_inputs(spec, 7, exact=True)
-        y = F.conv1d(t(x), t(w), t(b), dilation=2, padding="same")
+        y = _functional().conv1d(t(x), t(w), t(b), dilation=2, padding="same")
         return spec, x, w, b, y.numpy()
     if name == "depthwise_channel_order":
         spec = DEPTHWISE
         x, w, b = make_inputs(spec, 8, exact=True)
-        right = F.conv2d(t(x).permute(0, 3, 1, 2), t(w), t(b), padding="same", groups=3).permute(0, 2, 3, 1)
+        right = _functional().conv2d(t(x).permute(0, 3, 1, 2), t(w), t(b), padding="same", groups=3).permute(0, 2, 3, 1)
         # a Keras (kh, kw, C, M) port that reads output channel m*C + c for c*M + m
         wrong = right.reshape(1, 5, 6, 3, 2).transpose(3, 4).reshape(1, 5, 6, 6)
         return spec, x, w, b, wrong.numpy()
@@ -107,6 +109,7 @@ def test_each_injected_mistake_is_named_first(name):
     assert result.findings[0].fix.startswith("fix: ")
 
 
+@pytest.mark.skipif("torch" not in FRAMEWORK_BACKENDS, reason="the port is PyTorch's")
 @pytest.mark.parametrize("spec", [SAME_2D, CAUSAL, DEPTHWISE, NHWC], ids=lambda s: s.layout)
 def test_a_correct_port_gets_no_mistake_found(spec):
     x, w, b = make_inputs(spec, 0)

@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+from helpers import SLOW
+
 from harness import check
 from harness.backends import available_backends
 from harness.backends.jax import CACHE_ENV, cache_dir
@@ -83,6 +85,7 @@ def _check_in_a_new_process(folder: str) -> dict:
     assert run.returncode == 0, run.stderr[-2000:]
     return json.loads(run.stdout.splitlines()[-1])
 
+@SLOW
 
 def test_the_persistent_cache_saves_the_program_for_the_next_process(tmp_path):
     folder = tmp_path / "jax-cache"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import ConvSpec
-from helpers import FRAMEWORK_BACKENDS
+from helpers import FRAMEWORK_BACKENDS, SLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -32,6 +32,7 @@ def test_the_code_map_lists_every_module():
     assert [m for m in sorted(modules) if f"    {m} " not in README] == []
 
 
+@SLOW
 @pytest.mark.skipif("torch" not in FRAMEWORK_BACKENDS, reason="the mistaken port is written with torch")
 def test_the_example_script_writes_into_the_folder_it_names_and_says_so(tmp_path):
     run = subprocess.run([sys.executable, str(ROOT / "examples" / "models.py"), "--folder", str(tmp_path / "d")],

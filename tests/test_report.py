@@ -20,7 +20,7 @@ from harness.report import build_report
 from harness.report.heatmap import heat_map
 from harness.reproducer import REFUSED_MARK, RESULT_MARK, reproducer
 from harness.tolerance import where_errors_sit
-from helpers import FRAMEWORK_BACKENDS
+from helpers import FRAMEWORK_BACKENDS, SLOW
 
 needs_tensorflow = pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
 
@@ -93,6 +93,7 @@ def sweep_report(tmp_path_factory):
     return records, report, output.read_text(encoding="utf-8")
 
 
+@SLOW
 @pytest.mark.xdist_group("sweep_report")
 def test_report_of_a_sweep_parses_and_every_mismatch_has_a_heat_map_and_a_reproducer(sweep_report):
     records, report, text = sweep_report
@@ -110,6 +111,7 @@ def test_report_of_a_sweep_parses_and_every_mismatch_has_a_heat_map_and_a_reprod
     assert sum(len(d.cases) for d in report.refusals) == statuses.count("unsupported")
 
 
+@SLOW
 @pytest.mark.xdist_group("sweep_report")
 @needs_tensorflow
 def test_reproducers_print_the_numbers_the_harness_recorded(sweep_report):
@@ -133,6 +135,7 @@ def test_reproducers_print_the_numbers_the_harness_recorded(sweep_report):
             assert get_backend("tensorflow").message(Exception(printed)) in record.message
 
 
+@SLOW
 @pytest.mark.parametrize("backend", [b for b in FRAMEWORK_BACKENDS if b != "tensorflow"])
 def test_reproducer_of_each_backend_prints_the_error_check_measures(backend):
     from harness import check
@@ -231,6 +234,7 @@ def test_heat_map_puts_the_worst_slice_first_and_marks_cells_over_the_bound():
     assert first.rows[1][2].colour == "rgb(255,0,0)" and first.rows[0][0].colour == "rgb(255,255,230)"
 
 
+@SLOW
 @pytest.mark.parametrize("backend", FRAMEWORK_BACKENDS[:1])
 def test_reproducer_of_a_port_layer_loads_its_saved_inputs(tmp_path, backend):
     from harness import check
@@ -288,6 +292,7 @@ def test_scattered_errors_are_called_precision_only_when_precision_can_explain_t
     assert detail.pattern.startswith("in scattered places") and says in detail.pattern
 
 
+@SLOW
 @pytest.mark.parametrize("backend", FRAMEWORK_BACKENDS[:1])
 @pytest.mark.parametrize("spatial,inlined", [(9, True), (40000, False)])
 def test_a_port_failure_names_its_model_and_layer_and_its_reproducer_survives_a_move(tmp_path, backend, spatial,

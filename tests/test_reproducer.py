@@ -16,9 +16,9 @@ from harness.backends import REGISTRY, _extra_entries, get_backend
 from harness.calls import Rendered
 from harness.reference import reference
 from harness.reproducer import REFUSED_MARK, RESULT_MARK, reproducer
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, SLOW
 
-pytestmark = IMPORTS_TENSORFLOW
+pytestmark = [IMPORTS_TENSORFLOW, SLOW]  # each test runs a script in a new process
 
 SPEC = ConvSpec(layout="NHWC", in_channels=4, out_channels=6, spatial=(5, 6), kernel=(2, 3), stride=(2, 1),
                 padding="same", groups=2, bias=True)

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from helpers import SLOW
+
 from harness.backends import available_backends
 from harness.threads import THREAD_VARIABLES, cores, share_cores
 
@@ -35,6 +37,7 @@ def test_a_thread_count_the_user_set_leaves_all_of_them_alone(no_thread_settings
     assert [os.environ.get(name) for name in THREAD_VARIABLES] == ["3", None, None, None]
 
 
+@SLOW
 @pytest.mark.skipif("torch" not in available_backends(), reason="needs torch")
 def test_torch_started_after_the_share_runs_that_many_threads():
     code = "from harness.threads import share_cores\nshare = share_cores(2)\nimport torch\nprint(share, torch.get_num_threads())"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import SLOW
+
 yaml = pytest.importorskip("yaml")
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github" / "workflows" / "matrix.yml"
@@ -30,6 +32,7 @@ def workflow() -> dict:
 
 @pytest.fixture(scope="module")
 def nox_sessions() -> set[str]:
+    pytest.importorskip("nox", reason="nox comes with the test extra")
     out = subprocess.run([sys.executable, "-m", "nox", "-l"], cwd=ROOT, capture_output=True, text=True, check=True)
     return {line[2:].split(" -> ")[0].strip() for line in out.stdout.splitlines() if line[:2] in ("* ", "- ")}
 
@@ -50,6 +53,7 @@ def test_workflow_job_graph_is_acyclic_and_ends_in_the_report(workflow):
     for name, job in jobs.items():
         assert job["runs-on"] and job["steps"], name
 
+@SLOW
 
 def test_workflow_matrix_runs_every_nox_sweep_session_in_every_shard(workflow, nox_sessions):
     matrix = workflow["jobs"]["sweep"]["strategy"]["matrix"]
