@@ -16,8 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, as_completed, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_EXCEPTION, as_completed, wait
 from typing import Iterable, Iterator, TextIO
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -122,14 +121,8 @@ class Progress:
             self.stream.flush()
 
 
-_SLOT: tuple | None = None  # in a worker: (shared slots, this worker's index), to tell which case it runs
-
-
 def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool]) -> list[Record]:
     number, spec_dict, seed, backends, env, exact = job
-    if _SLOT is not None:
-        slots, index = _SLOT
-        slots[index] = number  # if this process dies now, the sweep knows the case
     result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact)
     return [Record.of(number, result, outcome, env) for outcome in result.outcomes]
 
@@ -143,16 +136,13 @@ def load_backends(backends: tuple[str, ...] | None) -> None:
             pass  # the backend's cases will report the failure as an error outcome
 
 
-def _start_worker(backends: tuple[str, ...] | None, processes: int, slots, loaded, go) -> None:
+def _start_worker(backends: tuple[str, ...] | None, processes: int, loaded, go) -> None:
     """A worker with its share of the cores as threads; once its frameworks are
-    loaded it is counted, takes the next slot (to name its current case), and
-    waits for the go."""
-    global _SLOT
+    loaded it is counted and waits for the go."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle: it stops the workers
     share_cores(processes)
     load_backends(backends)
     with loaded.get_lock():  # taken by the workers only, never by the sweep
-        _SLOT = (slots, loaded.value)
         loaded.value += 1
     while not go.value:
         time.sleep(0.005)
@@ -216,43 +206,34 @@ def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> I
 
 
 def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int, started) -> Iterator[list[Record]]:
-    """Each case's records as it completes, from ``workers`` spawned processes.
-
-    Each worker names the case it runs in a shared slot, so when a framework
-    kills its process (a segfault) the cases that were running are known: each
-    is re-run backend by backend in fresh processes to name the crashing
-    backend, and the remaining cases go on in a new pool. ``started`` is called
-    once the workers have loaded the frameworks.
-
-    The sweep takes no lock a worker can hold: when one worker dies the pool
-    terminates the others, at any instruction, and a lock one of them held
-    then would never be released. Each slot has a single writer, the go is a
-    flag the workers poll, and the count of loaded workers is read unlocked.
+    """Each case's records as it completes, from ``workers`` spawned processes
+    (pebble's ProcessPool). When a framework kills its process (a segfault),
+    the pool names that case (ProcessExpired) and replaces the worker: the
+    case is re-run backend by backend in fresh processes to name the crashing
+    backend, and the others go on. ``started`` is called once the workers have
+    loaded the frameworks. The sweep takes no lock a worker can hold: the go
+    is a flag the workers poll, and the count of loaded workers is read unlocked.
     """
+    from pebble import ProcessExpired, ProcessPool
+
     context = multiprocessing.get_context("spawn")  # no framework state is forked
-    pending = {job[0]: job for job in jobs}
-    while pending:
-        size = min(workers, len(pending))  # a spawn pool starts one process per submit until it is full
-        slots, loaded, go = context.RawArray("q", [-1] * size), context.Value("i", 0), context.RawValue("b", 0)
-        pool = ProcessPoolExecutor(size, mp_context=context, initializer=_start_worker,
-                                   initargs=(backends, size, slots, loaded, go))
-        try:
-            queued = list(pending.values())
-            futures = {pool.submit(_check_case, job): job[0] for job in queued[:size]}
-            _wait_until_loaded(loaded, size, futures)
-            go.value = 1
-            started()
-            futures.update({pool.submit(_check_case, job): job[0] for job in queued[size:]})
-            for done in as_completed(futures):
-                records = done.result()  # raises BrokenProcessPool once a worker has died
-                del pending[futures[done]]
-                yield records
-        except BrokenProcessPool:
-            for number in sorted({n for n in slots[:] if n in pending}):
-                yield _pinpoint(pending.pop(number))
-        finally:
-            go.value = 1  # a worker still waiting to start (the sweep ended early) must not hold up the shutdown
-            pool.shutdown(wait=True, cancel_futures=True)
+    size = min(workers, len(jobs))
+    loaded, go = context.Value("i", 0), context.RawValue("b", 0)
+    pool = ProcessPool(size, initializer=_start_worker, initargs=(backends, size, loaded, go), context=context)
+    try:
+        futures = {pool.schedule(_check_case, (job,)): job for job in jobs}
+        _wait_until_loaded(loaded, size, futures)
+        go.value = 1
+        started()
+        for done in as_completed(futures):
+            try:
+                yield done.result()
+            except ProcessExpired:  # this case's worker died: find the backend that killed it
+                yield _pinpoint(futures[done])
+    finally:
+        go.value = 1  # a worker still waiting to start (the sweep ended early) must not hold up the shutdown
+        pool.stop()
+        pool.join()
 
 
 def run_sweep(

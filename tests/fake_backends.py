@@ -86,19 +86,12 @@ class KillsItsProcess(NumPy):
         return super().execute(plan, x, w, b)
 
 
-class DiesHoldingTheSlotLock(NumPy):
-    """Dies by SIGKILL holding the lock of the worker's shared case slot, where
-    that slot has one: the pool terminates the other workers when one dies, and
-    a process can be stopped at any instruction, that one included."""
+class KilledMidCase(NumPy):
+    """Killed by SIGKILL in the middle of every case, as the kernel's OOM killer would."""
 
-    name = "dies_holding_lock"
+    name = "killed_mid_case"
 
     def execute(self, plan, x, w, b):
-        from harness import sweep
-
-        slots, _ = sweep._SLOT
-        if hasattr(slots, "get_lock"):
-            slots.get_lock().acquire()
         os.kill(os.getpid(), signal.SIGKILL)
 
 

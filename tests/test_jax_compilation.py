@@ -86,7 +86,6 @@ def _check_in_a_new_process(folder: str) -> dict:
     return json.loads(run.stdout.splitlines()[-1])
 
 @SLOW
-
 def test_the_persistent_cache_saves_the_program_for_the_next_process(tmp_path):
     folder = tmp_path / "jax-cache"
     first = _check_in_a_new_process(str(folder))

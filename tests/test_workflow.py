@@ -54,7 +54,6 @@ def test_workflow_job_graph_is_acyclic_and_ends_in_the_report(workflow):
         assert job["runs-on"] and job["steps"], name
 
 @SLOW
-
 def test_workflow_matrix_runs_every_nox_sweep_session_in_every_shard(workflow, nox_sessions):
     matrix = workflow["jobs"]["sweep"]["strategy"]["matrix"]
     assert matrix["env"] == list(_noxfile().MATRIX)
