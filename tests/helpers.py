@@ -7,6 +7,7 @@ import pytest
 
 from harness import available_backends
 from harness.check import CheckResult, reproduce_command
+from harness.tolerance import compare
 from known_failures import known_failure
 
 FRAMEWORK_BACKENDS = tuple(b for b in available_backends() if b != "numpy")
@@ -40,12 +41,11 @@ def assert_all_agree(result: CheckResult) -> None:
 def assert_equivalent(a, b, bound, what: str) -> None:
     """Two results of one convolution, each within ``bound`` of the truth, differ by at most 2*bound."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert a.shape == b.shape, f"{what}: shapes {a.shape} and {b.shape}"
-    error = np.abs(a - b)
-    ratio = np.where(error == 0, 0.0, error / (2 * bound))
-    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-    assert ratio[worst] <= 1, (
-        f"{what}: differ by {error[worst]} at {worst}, {ratio[worst]:.3g} x the bound {2 * bound[worst]}"
+    result = compare(a, b, 2 * bound)
+    assert result.shape_ok, f"{what}: shapes {a.shape} and {b.shape}"
+    worst = result.worst_index
+    assert result.within_bound, (
+        f"{what}: differ by {result.errors[worst]} at {worst}, {result.ratio:.3g} x the bound {2 * bound[worst]}"
     )
 
 
