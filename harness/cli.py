@@ -256,11 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument("--backends", help=backends_help)
     examples.set_defaults(func=cmd_examples)
 
+    def spec_arguments(command, seed: bool = True):
+        """The spec, its overrides, and (where data are drawn) --seed and --backends."""
+        command.add_argument("spec", help="a JSON file or JSON string in the form ConvSpec.to_dict() writes")
+        command.add_argument("overrides", nargs="*", help="key=value overrides, e.g. stride=2 dtype=float64")
+        if seed:
+            command.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+            command.add_argument("--backends", help=backends_help)
+
     one = sub.add_parser("check", help="check one spec in every backend and print a table")
-    one.add_argument("spec", help="a JSON file or JSON string in the form ConvSpec.to_dict() writes")
-    one.add_argument("overrides", nargs="*", help="key=value overrides, e.g. stride=2 dtype=float64")
-    one.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-    one.add_argument("--backends", help=backends_help)
+    spec_arguments(one)
     one.add_argument("--records", help="append one JSON line per backend to this file (for `report`)")
     one.add_argument("--exact", action="store_true", help=EXACT_HELP)
     one.add_argument("--identity", metavar="NAME",
@@ -290,10 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = sub.add_parser("explain", help="print the exact equivalent call in each framework, run them, "
                                              "and say whether they agree")
-    explain.add_argument("spec", help="a JSON file or JSON string in the form ConvSpec.to_dict() writes")
-    explain.add_argument("overrides", nargs="*", help="key=value overrides, e.g. stride=2")
-    explain.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-    explain.add_argument("--backends", help=backends_help)
+    spec_arguments(explain)
     explain.set_defaults(func=cmd_explain)
 
     port = sub.add_parser("port", help="check every convolution of a PyTorch or Keras model in every backend")
@@ -306,8 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     port.set_defaults(func=cmd_port)
 
     diag = sub.add_parser("diagnose", help="name the porting mistake that explains a port's output")
-    diag.add_argument("spec", help="the spec the port should compute (JSON file or string)")
-    diag.add_argument("overrides", nargs="*", help="key=value overrides")
+    spec_arguments(diag, seed=False)
     diag.add_argument("--inputs", required=True, help=".npz with x (spec layout), w (out, in/groups, *k), b")
     diag.add_argument("--observed", required=True, help=".npy with the port's output (spec layout)")
     diag.set_defaults(func=cmd_diagnose)

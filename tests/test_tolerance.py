@@ -1,6 +1,7 @@
 """Meta tests: the comparison can fail, and fails for the right reasons."""
 
 import numpy as np
+import pytest
 
 from harness import ConvSpec, make_inputs, reference
 from harness.dtypes import eps
@@ -69,3 +70,16 @@ def test_half_precision_bound_is_wider_by_the_eps_ratio():
     wide = error_bound(SPEC.replace(dtype="bfloat16"), x, w, b)
     narrow = error_bound(SPEC, x, w, b)
     np.testing.assert_allclose(wide / narrow, eps("bfloat16") / eps("float32"))
+
+
+def test_the_assertion_helpers_fail_beyond_their_bound():
+    """Meta test: the helpers the other tests lean on can fail."""
+    from helpers import assert_equivalent
+
+    bound = np.full((2, 3), 0.5)
+    a = np.zeros((2, 3))
+    assert_equivalent(a, a + 0.99, bound, "within twice the bound")
+    with pytest.raises(AssertionError, match=r"over: differ by 1.01 at \(0, 0\), 1.01 x the bound 1.0"):
+        assert_equivalent(a, a + 1.01, bound, "over")
+    with pytest.raises(AssertionError, match="shapes"):
+        assert_equivalent(a, a.T, bound, "shape")
