@@ -12,7 +12,6 @@ inlined.
 from __future__ import annotations
 
 import base64
-import textwrap
 
 import numpy as np
 

@@ -7,7 +7,6 @@ import os
 import signal
 import time
 
-import numpy as np
 
 from harness.backends.numpy import NumPy
 from harness.calls import Step, Var, call
@@ -70,9 +69,9 @@ class SlowCase(NumPy):
 
     name = "slow_case"
 
-    def execute(self, plan, x, w, b):
+    def execute(self, planned, x, w, b):
         time.sleep(0.05)
-        return super().execute(plan, x, w, b)
+        return super().execute(planned, x, w, b)
 
 
 class KillsItsProcess(NumPy):
@@ -80,10 +79,10 @@ class KillsItsProcess(NumPy):
 
     name = "kills"
 
-    def execute(self, plan, x, w, b):
+    def execute(self, planned, x, w, b):
         if len(x.shape) == 4:
             os.kill(os.getpid(), signal.SIGSEGV)
-        return super().execute(plan, x, w, b)
+        return super().execute(planned, x, w, b)
 
 
 class KilledMidCase(NumPy):
@@ -91,7 +90,7 @@ class KilledMidCase(NumPy):
 
     name = "killed_mid_case"
 
-    def execute(self, plan, x, w, b):
+    def execute(self, planned, x, w, b):
         os.kill(os.getpid(), signal.SIGKILL)
 
 

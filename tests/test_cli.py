@@ -343,3 +343,13 @@ def test_an_error_from_inside_a_command_is_not_reported_as_bad_input(monkeypatch
     monkeypatch.setattr(harness.cli, "check", deep)
     with pytest.raises(ValueError, match="raised while running"):
         main(["check", SPEC.to_json(), "--backends", "numpy"])
+
+
+@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+def test_tensorflow_loads_quietly_unless_its_log_level_is_set():
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, "-m", "harness.cli", "check", SPEC.to_json(), "--backends", "tensorflow"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0 and run.stderr == "", run.stderr

@@ -262,6 +262,7 @@ def test_reproducers_are_collapsed_and_the_page_plots_each_backend_and_dtype(tmp
     report = build_report([records], output)
     text = output.read_text()
     assert '<details class="reproducer">' in text and "<details class=\"reproducer\" open" not in text
+    assert '<div class="scroll matrix-box">\n  <table class="matrix">' in text  # the matrix scrolls in its own box
     plots = {(p.backend, p.dtype): p for p in report.distributions}
     assert set(plots) == {("torch", "float32"), ("jax", "float32")}
     torch_bars = {bar.label: (bar.count, bar.over) for bar in plots[("torch", "float32")].bars if bar.count}

@@ -149,10 +149,10 @@ class Backend:
         and the index of the step that calls the framework's convolution."""
         raise TypeError(f"{type(self).__name__} defines neither convolution nor _run")
 
-    def execute(self, call: Call, x, w, b) -> np.ndarray:
-        """Run ``call`` on NumPy inputs; the result in ``spec.layout``."""
+    def execute(self, planned: Call, x, w, b) -> np.ndarray:
+        """Run the ``planned`` call on NumPy inputs; the result in ``spec.layout``."""
         variables = {"x": x, "w": w, "b": b}
-        run_steps(call.inputs + call.body + call.outputs, variables, self.namespace())
+        run_steps(planned.inputs + planned.body + planned.outputs, variables, self.namespace())
         return variables["y"]
 
     # -- the same for every framework ----------------------------------------------
@@ -186,17 +186,16 @@ class Backend:
 
     def attempt(self, spec: ConvSpec, x, w, b=None) -> Attempt:
         """Plan and run ``spec``; whatever the framework raises is returned, not raised."""
-        call = None
+        made = None  # the planned Call, or a hand-written backend's Script: both render what was made
         try:
             if type(self)._run is not Backend._run:
-                script = Script(self.imports_for(spec))
-                call = script
-                return Attempt(self._run(spec, x, w, b, script), script.rendered())
-            call = self.plan(spec)
-            return Attempt(self.execute(call, x, w, b), call.rendered())
+                made = Script(self.imports_for(spec))
+                return Attempt(self._run(spec, x, w, b, made), made.rendered())
+            made = self.plan(spec)
+            return Attempt(self.execute(made, x, w, b), made.rendered())
         except Exception as exc:
             refusal = next((r for r in self.refusals if r.matches(spec, str(exc))), None)
-            return Attempt(None, None if call is None else call.rendered(), exc, refusal)
+            return Attempt(None, None if made is None else made.rendered(), exc, refusal)
 
     def run(self, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Rendered]:
         """Run ``spec``: the result in ``spec.layout`` and the call that made it.

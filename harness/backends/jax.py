@@ -91,9 +91,9 @@ class Jax(Backend):
                       Step("y", call("jax.numpy.add", Var("y"), Var("b")))]
         return tuple(steps), 0
 
-    def execute(self, plan, x, w, b):
+    def execute(self, planned, x, w, b):
         """NumPy arrays go into the jitted body as they are (a conversion first
         would compile a program of its own per shape)."""
-        variables = {"y": _compiled()(plan.body, x, w, b)}
-        run_steps(plan.outputs, variables, self.namespace())
+        variables = {"y": _compiled()(planned.body, x, w, b)}
+        run_steps(planned.outputs, variables, self.namespace())
         return variables["y"]

@@ -81,10 +81,10 @@ class _Torch(Backend):
                     Step("y", call("y.astype", Ref("ml_dtypes.bfloat16"))))
         return Step("y", call("y.detach")), Step("y", call("y.numpy"))
 
-    def execute(self, plan, x, w, b):
+    def execute(self, planned, x, w, b):
         with warnings.catch_warnings():  # a note on speed, not on the result
             warnings.filterwarnings("ignore", "Using padding='same' with even kernel")
-            return super().execute(plan, x, w, b)
+            return super().execute(planned, x, w, b)
 
     def arguments(self, spec: ConvSpec, padding) -> dict:
         return dict(stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups)
