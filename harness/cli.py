@@ -264,10 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
             command.add_argument("--backends", help=backends_help)
 
+    def records_and_exact(command, per: str):
+        command.add_argument("--records", help=f"append one JSON line per {per} to this file (for `report`)")
+        command.add_argument("--exact", action="store_true", help=EXACT_HELP)
+
     one = sub.add_parser("check", help="check one spec in every backend and print a table")
     spec_arguments(one)
-    one.add_argument("--records", help="append one JSON line per backend to this file (for `report`)")
-    one.add_argument("--exact", action="store_true", help=EXACT_HELP)
+    records_and_exact(one, "backend")
     one.add_argument("--identity", metavar="NAME",
                      help="run both sides of this metamorphic identity in each backend instead "
                           "(as a failing property test prints it)")
@@ -278,11 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="number of generated cases (default 200)")
     sweep.add_argument("--seed", type=int, default=0, help="generation seed, the same cases for the same seed")
     sweep.add_argument("--backends", help=backends_help)
-    sweep.add_argument("--records", help="append one JSON line per case and backend to this file")
+    records_and_exact(sweep, "case and backend")
     sweep.add_argument("--jobs", type=_positive("jobs"), default=1, help="worker processes (default 1)")
     sweep.add_argument("--shard", type=_shard, default=(1, 1), help="run shard i of n, e.g. 2/4 (default 1/1)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
-    sweep.add_argument("--exact", action="store_true", help=EXACT_HELP)
     sweep.add_argument("--isolate", action="store_true",
                        help="run cases in a worker process even with --jobs 1, so a framework crash "
                             "becomes an error record (always so with --jobs 2 or more)")
