@@ -269,7 +269,9 @@ def test_ctrl_c_in_a_sweep_prints_the_summary_of_what_finished_and_exits_130(job
            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     run = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", "--examples", "400", "--backends",
                             "slow_case", "--jobs", jobs, "--records", str(records)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           # a shell runs a background job with SIGINT ignored, and children inherit that
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in run.stderr:  # progress lines, a tenth of the cases each, once the cases run
         if "cases/s" in line:
             break
