@@ -326,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if hasattr(args, "backends"):
             args.backends = _backends(args.backends)
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # here, not at exit, so that a reader gone away is caught below
+        return status
     except UsageError as exc:
         print(f"convharness {args.command}: error: {exc}", file=sys.stderr)
         return 2
