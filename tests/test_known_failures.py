@@ -56,17 +56,15 @@ def test_a_torch_bfloat16_mismatch_is_excused_on_an_amx_cpu_only(torch, monkeypa
     assert known_failure("jax", spec) is None
 
 
-def test_the_channels_last_depthwise_bug_needs_avx512_bf16_without_amx_and_two_threads(torch, monkeypatch):
-    known = BY_NAME["onednn_bfloat16_channels_last_depthwise_multiplier"]
+def test_the_channels_last_single_column_bug_needs_avx512_bf16_without_amx(torch, monkeypatch):
+    known = BY_NAME["onednn_bfloat16_channels_last_single_output_column"]
     spec = ConvSpec(**known.example)
-    monkeypatch.setattr(known_failures, "_torch_threads", lambda: 2)
     for flags, expected in (({"avx512_bf16"}, known), ({"avx512_bf16", "amx_bf16"}, BY_NAME["onednn_amx_bfloat16"]),
                             (set(), None)):
         monkeypatch.setattr(known_failures, "cpu_flags", lambda: frozenset(flags))
         assert known_failure("torch", spec) is expected
     monkeypatch.setattr(known_failures, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
-    monkeypatch.setattr(known_failures, "_torch_threads", lambda: 1)
-    assert known_failure("torch", spec) is None
-    monkeypatch.setattr(known_failures, "_torch_threads", lambda: 2)
     assert known_failure("torch", spec.replace(layout="NCHW")) is None
-    assert known_failure("torch", spec.replace(out_channels=4)) is None  # one output per group
+    assert known_failure("torch", spec.replace(in_channels=2)) is None  # two input channels per group
+    assert known_failure("torch", spec.replace(spatial=(7, 6))) is None  # two output columns
+    assert known_failure("torch", spec.replace(spatial=(4, 4))) is None  # one output row in all
