@@ -106,7 +106,8 @@ class TorchModule(_Torch):
     def convolution(self, spec: ConvSpec, layout: str, padding):
         module = call(f"torch.nn.Conv{spec.rank}d", spec.in_channels, spec.out_channels, spec.kernel,
                       **self.arguments(spec, padding), bias=spec.bias, dtype=Ref(f"torch.{spec.dtype}"))
-        copies = [Step(None, call("conv.weight.data.copy_", Var("w")))]
+        frozen = Step(None, call("conv.requires_grad_", False), "a forward pass only: no autograd graph")
+        copies = [Step(None, call("conv.weight.copy_", Var("w")))]
         if spec.bias:
-            copies.append(Step(None, call("conv.bias.data.copy_", Var("b"))))
-        return (Step("conv", module), *copies, Step("y", call("conv", Var("x")))), 0
+            copies.append(Step(None, call("conv.bias.copy_", Var("b"))))
+        return (Step("conv", module), frozen, *copies, Step("y", call("conv", Var("x")))), 0
