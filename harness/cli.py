@@ -147,7 +147,7 @@ def _check_identity(spec: ConvSpec, args) -> int:
     outcomes = [check_identity(identity, name, spec, x, w, b) for name in args.backends]
     print(f"{spec.describe()}\nidentity {identity.name}, seed {args.seed}")
     print(table.identity_outcomes(outcomes))
-    return 1 if any(o.status == "mismatch" for o in outcomes) else 0
+    return 1 if any(o.status.failing for o in outcomes) else 0
 
 
 def cmd_sweep(args) -> int:

@@ -23,6 +23,7 @@ from .layouts import (
 )
 from .reference import reference
 from .spec import ConvSpec
+from .status import Status
 from .tolerance import compare, error_bound
 
 
@@ -144,7 +145,7 @@ BY_NAME = {identity.name: identity for identity in IDENTITIES}
 class IdentityOutcome:
     identity: str
     backend: str
-    status: str  # "pass", "mismatch" or "unsupported"
+    status: Status  # PASS, MISMATCH or UNSUPPORTED
     ratio: float | None = None  # worst |difference| / (2 * bound)
     message: str = ""
     # for a mismatch, the sides that stray from the float64 reference beyond the bound:
@@ -160,21 +161,21 @@ def check_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b=Non
         direct = run_backend(backend, spec, x, w, b)
         outputs = [run_backend(backend, r.spec, r.x, r.w, r.b) for r in rewrite.runs]
     except Unsupported as exc:
-        return IdentityOutcome(identity.name, backend, "unsupported", message=str(exc))
+        return IdentityOutcome(identity.name, backend, Status.UNSUPPORTED, message=str(exc))
     direct, other = to_float64(direct), to_float64(rewrite.combine(outputs))
     bound = error_bound(spec, x, w, b)
     between = compare(direct, other, 2 * bound)
     if not between.shape_ok:
-        return IdentityOutcome(identity.name, backend, "mismatch", float("inf"),
+        return IdentityOutcome(identity.name, backend, Status.MISMATCH, float("inf"),
                                f"shapes {direct.shape} and {other.shape}")
     if between.within_bound:
-        return IdentityOutcome(identity.name, backend, "pass", between.ratio)
+        return IdentityOutcome(identity.name, backend, Status.PASS, between.ratio)
     expected = reference(spec, x, w, b)
     sides = {side: compare(expected, y, bound).ratio for side, y in (("spec", direct), ("rewrite", other))}
     worst = between.worst_index
     against = ", ".join(f"{side} side {r:.3g} x" for side, r in sides.items())
     return IdentityOutcome(
-        identity.name, backend, "mismatch", between.ratio,
+        identity.name, backend, Status.MISMATCH, between.ratio,
         f"differ by {between.errors[worst]:.3g} at {worst}, {between.ratio:.3g} x the bound; "
         f"against the reference: {against} the bound",
         tuple(side for side, r in sides.items() if not r <= 1),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .check import CheckResult
+from .status import Status
 
 
 def _number(value: float | None) -> str:
@@ -19,7 +20,7 @@ def _aligned(rows: list[tuple[str, ...]]) -> str:
 def outcomes(result: CheckResult) -> str:
     rows = [("backend", "status", "max abs err", "err/bound", "call")]
     for o in result.outcomes:
-        call = o.message if o.status == "unsupported" else (o.native or o.message)  # a refusal: its reason
+        call = o.message if o.status == Status.UNSUPPORTED else (o.native or o.message)  # a refusal: its reason
         if o.call and o.transposed:
             call += "  (layout transposed around the call)"
         rows.append((o.backend, o.status, _number(o.max_abs_error), _number(o.ratio), call))

@@ -336,13 +336,13 @@ def build(records: list[Record], sources: tuple[str, ...] = (), skipped_lines: i
             columns.add(family)
             cells[(version, family)][status] += 1
         anchor = ""
-        if status == "unsupported":  # one section per way of refusing, listing its cases
+        if record.status == Status.UNSUPPORTED:  # one section per way of refusing, listing its cases
             same = (version, key, record.message.split(":")[0])
             if same not in refusals:
                 refusals[same] = _detail(len(failures) + len(refusals) + 1, record, spec, key, Path(page_folder))
             refusals[same].cases.append(case)
             anchor = refusals[same].anchor
-        elif status != "pass":
+        elif record.status != Status.PASS:
             failures.append(_detail(len(failures) + len(refusals) + 1, record, spec, key, Path(page_folder)))
             anchor = failures[-1].anchor
         if anchor:
