@@ -7,6 +7,17 @@ For every output position o and output channel (group g, filter f):
 where xpad is the input zero-padded by the resolved (before, after) pairs,
 C = in_channels/groups and F = out_channels/groups. It is computed as a
 strided window view (im2col) and one batched BLAS matrix product per group.
+A padding mode other than zeros pads with NumPy's reflect, edge or wrap.
+
+A transposed spec scatters instead of gathering: every input position i
+adds its products to the full output at i*s + k*d,
+
+    yfull[n, g*F + f, i*s + k*d] += x[n, g*C + c, i] * w[g*C + c, f, k]
+
+computed as one batched matrix product per group (every input position
+against every (filter, tap)) and one strided add per kernel tap; the output
+is yfull, zero-extended at the end, from ``begin`` for ``output_spatial``
+positions.
 """
 
 from __future__ import annotations
@@ -19,12 +30,22 @@ from .layouts import from_channels_first, to_channels_first
 from .spec import ConvSpec
 
 
+NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
 def convolve(spec: ConvSpec, x, w, b=None, *, dtype=np.float64) -> np.ndarray:
     """The convolution computed in ``dtype``; result in ``spec.layout``."""
-    r, g = spec.rank, spec.groups
     x = to_channels_first(np.asarray(x), spec.channels_last).astype(dtype, copy=False)
     w = np.asarray(w).astype(dtype, copy=False)
-    x = np.pad(x, ((0, 0), (0, 0), *spec.explicit_padding))
+    y = (_transposed if spec.transposed else _forward)(spec, x, w)
+    if b is not None:
+        y = y + np.asarray(b).astype(dtype, copy=False).reshape(-1, *([1] * spec.rank))
+    return from_channels_first(y, spec.channels_last)
+
+
+def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    r, g = spec.rank, spec.groups
+    x = np.pad(x, ((0, 0), (0, 0), *spec.explicit_padding), mode=NUMPY_PAD_MODES[spec.padding_mode])
     extents = tuple((k - 1) * d + 1 for k, d in zip(spec.kernel, spec.dilation))
     spatial_axes = tuple(range(2, 2 + r))
     windows = np.lib.stride_tricks.sliding_window_view(x, extents, axis=spatial_axes)
@@ -42,10 +63,27 @@ def convolve(spec: ConvSpec, x, w, b=None, *, dtype=np.float64) -> np.ndarray:
     filters = w.reshape(g, fg, cg * math.prod(spec.kernel)).transpose(0, 2, 1)
     y = np.matmul(patches, filters)  # (G, N*out, F)
     y = y.reshape(g, n, *out, fg)
-    y = y.transpose(1, 0, 2 + r, *range(2, 2 + r)).reshape(n, spec.out_channels, *out)
-    if b is not None:
-        y = y + np.asarray(b).astype(dtype, copy=False).reshape(-1, *([1] * r))
-    return from_channels_first(y, spec.channels_last)
+    return y.transpose(1, 0, 2 + r, *range(2, 2 + r)).reshape(n, spec.out_channels, *out)
+
+
+def _transposed(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    r, g = spec.rank, spec.groups
+    n, cg, fg = spec.batch, spec.in_channels // g, spec.out_channels // g
+    size = spec.spatial
+    rows = x.reshape(n, g, cg, math.prod(size)).transpose(1, 0, 3, 2).reshape(g, n * math.prod(size), cg)
+    taps = np.matmul(rows, w.reshape(g, cg, fg * math.prod(spec.kernel)))  # (G, N*in, F*K)
+    taps = taps.reshape(g, n, *size, fg, *spec.kernel)
+    taps = taps.transpose(1, 0, 2 + r, *range(2, 2 + r), *range(3 + r, 3 + 2 * r))  # (N, G, F, *in, *kernel)
+    begins = tuple(before for before, _ in spec.explicit_padding)
+    extent = tuple(max(full, begin + out) for full, begin, out in zip(
+        spec.full_output_spatial, begins, spec.output_spatial))
+    y = np.zeros((n, g, fg, *extent), dtype=x.dtype)
+    for tap in np.ndindex(*spec.kernel):
+        where = tuple(slice(k * d, k * d + (i - 1) * s + 1, s)
+                      for k, d, i, s in zip(tap, spec.dilation, size, spec.stride))
+        y[(Ellipsis, *where)] += taps[(Ellipsis, *tap)]
+    y = y[(Ellipsis, *(slice(begin, begin + out) for begin, out in zip(begins, spec.output_spatial)))]
+    return y.reshape(n, spec.out_channels, *spec.output_spatial)
 
 
 def reference(spec: ConvSpec, x, w, b=None) -> np.ndarray:

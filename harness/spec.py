@@ -15,6 +15,7 @@ from typing import Any
 LAYOUTS = ("NCW", "NWC", "NCHW", "NHWC", "NCDHW", "NDHWC")
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 PADDING_KINDS = ("valid", "same", "causal")
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _fail(field: str, value: Any, rule: str) -> ValueError:
@@ -88,14 +89,38 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[in
     return total // 2, total - total // 2
 
 
+def full_transposed_length(size: int, kernel: int, stride: int, dilation: int) -> int:
+    """Every position a transposed convolution writes: (n-1)*s + (k-1)*d + 1."""
+    return (size - 1) * stride + (kernel - 1) * dilation + 1
+
+
+def same_transposed_crop(size: int, kernel: int, stride: int, dilation: int) -> tuple[tuple[int, int], int]:
+    """'SAME' for a transposed convolution: output n*s. The crop from the full
+    output is split with the smaller half at the start (TensorFlow, Keras,
+    ONNX SAME_UPPER); where n*s exceeds the full output, the extra positions
+    come at the end. Returns the (begin, end) crop and the extra positions."""
+    total = full_transposed_length(size, kernel, stride, dilation) - size * stride
+    if total < 0:
+        return (0, 0), -total
+    return (total // 2, total - total // 2), 0
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ConvSpec:
     """One convolution, independent of any framework.
 
-    Weights are always ``(out_channels, in_channels // groups, *kernel)``, the
-    bias ``(out_channels,)``; inputs and outputs are in ``layout``.
+    Weights are ``(out_channels, in_channels // groups, *kernel)``, the bias
+    ``(out_channels,)``; inputs and outputs are in ``layout``.
     ``padding='same'`` is TensorFlow/JAX SAME (sized from the dilated kernel,
     the odd pad at the end); ``'causal'`` pads ``(k-1)*d`` before only.
+    ``padding_mode`` fills the padding as PyTorch does: zeros, reflect
+    (NumPy's reflect), replicate (NumPy's edge) or circular (NumPy's wrap).
+
+    A ``transposed`` spec is PyTorch's and ONNX's ConvTranspose: weights
+    ``(in_channels, out_channels // groups, *kernel)``; explicit padding pairs
+    are cropped from the full output of ``(n-1)*s + (k-1)*d + 1`` positions,
+    and ``output_padding`` adds positions at the end (they select computed
+    values first, zeros beyond the full output); 'same' gives ``n*s``.
     """
 
     layout: str
@@ -110,6 +135,9 @@ class ConvSpec:
     groups: int = 1
     bias: bool = False
     dtype: str = "float32"
+    transposed: bool = False
+    output_padding: tuple[int, ...] = 0
+    padding_mode: str = "zeros"
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -121,15 +149,54 @@ class ConvSpec:
             set_(name, _positive_int(name, getattr(self, name)))
         for name in ("spatial", "kernel", "stride", "dilation"):
             set_(name, _per_dim(name, getattr(self, name), rank))
+        set_("output_padding", _per_dim("output_padding", self.output_padding, rank, minimum=0))
         set_("padding", _normalise_padding(self.padding, rank))
-        if not isinstance(self.bias, bool):
-            raise _fail("bias", self.bias, "must be true or false")
+        for name in ("bias", "transposed"):
+            if not isinstance(getattr(self, name), bool):
+                raise _fail(name, getattr(self, name), "must be true or false")
+        if self.padding_mode not in PADDING_MODES:
+            raise _fail("padding_mode", self.padding_mode, f"must be one of {', '.join(PADDING_MODES)}")
         if self.dtype not in DTYPES:
             raise _fail("dtype", self.dtype, f"must be one of {', '.join(DTYPES)}")
         for name in ("in_channels", "out_channels"):
             if getattr(self, name) % self.groups:
                 raise _fail("groups", self.groups, f"must divide {name}={getattr(self, name)}")
+        if self.transposed:
+            self._validate_transposed()
+        else:
+            self._validate_forward()
+
+    def _validate_transposed(self) -> None:
+        if self.padding == "causal":
+            raise _fail("padding", "causal", "'causal' is not defined for transposed convolutions")
+        if self.padding_mode != "zeros":
+            raise _fail("padding_mode", self.padding_mode,
+                        "transposed convolutions crop their output: only 'zeros' applies (as in PyTorch)")
+        if self.padding == "same" and any(self.output_padding):
+            raise _fail("output_padding", self.output_padding,
+                        "must be 0 with padding='same', which fixes the output at input*stride")
+        for axis, (p, s, d) in enumerate(zip(self.output_padding, self.stride, self.dilation)):
+            if p >= max(s, d):
+                raise _fail("output_padding", self.output_padding,
+                            f"{p} on spatial axis {axis} must be smaller than the stride {s} or the dilation {d}")
+        for axis, size in enumerate(self.output_spatial):
+            if size < 1:
+                raise _fail("padding", self.padding,
+                            f"crops more than the {self.full_output_spatial[axis]} positions the transposed "
+                            f"convolution writes on spatial axis {axis}")
+
+    def _validate_forward(self) -> None:
+        if any(self.output_padding):
+            raise _fail("output_padding", self.output_padding, "applies to transposed specs only (transposed=true)")
         for axis, (n, (before, after)) in enumerate(zip(self.spatial, self.explicit_padding)):
+            if self.padding_mode == "reflect" and max(before, after) >= n:
+                raise _fail("padding_mode", "reflect",
+                            f"needs each pad smaller than the input size {n} on spatial axis {axis}, "
+                            f"got ({before}, {after})")
+            if self.padding_mode == "circular" and max(before, after) > n:
+                raise _fail("padding_mode", "circular",
+                            f"needs each pad at most the input size {n} on spatial axis {axis}, "
+                            f"got ({before}, {after})")
             extent = (self.kernel[axis] - 1) * self.dilation[axis] + 1
             if extent > n + before + after:
                 raise _fail(
@@ -154,9 +221,12 @@ class ConvSpec:
 
     @property
     def explicit_padding(self) -> tuple[tuple[int, int], ...]:
-        """The padding resolved to one (before, after) pair per spatial axis."""
+        """The padding resolved to one (before, after) pair per spatial axis:
+        pads of the input, or for a transposed spec crops of its full output."""
         if self.padding == "valid":
             return ((0, 0),) * self.rank
+        if self.padding == "same" and self.transposed:
+            return tuple(crop for crop, _ in self._same_transposed)
         if self.padding == "same":
             return tuple(map(same_padding, self.spatial, self.kernel, self.stride, self.dilation))
         if self.padding == "causal":
@@ -164,7 +234,27 @@ class ConvSpec:
         return self.padding
 
     @property
+    def _same_transposed(self) -> tuple[tuple[tuple[int, int], int], ...]:
+        return tuple(map(same_transposed_crop, self.spatial, self.kernel, self.stride, self.dilation))
+
+    @property
+    def explicit_output_padding(self) -> tuple[int, ...]:
+        """Positions added at the end of a transposed output: ``output_padding``,
+        or what 'same' adds where input*stride exceeds the full output."""
+        if self.padding == "same" and self.transposed:
+            return tuple(extra for _, extra in self._same_transposed)
+        return self.output_padding
+
+    @property
+    def full_output_spatial(self) -> tuple[int, ...]:
+        """A transposed spec's output before its crop: (n-1)*s + (k-1)*d + 1."""
+        return tuple(map(full_transposed_length, self.spatial, self.kernel, self.stride, self.dilation))
+
+    @property
     def output_spatial(self) -> tuple[int, ...]:
+        if self.transposed:
+            return tuple(full - before - after + extra for full, (before, after), extra in zip(
+                self.full_output_spatial, self.explicit_padding, self.explicit_output_padding))
         return tuple(
             (n + before + after - (k - 1) * d - 1) // s + 1
             for n, (before, after), k, s, d in zip(
@@ -187,6 +277,8 @@ class ConvSpec:
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
+        if self.transposed:
+            return (self.in_channels, self.out_channels // self.groups, *self.kernel)
         return (self.out_channels, self.in_channels // self.groups, *self.kernel)
 
     @property
@@ -195,7 +287,11 @@ class ConvSpec:
 
     @property
     def reduction_length(self) -> int:
-        """How many products are summed into each output element."""
+        """How many products are summed into each output element, at most.
+        A transposed output position meets one tap in every s/gcd(s, d)."""
+        if self.transposed:
+            return self.in_channels // self.groups * math.prod(
+                -(-k // (s // math.gcd(s, d))) for k, s, d in zip(self.kernel, self.stride, self.dilation))
         return self.in_channels // self.groups * math.prod(self.kernel)
 
     def describe(self) -> str:
@@ -203,13 +299,16 @@ class ConvSpec:
         pad = self.padding if isinstance(self.padding, str) else "explicit " + ",".join(
             f"{b}/{a}" for b, a in self.padding
         )
+        if self.padding_mode != "zeros":
+            pad += f" ({self.padding_mode})"
         parts = [
-            f"conv{self.rank}d {self.layout} {self.dtype}",
+            f"conv{self.rank}d{'_transpose' if self.transposed else ''} {self.layout} {self.dtype}",
             f"in {dims(self.input_shape)}",
             f"kernel {dims(self.kernel)}",
             f"stride {dims(self.stride)}",
             f"dilation {dims(self.dilation)}",
             f"padding {pad}",
+            *([f"output_padding {dims(self.output_padding)}"] if any(self.output_padding) else []),
             f"groups {self.groups}",
             "bias" if self.bias else "no bias",
             f"-> out {dims(self.output_shape)}",
@@ -221,11 +320,19 @@ class ConvSpec:
 
     # -- JSON ------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON values; the transposed and padding-mode fields
+        only where they differ from their defaults, so forward specs keep
+        the JSON they always had."""
         data = dataclasses.asdict(self)
-        for name in ("spatial", "kernel", "stride", "dilation"):
+        for name in ("spatial", "kernel", "stride", "dilation", "output_padding"):
             data[name] = list(data[name])
         if not isinstance(self.padding, str):
             data["padding"] = [list(pair) for pair in self.padding]
+        for name, default in (("transposed", False), ("padding_mode", "zeros")):
+            if data[name] == default:
+                del data[name]
+        if not any(self.output_padding):
+            del data["output_padding"]
         return data
 
     def to_json(self) -> str:

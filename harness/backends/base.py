@@ -3,8 +3,8 @@ declared refusals, and Unsupported.
 
 An adapter says only what differs about its framework: the layout it runs a
 spec in, the padding its convolution takes natively, its weight order, how
-to transpose and pad a variable, the convolution call itself, and how NumPy
-arrays go in and come out. ``plan`` puts the transposes and pads around the
+to transpose and pad a variable, the convolution call itself (and the
+transposed one, with its crop), and how NumPy arrays go in and come out. ``plan`` puts the transposes and pads around the
 call, once for every adapter, and ``Backend.run`` runs the value it built.
 """
 
@@ -94,6 +94,7 @@ class Backend:
     refusals: tuple[Refusal, ...] = ()
     weights_spatial_first = False  # the framework takes (*kernel, in/groups, out), not (out, in/groups, *kernel)
     no_padding = "valid"  # the convolution's padding argument once the input is padded
+    native_padding_modes = False  # whether padding_argument may be asked for a padding mode other than zeros
 
     def load(self) -> None:
         """Import the framework now (a sweep does this before its clock starts)."""
@@ -124,7 +125,9 @@ class Backend:
         return f"{spec.layout} is transposed to {layout} around the call"
 
     def padding_argument(self, spec: ConvSpec, layout: str):
-        """The convolution's padding argument, or None where a pad must come first."""
+        """The convolution's padding argument, or None where a pad must come first
+        (the core pads first for every padding mode but zeros unless
+        ``native_padding_modes``)."""
         return spec.padding
 
     def notes(self, spec: ConvSpec) -> tuple[str, ...]:
@@ -141,13 +144,20 @@ class Backend:
     def transpose(self, name: str, axes: tuple[int, ...]) -> Apply:
         raise TypeError(f"{self.name} runs every layout natively: nothing to transpose")
 
-    def pad(self, name: str, spec: ConvSpec, layout: str) -> Apply:
+    def pad(self, name: str, spec: ConvSpec, layout: str) -> tuple[Apply, ...]:
+        """The calls that pad ``name`` by ``spec.explicit_padding`` in ``spec.padding_mode``,
+        each applied to the result of the one before."""
         raise TypeError(f"{self.name} takes every padding natively: nothing to pad")
 
     def convolution(self, spec: ConvSpec, layout: str, padding) -> tuple[tuple[Step, ...], int]:
         """The steps of the convolution (bias included) from ``x, w, b`` to ``y``,
         and the index of the step that calls the framework's convolution."""
         raise TypeError(f"{type(self).__name__} defines neither convolution nor _run")
+
+    def convolution_transpose(self, spec: ConvSpec, layout: str) -> tuple[tuple[Step, ...], int]:
+        """The same for a transposed spec: weights ``(in, out/groups, *kernel)``
+        (or spatial first), the crop and ``explicit_output_padding`` included."""
+        raise TypeError(f"{type(self).__name__} has no transposed convolution")
 
     def execute(self, planned: Call, x, w, b) -> np.ndarray:
         """Run the ``planned`` call on NumPy inputs; the result in ``spec.layout``."""
@@ -164,18 +174,28 @@ class Backend:
         notes = list(self.notes(spec))
         if self.weights_spatial_first:
             axes = weight_to_spatial_first_axes(spec.rank)
-            body.append(Step("w", self.transpose("w", axes), "(out, in/groups, *kernel) -> (*kernel, in/groups, out)"))
+            order = ("(in, out/groups, *kernel) -> (*kernel, out/groups, in)" if spec.transposed
+                     else "(out, in/groups, *kernel) -> (*kernel, in/groups, out)")
+            body.append(Step("w", self.transpose("w", axes), order))
         layout = self.run_layout(spec)
         transposed = layout != spec.layout
         if transposed:
             body.append(Step("x", self.transpose("x", layout_axes(spec.layout, layout)), f"{spec.layout} -> {layout}"))
             notes.append(self.transpose_reason(spec, layout))
-        padding = self.padding_argument(spec, layout)
-        if padding is None:
-            pads = ", ".join(f"({before}, {after})" for before, after in spec.explicit_padding)
-            body.append(Step("x", self.pad("x", spec, layout), f"padding {pads} first: the call cannot say it"))
-            padding = self.no_padding
-        steps, native = self.convolution(spec, layout, padding)
+        if spec.transposed:
+            steps, native = self.convolution_transpose(spec, layout)
+        else:
+            native_mode = spec.padding_mode == "zeros" or self.native_padding_modes or not any(
+                map(any, spec.explicit_padding))  # no pad: the mode fills nothing
+            padding = self.padding_argument(spec, layout) if native_mode else None
+            if padding is None:
+                pads = ", ".join(f"({before}, {after})" for before, after in spec.explicit_padding)
+                mode = "" if spec.padding_mode == "zeros" else f" {spec.padding_mode}"
+                first, *rest = self.pad("x", spec, layout)
+                body += [Step("x", first, f"padding {pads}{mode} first: the call cannot say it"),
+                         *(Step("x", pad) for pad in rest)]
+                padding = self.no_padding
+            steps, native = self.convolution(spec, layout, padding)
         native += len(body)
         body += steps
         if transposed:

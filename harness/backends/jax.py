@@ -2,7 +2,11 @@
 
 What is special: nothing about layout, padding or weights (every layout and
 padding is native; the neutral weight order (O, I/g, *k) is JAX's "OI..."),
-but float64 needs jax_enable_x64, switched on at first use, and the call's
+except padding modes (jax.numpy.pad first) and transposed specs, which run
+as the forward conv of the input dilated by the stride (lhs_dilation) with
+the flipped, in/out-swapped kernel and padding (k-1)*d minus the crop (the
+path that has groups and output_padding, which lax.conv_transpose lacks);
+float64 needs jax_enable_x64, switched on at first use, and the call's
 body runs jitted (one compilation per body and shapes), and compiled
 programs go to a persistent cache, so a repeated sweep skips compilation:
 CONVHARNESS_JAX_CACHE names its folder (default ~/.cache/convharness/jax;
@@ -18,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..calls import Step, Var, call, run_steps
+from ..reference import NUMPY_PAD_MODES
 from ..spec import ConvSpec
 from .base import Backend
 
@@ -79,17 +84,41 @@ class Jax(Backend):
     def to_numpy(self, spec: ConvSpec) -> tuple[Step, ...]:
         return (Step("y", call("np.asarray", Var("y"))),)
 
+    def pad(self, name: str, spec: ConvSpec, layout: str):
+        pairs = ((0, 0), *spec.explicit_padding, (0, 0)) if layout.endswith("C") else \
+            ((0, 0), (0, 0), *spec.explicit_padding)  # a tuple: the jitted body is static, so hashable
+        return (call("jax.numpy.pad", Var(name), pairs, mode=NUMPY_PAD_MODES[spec.padding_mode]),)
+
     def convolution(self, spec: ConvSpec, layout: str, padding):
         conv = call("jax.lax.conv_general_dilated", Var("x"), Var("w"), window_strides=spec.stride, padding=padding,
                     rhs_dilation=spec.dilation, dimension_numbers=dimension_numbers(layout),
                     feature_group_count=spec.groups)
-        steps = [Step("y", conv)]
-        if spec.bias:
-            shape = [1] * (spec.rank + 2)
-            shape[layout.index("C")] = spec.out_channels
-            steps += [Step("b", call("jax.numpy.reshape", Var("b"), tuple(shape))),
-                      Step("y", call("jax.numpy.add", Var("y"), Var("b")))]
-        return tuple(steps), 0
+        return (Step("y", conv), *self.bias(spec, layout)), 0
+
+    def convolution_transpose(self, spec: ConvSpec, layout: str):
+        r, g = spec.rank, spec.groups
+        kernel = [Step("w", call("jax.numpy.flip", Var("w"), axis=tuple(range(2, 2 + r))), "the kernel flipped")]
+        if g == 1:
+            kernel.append(Step("w", call("jax.numpy.swapaxes", Var("w"), 0, 1), "(in, out, *k) -> (out, in, *k)"))
+        else:
+            grouped = (g, spec.in_channels // g, spec.out_channels // g, *spec.kernel)
+            kernel += [Step("w", call("jax.numpy.reshape", Var("w"), grouped), "(in, out/g, *k) per group"),
+                       Step("w", call("jax.numpy.swapaxes", Var("w"), 1, 2)),
+                       Step("w", call("jax.numpy.reshape", Var("w"), (spec.out_channels, spec.in_channels // g, *spec.kernel)))]
+        padding = tuple(((k - 1) * d - before, (k - 1) * d - after + extra) for k, d, (before, after), extra in zip(
+            spec.kernel, spec.dilation, spec.explicit_padding, spec.explicit_output_padding))
+        conv = call("jax.lax.conv_general_dilated", Var("x"), Var("w"), window_strides=(1,) * r, padding=padding,
+                    lhs_dilation=spec.stride, rhs_dilation=spec.dilation,
+                    dimension_numbers=dimension_numbers(layout), feature_group_count=g)
+        return (*kernel, Step("y", conv), *self.bias(spec, layout)), len(kernel)
+
+    def bias(self, spec: ConvSpec, layout: str) -> tuple[Step, ...]:
+        if not spec.bias:
+            return ()
+        shape = [1] * (spec.rank + 2)
+        shape[layout.index("C")] = spec.out_channels
+        return (Step("b", call("jax.numpy.reshape", Var("b"), tuple(shape))),
+                Step("y", call("jax.numpy.add", Var("y"), Var("b"))))
 
     def execute(self, planned, x, w, b):
         """NumPy arrays go into the jitted body as they are (a conversion first

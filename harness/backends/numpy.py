@@ -1,8 +1,9 @@
 """NumPy in the working precision: the reference algorithm run in float32
 (float16/bfloat16 rounded from it) or float64, a check of the dtype path.
 
-What is special: it takes the spec itself, so every layout and padding is
-native, and its reproducer needs convharness."""
+What is special: it takes the spec itself, so every layout, padding,
+padding mode and transposed spec is native, and its reproducer needs
+convharness."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class NumPy(Backend):
     name = "numpy"
     module = "numpy"
     imports = ("import ml_dtypes", "from harness import ConvSpec", "from harness.reference import convolve")
+    native_padding_modes = True
 
     def namespace(self) -> dict:
         import ml_dtypes
@@ -36,3 +38,6 @@ class NumPy(Backend):
         working = "float64" if spec.dtype == "float64" else "float32"
         return (Step("y", call("convolve", Var("spec"), Var("x"), Var("w"), Var("b") if spec.bias else None,
                                dtype=working)),), 0
+
+    def convolution_transpose(self, spec: ConvSpec, layout: str):
+        return self.convolution(spec, layout, spec.padding)

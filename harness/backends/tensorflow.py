@@ -1,11 +1,18 @@
-"""TensorFlow: tf.nn.conv1d, tf.nn.conv2d, tf.nn.conv3d.
+"""TensorFlow: tf.nn.conv1d/2d/3d and tf.nn.conv1d_transpose/2d/3d.
 
 What is special: weights are (*kernel, in/groups, out); a channels-first spec
 runs natively only where this build's CPU kernel accepts it for the dtype
 (probed once per rank and dtype), else it is transposed around the call;
 only conv2d takes an explicit padding list (conv1d and conv3d get a tf.pad
 first); the bias is a separate tf.nn.bias_add; the CPU kernels refuse some
-valid specs (declared below); the import is kept quiet.
+valid specs (declared below); the import is kept quiet. A transposed conv
+takes filters (*kernel, out, in) and the output shape: 'same' is native,
+anything else runs 'VALID' (the full output, plus what output_padding
+reaches beyond it) and is sliced; a grouped one has no TensorFlow form.
+Padding modes pad first: REFLECT is tf.pad's; TensorFlow has no edge mode
+(its SYMMETRIC repeats the edge only for a pad of 1), so replicate and
+circular gather the padded positions per axis (the indices are NumPy's pad
+of the positions, np.pad(np.arange(n), pads, mode)).
 """
 
 from __future__ import annotations
@@ -17,8 +24,11 @@ import re
 import sys
 import tempfile
 
+import numpy as np
+
 from ..calls import Step, Var, call
 from ..layouts import channels_last_layout
+from ..reference import NUMPY_PAD_MODES
 from ..spec import ConvSpec
 from .base import Backend, Refusal, tensor_names
 
@@ -39,6 +49,21 @@ REFUSALS = (
         r"only supports dilated rates of 1",
         "TensorFlow's CPU Conv3D supports dilation 1 only",
         dict(layout="NDHWC", in_channels=1, out_channels=1, spatial=3, kernel=2, dilation=2),
+    ),
+    Refusal(
+        "transposed_groups",
+        lambda spec: spec.transposed and spec.groups > 1,
+        r"has no groups argument",
+        "tf.nn.conv1d_transpose/conv2d_transpose/conv3d_transpose have no grouped form",
+        dict(layout="NHWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2, transposed=True),
+    ),
+    Refusal(
+        "transposed_dilation_cpu",
+        lambda spec: spec.transposed and any(d > 1 for d in spec.dilation),
+        r"do(es)? not yet support dilation rates larger than 1",
+        "TensorFlow's CPU transposed convolution (Eigen's, float64 among others) supports dilation 1 only",
+        dict(layout="NWC", in_channels=1, out_channels=1, spatial=3, kernel=2, dilation=2, transposed=True,
+             dtype="float64"),
     ),
     Refusal(
         "grouped_cpu",
@@ -144,6 +169,8 @@ class TensorFlow(Backend):
         """'SAME'/'VALID', or conv2d's explicit list; conv1d and conv3d take no list."""
         if spec.padding in ("same", "valid"):
             return spec.padding.upper()
+        if not any(map(any, spec.explicit_padding)):
+            return "VALID"
         if spec.rank == 2:
             return _full_pairs(spec, layout.endswith("C"))
         return None
@@ -152,7 +179,16 @@ class TensorFlow(Backend):
         return call("tf.transpose", Var(name), list(axes))
 
     def pad(self, name: str, spec: ConvSpec, layout: str):
-        return call("tf.pad", Var(name), _full_pairs(spec, layout.endswith("C")))
+        pairs = _full_pairs(spec, layout.endswith("C"))
+        if spec.padding_mode == "zeros":
+            return (call("tf.pad", Var(name), pairs),)
+        if spec.padding_mode == "reflect":
+            return (call("tf.pad", Var(name), pairs, mode="REFLECT"),)
+        first = 1 if layout.endswith("C") else 2
+        mode = NUMPY_PAD_MODES[spec.padding_mode]
+        return tuple(
+            call("tf.gather", Var(name), np.pad(np.arange(size), pair, mode=mode).tolist(), axis=first + axis)
+            for axis, (size, pair) in enumerate(zip(spec.spatial, spec.explicit_padding)) if any(pair))
 
     def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
         return tuple(Step(n, call("tf.constant", Var(n))) for n in tensor_names(spec))
@@ -164,7 +200,37 @@ class TensorFlow(Backend):
         last = layout.endswith("C")
         conv = call(f"tf.nn.conv{spec.rank}d", Var("x"), Var("w"), _full(spec.stride, last), padding,
                     data_format=layout, dilations=_full(spec.dilation, last))
-        steps = [Step("y", conv)]
-        if spec.bias:
-            steps.append(Step("y", call("tf.nn.bias_add", Var("y"), Var("b"), data_format="N...C" if last else "NC...")))
-        return tuple(steps), 0
+        return (Step("y", conv), *self.bias(spec, layout)), 0
+
+    def convolution_transpose(self, spec: ConvSpec, layout: str):
+        if spec.groups > 1:
+            raise NotImplementedError(f"tf.nn.conv{spec.rank}d_transpose has no groups argument")
+        last = layout.endswith("C")
+        arrange = (lambda sizes: [spec.batch, *sizes, spec.out_channels]) if last else \
+            (lambda sizes: [spec.batch, spec.out_channels, *sizes])
+        if spec.padding == "same":
+            size, crop = spec.output_spatial, ()
+        else:  # the full output, plus what output_padding reaches beyond it: as far as 'VALID' can
+            begins = [before for before, _ in spec.explicit_padding]
+            beyond = [max(0, begin + out - full) for begin, out, full in zip(
+                begins, spec.output_spatial, spec.full_output_spatial)]
+            size = [full + min(extra, s - 1) for full, extra, s in zip(spec.full_output_spatial, beyond, spec.stride)]
+            zeros = [extra - (grown - full) for extra, grown, full in zip(beyond, size, spec.full_output_spatial)]
+            crop = []
+            if any(zeros):
+                pairs = [[0, 0], *([0, z] for z in zeros), [0, 0]] if last else [[0, 0], [0, 0], *([0, z] for z in zeros)]
+                crop.append(Step("y", call("tf.pad", Var("y"), pairs), "zeros where output_padding reaches beyond "
+                                 "what 'VALID' can give (stride 1)"))
+            if spec.output_spatial != tuple(size) or any(begins):
+                start = [0, *begins, 0] if last else [0, 0, *begins]
+                crop.append(Step("y", call("tf.slice", Var("y"), start, arrange(spec.output_spatial)), "the crop"))
+        conv = call(f"tf.nn.conv{spec.rank}d_transpose", Var("x"), Var("w"), arrange(size), _full(spec.stride, last),
+                    "SAME" if spec.padding == "same" else "VALID", data_format=layout,
+                    dilations=_full(spec.dilation, last))
+        return (Step("y", conv), *crop, *self.bias(spec, layout)), 0
+
+    def bias(self, spec: ConvSpec, layout: str) -> tuple[Step, ...]:
+        if not spec.bias:
+            return ()
+        return (Step("y", call("tf.nn.bias_add", Var("y"), Var("b"),
+                               data_format="N...C" if layout.endswith("C") else "NC...")),)

@@ -1,9 +1,13 @@
-"""PyTorch: torch.nn.functional.conv1d/2d/3d and the torch.nn.Conv1d/2d/3d modules.
+"""PyTorch: torch.nn.functional.conv1d/2d/3d and conv_transpose1d/2d/3d, and
+the torch.nn.Conv1d/2d/3d and ConvTranspose1d/2d/3d modules.
 
 What is special: PyTorch convolves channels-first only (channels-last specs
 are permuted around the call); padding='same' is refused for stride > 1 and
 asymmetric pads need F.pad first (its widths run from the last axis
-backwards); NumPy's bfloat16 (ml_dtypes) goes in through float32.
+backwards), as do padding modes for the functional form (the modules take
+padding_mode); a transposed conv crops the same on both sides, so an
+asymmetric crop is the symmetric part as padding and the rest narrowed off;
+NumPy's bfloat16 (ml_dtypes) goes in through float32.
 """
 
 from __future__ import annotations
@@ -66,7 +70,8 @@ class _Torch(Backend):
         return call(f"{name}.permute", *axes)
 
     def pad(self, name: str, spec: ConvSpec, layout: str):
-        return call("torch.nn.functional.pad", Var(name), f_pad_widths(spec))
+        mode = {} if spec.padding_mode == "zeros" else {"mode": spec.padding_mode}
+        return (call("torch.nn.functional.pad", Var(name), f_pad_widths(spec), **mode),)
 
     def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
         if spec.dtype == "bfloat16":  # torch cannot read ml_dtypes' bfloat16: through float32
@@ -89,6 +94,24 @@ class _Torch(Backend):
     def arguments(self, spec: ConvSpec, padding) -> dict:
         return dict(stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups)
 
+    def transpose_arguments(self, spec: ConvSpec) -> dict:
+        """The symmetric part of the crop as padding (the rest is narrowed off)."""
+        return dict(stride=spec.stride, padding=tuple(min(pair) for pair in spec.explicit_padding),
+                    output_padding=spec.explicit_output_padding, groups=spec.groups, dilation=spec.dilation)
+
+    def narrow(self, spec: ConvSpec) -> tuple[Step, ...]:
+        """What an asymmetric crop takes off beyond the symmetric padding."""
+        steps = []
+        for axis, ((before, after), size) in enumerate(zip(spec.explicit_padding, spec.output_spatial)):
+            if before != after:
+                comment = "" if steps else "the crop beyond the symmetric padding"
+                steps.append(Step("y", call("y.narrow", 2 + axis, before - min(before, after), size), comment))
+        return tuple(steps)
+
+    def convolution_transpose(self, spec: ConvSpec, layout: str):
+        steps, native = self.transposed_call(spec)
+        return steps + self.narrow(spec), native
+
 
 class TorchFunctional(_Torch):
     name = "torch"
@@ -99,13 +122,28 @@ class TorchFunctional(_Torch):
                     **self.arguments(spec, padding))
         return (Step("y", conv),), 0
 
+    def transposed_call(self, spec: ConvSpec):
+        bias = Var("b") if spec.bias else None
+        conv = call(f"torch.nn.functional.conv_transpose{spec.rank}d", Var("x"), Var("w"), bias,
+                    **self.transpose_arguments(spec))
+        return (Step("y", conv),), 0
+
 
 class TorchModule(_Torch):
     name = "torch.nn"
+    native_padding_modes = True  # Conv1d/2d/3d(padding_mode=...) where the padding is symmetric
 
     def convolution(self, spec: ConvSpec, layout: str, padding):
-        module = call(f"torch.nn.Conv{spec.rank}d", spec.in_channels, spec.out_channels, spec.kernel,
-                      **self.arguments(spec, padding), bias=spec.bias, dtype=Ref(f"torch.{spec.dtype}"))
+        mode = {} if spec.padding_mode == "zeros" or padding == "valid" else {"padding_mode": spec.padding_mode}
+        return self.module_call(f"torch.nn.Conv{spec.rank}d", spec, **self.arguments(spec, padding), **mode)
+
+    def transposed_call(self, spec: ConvSpec):
+        return self.module_call(f"torch.nn.ConvTranspose{spec.rank}d", spec, **self.transpose_arguments(spec))
+
+    def module_call(self, module: str, spec: ConvSpec, **arguments):
+        """The module built, its parameters set from ``w`` (and ``b``), called on ``x``."""
+        module = call(module, spec.in_channels, spec.out_channels, spec.kernel,
+                      **arguments, bias=spec.bias, dtype=Ref(f"torch.{spec.dtype}"))
         frozen = Step(None, call("conv.requires_grad_", False), "a forward pass only: no autograd graph")
         copies = [Step(None, call("conv.weight.copy_", Var("w")))]
         if spec.bias:
