@@ -40,6 +40,40 @@ def test_every_backend_gives_the_spec_output_shape_and_agrees(layout, padding, s
             assert outcome.shape == spec.output_shape, (outcome.backend, outcome.shape, spec.output_shape)
 
 
+TRANSPOSED_CASES = [
+    (layout, padding, stride, dilation)
+    for layout in LAYOUTS
+    for padding in ["valid", "same", ((1, 2),) * (len(layout) - 2)]
+    for stride, dilation in itertools.product((1, 2), (1, 2))
+]
+
+
+@pytest.mark.parametrize("layout,padding,stride,dilation", TRANSPOSED_CASES)
+def test_every_backend_gives_the_transposed_output_shape_and_agrees(layout, padding, stride, dilation):
+    rank = len(layout) - 2
+    spec = ConvSpec(layout=layout, batch=2, in_channels=4, out_channels=2, spatial=(5, 4, 3)[:rank],
+                    kernel=(3, 2, 2)[:rank], stride=stride, dilation=dilation, padding=padding, bias=True,
+                    groups=2 if stride == dilation else 1, transposed=True,
+                    output_padding=0 if padding == "same" else max(stride, dilation) - 1)
+    result = check(spec, seed=5)
+    assert_all_agree(result)
+    for outcome in result.outcomes:
+        if outcome.status != "unsupported":
+            assert outcome.shape == spec.output_shape, (outcome.backend, outcome.shape, spec.output_shape)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_backend_fills_padding_by_the_mode_and_agrees(layout, mode):
+    rank = len(layout) - 2
+    for padding in ("same", ((2, 1),) * rank, 1):
+        spec = ConvSpec(layout=layout, in_channels=2, out_channels=3, spatial=(6, 5, 4)[:rank],
+                        kernel=(3, 2, 2)[:rank], stride=(2, 1, 1)[:rank], padding=padding, padding_mode=mode, bias=True)
+        result = check(spec, seed=7)
+        assert_all_agree(result)
+        assert {o.status for o in result.outcomes} == {"pass"}, spec.describe()
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 @pytest.mark.parametrize("backend", available_backends())
 def test_backends_keep_the_dtype(backend, dtype):

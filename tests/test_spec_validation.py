@@ -31,6 +31,17 @@ CASES = [
     (dict(padding=((1, 1),)), "padding", "2 (before, after) pairs"),
     (dict(padding=((1, 1, 1), (1, 1))), "padding", "(before, after) pairs"),
     (dict(bias="yes"), "bias", "true or false"),
+    (dict(transposed=1), "transposed", "true or false"),
+    (dict(output_padding=1), "output_padding", "transposed specs only"),
+    (dict(transposed=True, output_padding=-1), "output_padding", ">= 0"),
+    (dict(transposed=True, stride=2, output_padding=2), "output_padding", "smaller than the stride 2 or the dilation 1"),
+    (dict(transposed=True, stride=2, dilation=3, output_padding=3), "output_padding", "smaller than the stride"),
+    (dict(transposed=True, stride=2, padding="same", output_padding=1), "output_padding", "must be 0 with padding='same'"),
+    (dict(transposed=True, padding=6), "padding", "crops more than the 10 positions"),
+    (dict(transposed=True, padding_mode="reflect", padding=1), "padding_mode", "only 'zeros' applies"),
+    (dict(padding_mode="mirror"), "padding_mode", "must be one of zeros, reflect, replicate, circular"),
+    (dict(padding=8, padding_mode="reflect"), "padding_mode", "smaller than the input size 8"),
+    (dict(padding=((0, 9), (0, 0)), padding_mode="circular"), "padding_mode", "at most the input size 8"),
 ]
 
 
@@ -42,6 +53,17 @@ def test_invalid_spec_names_the_field_and_rule(changes, field, rule):
     assert message.startswith(field + "="), message
     assert rule in message, message
     assert "\n" not in message
+
+
+def test_causal_transposed_is_refused_naming_padding():
+    with pytest.raises(ValueError, match=r"^padding='causal': 'causal' is not defined for transposed"):
+        ConvSpec(layout="NCW", in_channels=1, out_channels=1, spatial=4, kernel=2, padding="causal", transposed=True)
+
+
+def test_padding_modes_at_pytorch_limits_are_valid():
+    ConvSpec(**{**BASE, "padding": 7, "padding_mode": "reflect"})  # pad 7 < size 8
+    ConvSpec(**{**BASE, "padding": 8, "padding_mode": "circular"})  # pad 8 <= size 8
+    ConvSpec(**{**BASE, "transposed": True, "stride": 1, "dilation": 2, "output_padding": 1})  # < dilation
 
 
 def test_padded_input_admits_a_kernel_the_bare_input_does_not():
