@@ -220,13 +220,13 @@ def cmd_port(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    from .diagnosis import diagnose
+    from .diagnosis import diagnose, validate_observed
     from .inputs import load_array, load_inputs, validate_inputs
 
     spec = parse_spec(args.spec, args.overrides)
     with given_input():
         x, w, b = load_inputs(args.inputs)
-        observed = load_array(args.observed)
+        observed = validate_observed(spec, load_array(args.observed))
         validate_inputs(spec, x, w, b)
     print(spec.describe())
     result = diagnose(spec, x, w, b, observed)

@@ -4,7 +4,9 @@ ones that reproduce the observed result within the bound, best first.
 
 Each hypothesis builds what the port would compute with that mistake: the
 reference run on a changed spec or changed inputs, then an optional change of
-the output. Its bound is the error bound of that changed computation (zero
+the output. An observed result of the wrong shape is diagnosed too (a
+transposed conv without its output_padding is one position short): only the
+hypotheses that give that shape can reproduce it. Its bound is the error bound of that changed computation (zero
 when the data are small integers, so a match is exact). The names are a
 stable vocabulary, documented in the README.
 """
@@ -70,7 +72,7 @@ class Diagnosis:
     exact: bool  # integer data: matches are exact, not within a tolerance
     ratio: float  # observed against the reference
     max_abs_error: float
-    where: str  # where observed differs from the reference: border, everywhere, scattered
+    where: str  # where observed differs from the reference: border, everywhere, scattered, or in the shape
 
     @property
     def best(self) -> str:
@@ -92,23 +94,34 @@ class Diagnosis:
 
 # -- the hypotheses ----------------------------------------------------------
 
-def _flipped_kernel(spec, x, w, b):
+def _reversed_kernel(spec, x, w, b):
     yield Candidate("kernel reversed along every spatial axis", spec, x,
                     np.flip(w, axis=tuple(range(2, w.ndim))).copy(), b)
 
 
+def _flipped_kernel(spec, x, w, b):
+    if not spec.transposed:
+        yield from _reversed_kernel(spec, x, w, b)
+
+
+def _transposed_kernel_not_flipped(spec, x, w, b):
+    if spec.transposed:
+        yield from _reversed_kernel(spec, x, w, b)
+
+
 def _weight_layout(spec, x, w, b):
     r = spec.rank
-    kernel, rows = tuple(spec.kernel), w.shape[1]
-    # a PyTorch (O, I, *k) array reshaped (not transposed) to TensorFlow's (*k, I, O)
-    as_tf = w.reshape(*kernel, rows, spec.out_channels)
-    yield Candidate("(out, in, *k) reshaped to (*k, in, out) instead of transposed", spec, x,
+    kernel, first, second = tuple(spec.kernel), w.shape[0], w.shape[1]
+    # PyTorch's (O, I, *k) array (ConvTranspose: (I, O, *k)) reshaped, not transposed, to TensorFlow's (*k, I, O)
+    order = "(in, out, *k) reshaped to (*k, out, in)" if spec.transposed else "(out, in, *k) reshaped to (*k, in, out)"
+    as_tf = w.reshape(*kernel, second, first)
+    yield Candidate(f"{order} instead of transposed", spec, x,
                     np.ascontiguousarray(np.transpose(as_tf, weight_from_spatial_first_axes(r))), b)
     # a TensorFlow (*k, I, O) array reshaped to PyTorch's (O, I, *k)
     tf_order = np.transpose(w, weight_to_spatial_first_axes(r))
-    yield Candidate("(*k, in, out) reshaped to (out, in, *k) instead of transposed", spec, x,
-                    np.ascontiguousarray(tf_order).reshape(w.shape), b)
-    if spec.out_channels == rows:
+    back = "(*k, out, in) reshaped to (in, out, *k)" if spec.transposed else "(*k, in, out) reshaped to (out, in, *k)"
+    yield Candidate(f"{back} instead of transposed", spec, x, np.ascontiguousarray(tf_order).reshape(w.shape), b)
+    if first == second:
         yield Candidate("in and out channels swapped", spec, x, np.swapaxes(w, 0, 1).copy(), b)
 
 
@@ -136,6 +149,7 @@ def _spatial_axes_swapped(spec, x, w, b):
 
             swapped = _maybe(spec.replace, spatial=swap(spec.spatial), kernel=swap(spec.kernel),
                              stride=swap(spec.stride), dilation=swap(spec.dilation),
+                             output_padding=swap(spec.output_padding),
                              padding=spec.padding if isinstance(spec.padding, str) else swap(spec.padding))
             if swapped is not None:
                 to_first = lambda a: to_channels_first(a, spec.channels_last)  # noqa: E731
@@ -150,7 +164,8 @@ def _spatial_axes_swapped(spec, x, w, b):
 def _same_padding_lower(spec, x, w, b):
     if spec.padding == "same":
         pads = tuple((after, before) for before, after in spec.explicit_padding)
-        yield Candidate("SAME with the odd pad at the start", spec.replace(padding=pads), x, w, b)
+        lower = spec.replace(padding=pads, output_padding=spec.explicit_output_padding)
+        yield Candidate("SAME with the odd pad at the start", lower, x, w, b)
 
 
 def _symmetric_padding(spec, x, w, b):
@@ -189,6 +204,45 @@ def _missing_bias(spec, x, w, b):
         yield Candidate("the bias added twice", spec, x, w, 2 * np.asarray(b))
 
 
+def _output_padding_missing(spec, x, w, b):
+    if not (spec.transposed and any(spec.output_padding)):
+        return
+    cropped = spec.replace(output_padding=0)
+    yield Candidate("output_padding left out: the output that much shorter", cropped, x, w, b)
+    zeros = [(0, 0)] * 2 + [(0, p) for p in spec.output_padding]
+    yield Candidate("output_padding filled with zeros instead of the computed values", cropped, x, w, b,
+                    lambda y: from_channels_first(np.pad(to_channels_first(y, spec.channels_last), zeros),
+                                                  spec.channels_last))
+    shifted = _maybe(spec.replace, output_padding=0, padding=tuple(
+        (before - p, after) for (before, after), p in zip(spec.explicit_padding, spec.output_padding)))
+    if shifted is not None:  # e.g. TF/Keras 'SAME' for PyTorch's padding=1, output_padding=1
+        yield Candidate("the size reached by cropping less at the start instead of output_padding", shifted, x, w, b)
+
+
+def _transposed_padding_as_input_padding(spec, x, w, b):
+    if not spec.transposed:
+        return
+    # padding p of the stride-dilated input, instead of (k-1)*d - p: the crop becomes (k-1)*d - p
+    crops = tuple(((k - 1) * d - before, (k - 1) * d - after)
+                  for k, d, (before, after) in zip(spec.kernel, spec.dilation, spec.explicit_padding))
+    changed = _maybe(spec.replace, padding=crops, output_padding=0)
+    if changed is not None and crops != spec.explicit_padding:
+        yield Candidate(f"the crop {spec.explicit_padding} padded onto the dilated input instead", changed, x, w, b)
+
+
+def _padding_mode(spec, x, w, b):
+    if spec.transposed or not any(map(any, spec.explicit_padding)):
+        return
+    if spec.padding_mode != "zeros":
+        yield Candidate(f"zeros where {spec.padding_mode} was meant", spec.replace(padding_mode="zeros"), x, w, b)
+    if spec.padding_mode == "replicate":  # TensorFlow's SYMMETRIC repeats the edge only for a pad of 1
+        pads = [(0, 0)] * 2 + list(spec.explicit_padding)
+        symmetric = np.pad(to_channels_first(x, spec.channels_last), pads, mode="symmetric")
+        valid = spec.replace(padding="valid", padding_mode="zeros", spatial=symmetric.shape[2:])
+        yield Candidate("TensorFlow's SYMMETRIC taken for replicate", valid,
+                        from_channels_first(symmetric, spec.channels_last), w, b)
+
+
 def _maybe(build, **changes):
     """A changed spec, or None when the change is not a valid spec for these sizes."""
     try:
@@ -222,6 +276,18 @@ HYPOTHESES = (
                "reshape Keras (*k, C, M) kernels to (C*M, 1, *k) via (C, M, *k)"),
     Hypothesis("missing_bias", _missing_bias,
                "fix: add the bias exactly once (check bias=True/use_bias and whether a separate add follows)"),
+    Hypothesis("transposed_kernel_not_flipped", _transposed_kernel_not_flipped,
+               "fix: a transposed conv is the forward conv with the kernel flipped: jax.lax.conv_transpose needs "
+               "transpose_kernel=True for PyTorch/TF weights (or flip the spatial axes and swap in/out yourself)"),
+    Hypothesis("output_padding_missing", _output_padding_missing,
+               "fix: carry output_padding over (PyTorch/Keras output_padding; TF's output_shape; JAX pads "
+               "(k-1)*d - p + output_padding at the end): it selects computed values, not zeros"),
+    Hypothesis("transposed_padding_as_input_padding", _transposed_padding_as_input_padding,
+               "fix: PyTorch/ONNX ConvTranspose padding p crops the output; as padding of the dilated input it is "
+               "(k-1)*d - p (jax.lax.conv_transpose: use_consistent_padding=True, or pass those pads)"),
+    Hypothesis("padding_mode", _padding_mode,
+               "fix: pad with the layer's padding_mode first (torch F.pad(mode=...), tf.pad REFLECT, jnp.pad "
+               "reflect/edge/wrap), then a 'valid' conv; TF's SYMMETRIC is not replicate: gather the edge"),
 )
 VOCABULARY = tuple(h.name for h in HYPOTHESES)
 
@@ -230,12 +296,19 @@ def _ratio(observed: np.ndarray, expected: np.ndarray, bound: np.ndarray) -> flo
     return compare(expected, observed, bound).ratio
 
 
-def diagnose(spec: ConvSpec, x, w, b, observed) -> Diagnosis:
-    """Which named mistakes reproduce ``observed`` (the port's result, in ``spec.layout``)."""
-    validate_inputs(spec, x, w, b)
+def validate_observed(spec: ConvSpec, observed) -> np.ndarray:
+    """``observed`` as float64; ValueError unless it has the output's number of dimensions."""
     observed = np.asarray(observed, np.float64)
-    if observed.shape != spec.output_shape:
-        raise ValueError(f"observed: shape {observed.shape} does not fit the spec, which gives {spec.output_shape}")
+    if observed.ndim != len(spec.output_shape):
+        raise ValueError(f"observed: {observed.ndim} dimensions, the spec's output has {len(spec.output_shape)}")
+    return observed
+
+
+def diagnose(spec: ConvSpec, x, w, b, observed) -> Diagnosis:
+    """Which named mistakes reproduce ``observed`` (the port's result, in ``spec.layout``;
+    of another shape, only the mistakes that give that shape can)."""
+    validate_inputs(spec, x, w, b)
+    observed = validate_observed(spec, observed)
     exact = holds_exactly(spec, x, w, b)
 
     def outcome(s, xi, wi, bi, after):
@@ -244,8 +317,9 @@ def diagnose(spec: ConvSpec, x, w, b, observed) -> Diagnosis:
         return value, bound
 
     truth, truth_bound = outcome(spec, x, w, b, _unchanged)
+    shape_ok = observed.shape == truth.shape
     ratio = _ratio(observed, truth, truth_bound)
-    max_abs_error = float(np.abs(observed - truth).max(initial=0.0))
+    max_abs_error = float(np.abs(observed - truth).max(initial=0.0)) if shape_ok else float("inf")
     if ratio <= 1.0:
         return Diagnosis((), True, exact, ratio, max_abs_error, "none")
     findings = []
@@ -253,13 +327,14 @@ def diagnose(spec: ConvSpec, x, w, b, observed) -> Diagnosis:
         best = None
         for candidate in hypothesis.candidates(spec, np.asarray(x), np.asarray(w), b):
             value, bound = outcome(candidate.spec, candidate.x, candidate.w, candidate.b, candidate.after)
-            if value.shape != truth.shape or np.array_equal(value, truth):
-                continue  # cannot be told apart from a correct port here
+            if value.shape != observed.shape or (shape_ok and np.array_equal(value, truth)):
+                continue  # another shape, or cannot be told apart from a correct port here
             r = _ratio(observed, value, bound)
             if r <= 1.0 and (best is None or r < best.ratio):
                 best = Finding(hypothesis.name, candidate.detail, hypothesis.fix, r)
         if best is not None:
             findings.append(best)
     findings.sort(key=lambda f: f.ratio)
-    where = where_errors_sit(np.abs(observed - truth), truth_bound, spec.channels_last)
+    where = where_errors_sit(np.abs(observed - truth), truth_bound, spec.channels_last) if shape_ok else \
+        f"in the shape: {observed.shape}, not {truth.shape}"
     return Diagnosis(tuple(findings), False, exact, ratio, max_abs_error, where)

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .backends import Unsupported, run_backend
+from .backends import Unsupported, input_gradient, run_backend
 from .dtypes import to_float64
 from .layouts import (
     channels_first_layout,
@@ -21,7 +21,7 @@ from .layouts import (
     to_channels_first_axes,
     to_channels_last_axes,
 )
-from .reference import reference
+from .reference import NUMPY_PAD_MODES, reference
 from .spec import ConvSpec
 from .status import Status
 from .tolerance import compare, error_bound
@@ -33,6 +33,12 @@ class Run:
     x: np.ndarray
     w: np.ndarray
     b: np.ndarray | None = None
+    gradient: bool = False  # x is a cotangent of the output: run the gradient with respect to the input
+
+    def output(self, backend: str) -> np.ndarray:
+        if self.gradient:
+            return input_gradient(backend, self.spec, self.w, self.x)
+        return run_backend(backend, self.spec, self.x, self.w, self.b)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,10 +64,9 @@ def _add_unit_axis(spec: ConvSpec, x, w, b) -> Rewrite:
     """conv{r}d as conv{r+1}d with a leading spatial axis of size 1."""
     layout = {"NCW": "NCHW", "NWC": "NHWC", "NCHW": "NCDHW", "NHWC": "NDHWC"}[spec.layout]
     padding = spec.padding if spec.padding in ("valid", "same") else ((0, 0), *spec.explicit_padding)
-    lifted = ConvSpec(
-        layout=layout, batch=spec.batch, in_channels=spec.in_channels, out_channels=spec.out_channels,
-        spatial=(1, *spec.spatial), kernel=(1, *spec.kernel), stride=(1, *spec.stride),
-        dilation=(1, *spec.dilation), padding=padding, groups=spec.groups, bias=spec.bias, dtype=spec.dtype,
+    lifted = spec.replace(
+        layout=layout, spatial=(1, *spec.spatial), kernel=(1, *spec.kernel), stride=(1, *spec.stride),
+        dilation=(1, *spec.dilation), padding=padding, output_padding=(0, *spec.output_padding),
     )
     axis = 1 if spec.channels_last else 2  # where the new spatial axis goes
     return _single(
@@ -83,7 +88,8 @@ def _other_channel_order(spec: ConvSpec, x, w, b) -> Rewrite:
 
 
 def _explicit_padding(spec: ConvSpec, x, w, b) -> Rewrite:
-    return _single(Run(spec.replace(padding=spec.explicit_padding), x, w, b), lambda y: y)
+    explicit = spec.replace(padding=spec.explicit_padding, output_padding=spec.explicit_output_padding)
+    return _single(Run(explicit, x, w, b), lambda y: y)
 
 
 def _per_group(spec: ConvSpec, x, w, b) -> Rewrite:
@@ -91,11 +97,12 @@ def _per_group(spec: ConvSpec, x, w, b) -> Rewrite:
     cg, fg = spec.in_channels // g, spec.out_channels // g
     axis = x.ndim - 1 if spec.channels_last else 1
     single = spec.replace(groups=1, in_channels=cg, out_channels=fg)
+    per = cg if spec.transposed else fg  # weights are (in, out/g, *k) transposed, (out, in/g, *k) forward
     runs = tuple(
         Run(
             single,
             np.ascontiguousarray(np.take(x, range(i * cg, (i + 1) * cg), axis=axis)),
-            w[i * fg:(i + 1) * fg],
+            w[i * per:(i + 1) * per],
             None if b is None else b[i * fg:(i + 1) * fg],
         )
         for i in range(g)
@@ -119,6 +126,67 @@ def _stride_one_subsampled(spec: ConvSpec, x, w, b) -> Rewrite:
     return _single(Run(dense, x, w, b), lambda y: y[tuple(index)])
 
 
+def _spatial_index(spec: ConvSpec, slices) -> tuple:
+    """An index of ``spec.layout`` arrays that applies ``slices`` to the spatial axes."""
+    offset = 1 if spec.channels_last else 2
+    index = [slice(None)] * (spec.rank + 2)
+    index[offset:offset + spec.rank] = slices
+    return tuple(index)
+
+
+def _forward_kernel(spec: ConvSpec, w) -> np.ndarray:
+    """A transposed spec's (in, out/g, *k) kernel flipped and regrouped as a forward (out, in/g, *k) one."""
+    g = spec.groups
+    flipped = np.flip(w, axis=tuple(range(2, 2 + spec.rank)))
+    grouped = flipped.reshape(g, spec.in_channels // g, spec.out_channels // g, *spec.kernel).swapaxes(1, 2)
+    return np.ascontiguousarray(grouped.reshape(spec.out_channels, spec.in_channels // g, *spec.kernel))
+
+
+def _zero_inserted_input(spec: ConvSpec, x, w, b) -> Rewrite:
+    """A transposed conv is the stride-1 forward conv of its input with stride-1
+    zeros inserted (and zeros after, where the output reaches past the full
+    one), padded by the dilated kernel, with the flipped, in/out-swapped
+    kernel; the crop is a slice of that."""
+    begins = [before for before, _ in spec.explicit_padding]
+    after = [max(0, begin + out - full) for begin, out, full in zip(begins, spec.output_spatial,
+                                                                     spec.full_output_spatial)]
+    spatial = tuple((n - 1) * s + 1 + extra for n, s, extra in zip(spec.spatial, spec.stride, after))
+    inserted = np.zeros(spec.replace(transposed=False, spatial=spatial, padding="valid", output_padding=0,
+                                     kernel=1, dilation=1).input_shape, dtype=x.dtype)
+    inserted[_spatial_index(spec, [slice(0, (n - 1) * s + 1, s) for n, s in zip(spec.spatial, spec.stride)])] = x
+    forward = spec.replace(transposed=False, output_padding=0, spatial=spatial, stride=1,
+                           padding=tuple(((k - 1) * d,) * 2 for k, d in zip(spec.kernel, spec.dilation)))
+    crop = _spatial_index(spec, [slice(b, b + out) for b, out in zip(begins, spec.output_spatial)])
+    return _single(Run(forward, inserted, _forward_kernel(spec, w), b), lambda y: y[crop])
+
+
+def _forward_gradient(spec: ConvSpec, x, w, b) -> Rewrite:
+    """A transposed conv is the gradient, with respect to its input, of the forward
+    conv that has its weights, stride, dilation and crops as padding, at the
+    transposed conv's input (zeros after it where output_padding adds a whole
+    stride of forward outputs); its bias added after."""
+    forward = spec.replace(transposed=False, output_padding=0, in_channels=spec.out_channels,
+                           out_channels=spec.in_channels, spatial=spec.output_spatial,
+                           padding=tuple((before, after) for before, after in spec.explicit_padding), bias=False)
+    cotangent = np.zeros(forward.output_shape, dtype=x.dtype)
+    cotangent[_spatial_index(spec, [slice(0, n) for n in spec.spatial])] = x
+    shape = [1] * (spec.rank + 2)
+    shape[spec.layout.index("C")] = spec.out_channels
+    with_bias = (lambda y: y) if b is None else (lambda y: y.astype(np.float64) + b.astype(np.float64).reshape(shape))
+    return _single(Run(forward, cotangent, w, gradient=True), with_bias)
+
+
+def _padded_first(spec: ConvSpec, x, w, b) -> Rewrite:
+    """A padding mode is NumPy's pad of the input (reflect, edge, wrap), then a 'valid' conv."""
+    pads = [(0, 0)] * (spec.rank + 2)
+    offset = 1 if spec.channels_last else 2
+    pads[offset:offset + spec.rank] = spec.explicit_padding
+    padded = np.pad(x, pads, mode=NUMPY_PAD_MODES[spec.padding_mode])
+    valid = spec.replace(padding="valid", padding_mode="zeros", spatial=tuple(
+        n + before + after for n, (before, after) in zip(spec.spatial, spec.explicit_padding)))
+    return _single(Run(valid, padded, w, b), lambda y: y)
+
+
 def _bias_added_after(spec: ConvSpec, x, w, b) -> Rewrite:
     shape = [1] * (spec.rank + 2)
     shape[spec.layout.index("C")] = spec.out_channels
@@ -134,9 +202,14 @@ IDENTITIES = (
     Identity("channels_first_equals_transposed_channels_last", lambda s: True, _other_channel_order),
     Identity("same_or_causal_equals_explicit_padding", lambda s: s.padding in ("same", "causal"), _explicit_padding),
     Identity("grouped_equals_concatenated_groups", lambda s: s.groups > 1, _per_group),
-    Identity("dilation_equals_zero_inserted_kernel", lambda s: max(s.dilation) > 1, _zero_inserted_kernel),
-    Identity("stride_equals_subsampled_stride_one", lambda s: max(s.stride) > 1, _stride_one_subsampled),
+    Identity("dilation_equals_zero_inserted_kernel", lambda s: max(s.dilation) > 1 and not s.transposed,
+             _zero_inserted_kernel),
+    Identity("stride_equals_subsampled_stride_one", lambda s: max(s.stride) > 1 and not s.transposed,
+             _stride_one_subsampled),
     Identity("bias_equals_adding_it_afterwards", lambda s: s.bias, _bias_added_after),
+    Identity("transposed_equals_conv_of_zero_inserted_input", lambda s: s.transposed, _zero_inserted_input),
+    Identity("transposed_equals_gradient_of_forward_conv", lambda s: s.transposed, _forward_gradient),
+    Identity("padding_mode_equals_padding_first", lambda s: s.padding_mode != "zeros", _padded_first),
 )
 BY_NAME = {identity.name: identity for identity in IDENTITIES}
 
@@ -159,8 +232,8 @@ def check_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b=Non
     rewrite = identity.rewrite(spec, x, w, b)
     try:
         direct = run_backend(backend, spec, x, w, b)
-        outputs = [run_backend(backend, r.spec, r.x, r.w, r.b) for r in rewrite.runs]
-    except Unsupported as exc:
+        outputs = [run.output(backend) for run in rewrite.runs]
+    except (Unsupported, NotImplementedError) as exc:  # a declared refusal, or a backend without autograd
         return IdentityOutcome(identity.name, backend, Status.UNSUPPORTED, message=str(exc))
     direct, other = to_float64(direct), to_float64(rewrite.combine(outputs))
     bound = error_bound(spec, x, w, b)

@@ -1,7 +1,8 @@
 """Public Hypothesis strategies for convolution specs and cases.
 
 Every spec is built constructively (rank, channels, kernel, stride, dilation,
-padding, then an input size that fits), so no draw is rejected::
+forward or transposed, padding and its mode, then an input size that fits),
+so no draw is rejected::
 
     from hypothesis import given
     from harness.strategies import conv_cases
@@ -20,9 +21,9 @@ from typing import Iterable
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from .spec import DTYPES, LAYOUTS, ConvSpec
+from .spec import DTYPES, LAYOUTS, PADDING_MODES, ConvSpec
 
-__all__ = ["conv_specs", "conv_cases", "PADDINGS", "FEATURES"]
+__all__ = ["conv_specs", "conv_cases", "PADDINGS", "PADDING_MODES", "FEATURES"]
 
 PADDINGS = ("valid", "same", "causal", "explicit")
 FEATURES = ("groups", "dilation", "stride")  # what ``require`` can ask every spec to have
@@ -61,10 +62,14 @@ def _at_least_one_above_one(draw, values: tuple[int, ...], high: int) -> tuple[i
 
 @st.composite
 def _specs(draw, layouts, dtypes, paddings, groups, dilation, bias, require, max_kernel, max_stride, max_dilation,
-           max_groups, max_elements):
+           max_groups, max_elements, transposed, padding_modes):
     layout = draw(st.sampled_from(layouts))
     rank = len(layout) - 2
     kinds = [p for p in paddings if p != "causal" or rank == 1]
+    # a quarter of the draws transposed, where both are allowed (shrinking goes to forward)
+    is_transposed = draw(st.sampled_from((False, False, False, True))) if transposed is None else transposed
+    if is_transposed:
+        kinds = [p for p in kinds if p != "causal"]
     padding_kind = draw(st.sampled_from(kinds))
     group_count = draw(st.integers(2 if "groups" in require else 1, max_groups)) if groups else 1
     per_group_in = draw(st.integers(1, 3))  # 1 with groups > 1: depthwise
@@ -82,20 +87,31 @@ def _specs(draw, layouts, dtypes, paddings, groups, dilation, bias, require, max
         padding = draw(st.tuples(*[st.tuples(st.integers(0, 2), st.integers(0, 2))] * rank))
     else:
         padding = padding_kind
+    output_padding = (0,) * rank
+    mode = "zeros"
+    if is_transposed and padding_kind != "same":
+        output_padding = draw(st.tuples(*[st.integers(0, max(s, d) - 1) for s, d in zip(stride, dil)]))
+    elif not is_transposed and (padding_kind != "valid" or "zeros" not in padding_modes):  # 'valid' fills nothing
+        mode = draw(st.sampled_from(padding_modes))
     batch = draw(st.integers(1, 2))
-    # The input must hold the dilated kernel; 'same' and 'causal' pad enough for any size.
     per_axis = max(1, int((max_elements / (batch * in_channels)) ** (1 / rank)))
     spatial = []
     for axis in range(rank):
         extent = (kernel[axis] - 1) * dil[axis] + 1
-        pads = sum(padding[axis]) if padding_kind == "explicit" else 0
-        low = 1 if padding_kind in ("same", "causal") else max(1, extent - pads)
+        pads = padding[axis] if padding_kind == "explicit" else (0, 0)
+        if is_transposed:  # the full output, (n-1)*s + extent, must outlast the crop
+            low = 1 + max(0, -(-(sum(pads) + 1 - output_padding[axis] - extent) // stride[axis]))
+        elif padding_kind in ("same", "causal"):  # these pad enough for any size
+            low = extent if mode != "zeros" else 1  # a pad of at most extent-1: reflect and circular hold
+        else:  # the input must hold the dilated kernel, and reflect pads less than it
+            low = max(1, extent - sum(pads), max(pads) + (mode == "reflect"))
         spatial.append(draw(st.integers(low, max(low, min(per_axis, low + 6)))))
     return ConvSpec(
         layout=layout, batch=batch, in_channels=in_channels, out_channels=out_channels,
         spatial=tuple(spatial), kernel=kernel, stride=stride, dilation=dil, padding=padding,
         groups=group_count, bias=draw(st.booleans()) if bias is None else bias,
-        dtype=draw(st.sampled_from(dtypes)),
+        dtype=draw(st.sampled_from(dtypes)), transposed=is_transposed, output_padding=output_padding,
+        padding_mode=mode,
     )
 
 
@@ -115,6 +131,8 @@ def conv_specs(
     max_dilation: int | None = None,
     max_groups: int = 4,
     max_elements: int = 2048,
+    transposed: bool | None = None,
+    padding_modes: Iterable[str] = PADDING_MODES,
 ) -> st.SearchStrategy[ConvSpec]:
     """Valid ConvSpecs, built so that every draw is valid (nothing is filtered).
 
@@ -129,11 +147,18 @@ def conv_specs(
     the kernel allows (the input always holds the dilated kernel). Wrong types
     or ranges raise Hypothesis' InvalidArgument when the strategy is built.
 
+    ``transposed`` None draws both forward and (a quarter of the time)
+    transposed specs, with output_padding; True or False only those.
+    ``padding_modes`` are drawn for forward specs (half of the draws zeros
+    where zeros is among them; transposed specs pad with zeros only).
+
     The corners come on purpose: even kernels with 'same', stride larger than
     the kernel, dilation with stride, depthwise and grouped convolutions with
     channel multipliers, kernel equal to the input, spatial size 1, batch 1::
 
         conv_specs(ranks=(2,), require=("groups", "stride"), max_groups=2)   # grouped, strided conv2d
+        conv_specs(transposed=True, paddings=("same",))                     # decoder upsampling
+        conv_specs(transposed=False, padding_modes=("reflect", "circular"))
     """
     _check_int("max_rank", max_rank, 1, 3)
     ranks = tuple(r for r in _check_choice("ranks", ranks, (1, 2, 3)) if r <= max_rank)
@@ -152,6 +177,17 @@ def conv_specs(
     _check_flag("groups", groups)
     _check_flag("dilation", dilation)
     _check_flag("bias", bias, allow_none=True)
+    _check_flag("transposed", transposed, allow_none=True)
+    padding_modes = _check_choice("padding_modes", padding_modes, PADDING_MODES)
+    if transposed and set(paddings) == {"causal"}:
+        raise InvalidArgument("transposed=True with paddings=('causal',): 'causal' is not defined for transposed specs")
+    if transposed and "zeros" not in padding_modes:
+        raise InvalidArgument(f"transposed=True with padding_modes={padding_modes!r}: transposed specs pad with "
+                              "zeros only")
+    if transposed is None and ("zeros" not in padding_modes or set(paddings) == {"causal"}):
+        transposed = False  # the filters leave forward specs only
+    if "zeros" in padding_modes:  # half of the draws zeros, the usual case
+        padding_modes = ("zeros",) * max(1, len(padding_modes) - 1) + tuple(m for m in padding_modes if m != "zeros")
     require = _check_choice("require", require, FEATURES) if tuple(require) else ()
     for name, value, low in (("max_kernel", max_kernel, 1), ("max_stride", max_stride, 1),
                              ("max_dilation", max_dilation, 1), ("max_groups", max_groups, 1),
@@ -168,7 +204,7 @@ def conv_specs(
         if feature in require and not allowed:
             raise InvalidArgument(f"require={require!r}: {feature!r} cannot be drawn with {why}")
     return _specs(layouts, dtypes, paddings, groups, dilation, bias, require, kernels, max_stride, dilations,
-                  max_groups, max_elements)
+                  max_groups, max_elements, transposed, padding_modes)
 
 
 def conv_cases(**filters) -> st.SearchStrategy[tuple[ConvSpec, int]]:

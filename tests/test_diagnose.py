@@ -45,6 +45,32 @@ DEPTHWISE = ConvSpec(layout="NHWC", in_channels=3, out_channels=6, spatial=(5, 6
                      padding="same", bias=True)
 NHWC = ConvSpec(layout="NHWC", in_channels=3, out_channels=4, spatial=(6, 7), kernel=(2, 3), padding="valid",
                 bias=True)
+# a DCGAN upsampling layer: ConvTranspose1d(kernel 4, stride 2, padding 1), output 2n
+DCGAN = ConvSpec(layout="NCW", in_channels=2, out_channels=3, spatial=6, kernel=4, stride=2, padding=1,
+                 transposed=True, bias=True)
+# a decoder layer: ConvTranspose2d(kernel 3, stride 2, padding 1, output_padding 1), output 2n
+DECODER = ConvSpec(layout="NCHW", in_channels=2, out_channels=3, spatial=(4, 5), kernel=3, stride=2, padding=1,
+                   output_padding=1, transposed=True, bias=True)
+REFLECT = ConvSpec(layout="NCHW", in_channels=2, out_channels=3, spatial=(6, 7), kernel=3, padding=1,
+                   padding_mode="reflect", bias=True)
+REPLICATE = REFLECT.replace(kernel=5, padding=2, padding_mode="replicate")
+
+
+def jax_conv_transpose(spec, x, w, b, padding, transpose_kernel=True):
+    """A JAX port of a PyTorch ConvTranspose1d through jax.lax.conv_transpose."""
+    jax = pytest.importorskip("jax")
+    y = jax.lax.conv_transpose(x, w, spec.stride, padding, dimension_numbers=("NCH", "OIH", "NCH"),
+                               transpose_kernel=transpose_kernel)
+    return np.asarray(y) + b[:, None]
+
+
+def tf_valid_after(pad_mode, spec, x, w, b):
+    """A TensorFlow port of a padded channels-first conv2d: tf.pad in ``pad_mode``, then VALID."""
+    tf = pytest.importorskip("tensorflow")
+    pads = [[0, 0], [0, 0], *map(list, spec.explicit_padding)]
+    padded = tf.transpose(tf.pad(tf.constant(x), pads, mode=pad_mode), (0, 2, 3, 1))
+    y = tf.nn.conv2d(padded, tf.transpose(tf.constant(w), (2, 3, 1, 0)), 1, "VALID") + b
+    return tf.transpose(y, (0, 3, 1, 2)).numpy()
 
 
 def _inject(name: str):
@@ -97,7 +123,54 @@ def _inject(name: str):
         spec = SAME_2D
         x, w, b = make_inputs(spec, 9, exact=True)
         return spec, x, w, b, torch_port(spec, x, w, b, bias=False)
+    if name == "transposed_kernel_not_flipped":
+        spec = DCGAN
+        x, w, b = make_inputs(spec, 10, exact=True)
+        k = spec.kernel[0]
+        pads = ((k - 1 - 1, k - 1 - 1),)  # PyTorch padding 1 as the dilated input's: right
+        assert np.array_equal(jax_conv_transpose(spec, x, w, b, pads), check_reference(spec, x, w, b))
+        # PyTorch (in, out, k) swapped to (out, in, k) by hand, and transpose_kernel left at its default
+        return spec, x, w, b, jax_conv_transpose(spec, x, np.swapaxes(w, 0, 1), b, pads, transpose_kernel=False)
+    if name == "transposed_padding_as_input_padding":
+        spec = DCGAN
+        x, w, b = make_inputs(spec, 11, exact=True)
+        return spec, x, w, b, jax_conv_transpose(spec, x, w, b, ((1, 1),))  # PyTorch's padding=1 passed on
+    if name == "output_padding_missing":
+        spec = DECODER
+        x, w, b = make_inputs(spec, 12, exact=True)
+        tf = pytest.importorskip("tensorflow")
+        # tf.nn.conv2d_transpose 'SAME' for output 2n, as for ConvTranspose2d(padding=1) without output_padding
+        y = tf.nn.conv2d_transpose(np.transpose(x, (0, 2, 3, 1)), np.transpose(w, (2, 3, 1, 0)), (1, 8, 10, 3), 2,
+                                   "SAME") + b
+        return spec, x, w, b, np.transpose(y.numpy(), (0, 3, 1, 2))
+    if name == "padding_mode":
+        spec = REPLICATE
+        x, w, b = make_inputs(spec, 13, exact=True)
+        assert np.array_equal(tf_valid_after("REFLECT", REFLECT, x, w[..., 1:4, 1:4], b),
+                              check_reference(REFLECT, x, w[..., 1:4, 1:4], b))
+        return spec, x, w, b, tf_valid_after("SYMMETRIC", spec, x, w, b)
     raise AssertionError(f"no injection for {name}")
+
+
+def check_reference(spec, x, w, b):
+    from harness import reference
+
+    return reference(spec, x, w, b)
+
+
+def test_a_forgotten_padding_mode_is_named():
+    x, w, b = make_inputs(REFLECT, 14, exact=True)
+    y = _functional().conv2d(t(x), t(w), t(b), padding=1)  # Conv2d(padding=1) without padding_mode='reflect'
+    result = diagnose(REFLECT, x, w, b, y.numpy())
+    assert result.best == "padding_mode" and "zeros where reflect was meant" in result.text()
+
+
+def test_a_port_of_the_wrong_shape_is_diagnosed_by_the_mistakes_that_give_it():
+    x, w, b = make_inputs(DECODER, 15, exact=True)
+    short = _functional().conv_transpose2d(t(x), t(w), t(b), stride=2, padding=1)  # output_padding left out
+    result = diagnose(DECODER, x, w, b, short.numpy())
+    assert short.shape[2:] == (7, 9) and DECODER.output_spatial == (8, 10)
+    assert result.best == "output_padding_missing" and result.where == "in the shape: (1, 3, 7, 9), not (1, 3, 8, 10)"
 
 
 @pytest.mark.parametrize("name", VOCABULARY)

@@ -119,7 +119,13 @@ def run_backend(name: str, spec: ConvSpec, x, w, b=None) -> np.ndarray:
     return execute(name, spec, x, w, b)[0]
 
 
+def input_gradient(name: str, spec: ConvSpec, w, cotangent) -> np.ndarray:
+    """The gradient of ``spec``'s output, at ``cotangent``, with respect to its input,
+    by the framework's autograd (``Backend.input_gradient``)."""
+    return get_backend(name).input_gradient(spec, w, cotangent)
+
+
 __all__ = [
     "REGISTRY", "Backend", "Refusal", "Rendered", "Unsupported",
-    "available_backends", "get_backend", "register", "resolve_backends", "execute", "run_backend",
+    "available_backends", "get_backend", "register", "resolve_backends", "execute", "run_backend", "input_gradient",
 ]

@@ -92,6 +92,7 @@ class Backend:
     module: str = ""  # the framework's import name
     imports: tuple[str, ...] = ()  # the lines that bind what ``namespace`` returns
     refusals: tuple[Refusal, ...] = ()
+    gradient_refusals: tuple[Refusal, ...] = ()  # what the framework's autograd refuses (input_gradient only)
     weights_spatial_first = False  # the framework takes (*kernel, in/groups, out), not (out, in/groups, *kernel)
     no_padding = "valid"  # the convolution's padding argument once the input is padded
     native_padding_modes = False  # whether padding_argument may be asked for a padding mode other than zeros
@@ -226,6 +227,32 @@ class Backend:
         if attempt.error is not None:
             raise attempt.error
         return attempt.result, attempt.call
+
+    def input_gradient(self, spec: ConvSpec, w, cotangent) -> np.ndarray:
+        """The vector-Jacobian product of the (forward) ``spec`` with respect to its
+        input, at ``cotangent`` (shaped like its output), by the framework's own
+        autograd through the call ``plan`` builds. Declared refusals raise
+        Unsupported, as in ``run``."""
+        try:
+            planned, namespace = self.plan(spec), self.namespace()
+            given = run_steps(planned.inputs, {"x": np.zeros(spec.input_shape, cotangent.dtype), "w": w, "b": None},
+                              namespace)
+            cotangent = run_steps(planned.inputs, {"x": cotangent, "w": w, "b": None}, namespace)["x"]
+
+            def forward(x):
+                return run_steps(planned.body, {**given, "x": x}, namespace)["y"]
+
+            gradient = self.vjp(forward, given["x"], cotangent)
+            return run_steps(planned.outputs, {"y": gradient}, namespace)["y"]
+        except Exception as exc:
+            refusal = next((r for r in self.refusals + self.gradient_refusals if r.matches(spec, str(exc))), None)
+            if refusal is None:
+                raise
+            raise Unsupported(self.name, refusal, self.message(exc)) from exc
+
+    def vjp(self, forward: Callable, x, cotangent):
+        """``cotangent`` pulled back through ``forward`` at ``x`` by the framework's autograd."""
+        raise NotImplementedError(f"{self.name} has no autograd")
 
     def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
         """Hand-written backends only (see the class docstring); never called on this class."""

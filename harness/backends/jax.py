@@ -112,6 +112,10 @@ class Jax(Backend):
                     dimension_numbers=dimension_numbers(layout), feature_group_count=g)
         return (*kernel, Step("y", conv), *self.bias(spec, layout)), len(kernel)
 
+    def vjp(self, forward, x, cotangent):
+        _, pull_back = _jax().vjp(forward, x)
+        return pull_back(cotangent)[0]
+
     def bias(self, spec: ConvSpec, layout: str) -> tuple[Step, ...]:
         if not spec.bias:
             return ()

@@ -75,6 +75,17 @@ REFUSALS = (
 )
 
 
+GRADIENT_REFUSALS = (
+    Refusal(
+        "channels_first_padded_conv2d_gradient",
+        lambda spec: spec.rank == 2 and not spec.channels_last,
+        r"Conv2DCustomBackpropInputOp only supports NHWC",
+        "TensorFlow's CPU gradient of a padded channels-first conv2d runs a kernel that takes NHWC only",
+        dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, padding=1),
+    ),
+)
+
+
 @functools.cache
 def _tf():
     # TensorFlow's C++ logs (a oneDNN banner, "falling back to Eigen" lines) unless the user set a level
@@ -145,6 +156,7 @@ class TensorFlow(Backend):
     module = "tensorflow"
     imports = ("import tensorflow as tf",)
     refusals = REFUSALS
+    gradient_refusals = GRADIENT_REFUSALS
     weights_spatial_first = True
     no_padding = "VALID"
 
@@ -228,6 +240,13 @@ class TensorFlow(Backend):
                     "SAME" if spec.padding == "same" else "VALID", data_format=layout,
                     dilations=_full(spec.dilation, last))
         return (Step("y", conv), *crop, *self.bias(spec, layout)), 0
+
+    def vjp(self, forward, x, cotangent):
+        tf = _tf()
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = forward(x)
+        return tape.gradient(y, x, output_gradients=cotangent)
 
     def bias(self, spec: ConvSpec, layout: str) -> tuple[Step, ...]:
         if not spec.bias:

@@ -91,6 +91,13 @@ class _Torch(Backend):
             warnings.filterwarnings("ignore", "Using padding='same' with even kernel")
             return super().execute(planned, x, w, b)
 
+    def vjp(self, forward, x, cotangent):
+        import torch
+
+        x = x.detach().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(forward(x), x, cotangent)
+        return gradient
+
     def arguments(self, spec: ConvSpec, padding) -> dict:
         return dict(stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups)
 
