@@ -60,9 +60,20 @@ def _keras_model(keras, layer, shape):
         (lambda keras: keras.layers.Conv2D(4, 3, data_format="channels_first", padding="same"), (2, 6, 5)),
         (lambda keras: keras.layers.Conv3D(2, 2, padding="same", strides=2), (3, 4, 5, 1)),
         (lambda keras: keras.layers.SeparableConv1D(5, 3, depth_multiplier=2, padding="same"), (9, 3)),
+        (lambda keras: keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same"), (5, 6, 3)),
+        (lambda keras: keras.layers.Conv2DTranspose(4, 4, strides=2, padding="same"), (5, 6, 3)),
+        (lambda keras: keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same", output_padding=1), (5, 6, 3)),
+        (lambda keras: keras.layers.Conv2DTranspose(3, (3, 2), strides=(2, 3), padding="valid"), (4, 3, 2)),
+        (lambda keras: keras.layers.Conv1DTranspose(3, 5, strides=3, padding="valid", output_padding=2), (6, 2)),
+        (lambda keras: keras.layers.Conv1DTranspose(3, 1, strides=3, padding="same"), (4, 2)),
+        (lambda keras: keras.layers.Conv3DTranspose(2, 2, strides=2, padding="same"), (2, 3, 3, 2)),
+        (lambda keras: keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same", data_format="channels_first"),
+         (2, 4, 5)),
     ],
     ids=["conv1d-causal-dilated", "depthwise1d-m2", "depthwise2d-m3-stride2-same", "conv2d-groups",
-         "conv2d-channels-first", "conv3d", "separable1d"],
+         "conv2d-channels-first", "conv3d", "separable1d", "conv2d-transpose-same-k3-s2", "conv2d-transpose-same-k4-s2",
+         "conv2d-transpose-same-output-padding", "conv2d-transpose-valid", "conv1d-transpose-valid-output-padding",
+         "conv1d-transpose-same-stride-beyond-kernel", "conv3d-transpose-same", "conv2d-transpose-channels-first"],
 )
 def test_keras_layer_kinds_map_to_the_spec_their_own_output_confirms(keras, layer, shape):
     model = _keras_model(keras, layer(keras), shape)
@@ -73,3 +84,17 @@ def test_keras_layer_kinds_map_to_the_spec_their_own_output_confirms(keras, laye
     assert_every_layer_agrees(results, "keras model")
     if "separable" not in scanned.layers[0].kind.lower():
         assert all(r.layer.output is not None for r in results)
+
+
+def test_a_keras_decoder_with_conv2d_transpose_same_stride_2_passes_in_every_backend(keras):
+    inputs = keras.Input(shape=(8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same")(x)
+    model = keras.Model(inputs, keras.layers.Conv2D(3, 1)(x))
+    scanned = scan(model)
+    assert [layer.spec.transposed for layer in scanned.layers] == [False, False, True, True, False]
+    assert scanned.layers[3].spec.output_shape == (1, 8, 8, 4)
+    results = check_model(scanned)
+    assert {o.status for r in results for o in r.result.outcomes} == {"pass"}

@@ -52,10 +52,47 @@ class Block3d(torch.nn.Module):
         return self.reflect(self.b(self.a(x)))
 
 
+class UNet(torch.nn.Module):
+    """A small U-Net: reflect-padded convs, a strided conv down, transposed convs up
+    (kernel 2 stride 2, and kernel 3 stride 2 padding 1 output_padding 1), a skip
+    connection, replicate and circular padded convs: every backend runs every layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc1 = torch.nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect")
+        self.down = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.enc2 = torch.nn.Conv2d(16, 16, 3, padding=1, padding_mode="replicate")
+        self.bottom = torch.nn.Conv2d(16, 16, 3, stride=2, padding=1, padding_mode="circular")
+        self.up1 = torch.nn.ConvTranspose2d(16, 16, 3, stride=2, padding=1, output_padding=1)
+        self.up2 = torch.nn.ConvTranspose2d(32, 8, 2, stride=2)
+        self.dec = torch.nn.Conv2d(16, 4, 3, padding="same", padding_mode="reflect")
+
+    def forward(self, x):
+        e1 = torch.relu(self.enc1(x))
+        e2 = torch.relu(self.enc2(self.down(e1)))
+        u1 = torch.relu(self.up1(self.bottom(e2)))
+        u2 = torch.relu(self.up2(torch.cat([u1, e2], dim=1)))
+        return self.dec(torch.cat([u2, e1], dim=1))
+
+
+class AudioUpsampler(torch.nn.Module):
+    """1-D and 3-D transposed convs, each called with output_size, which sets its output padding; dilated, grouped."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.ConvTranspose1d(2, 4, 5, stride=3, padding=2, dilation=2, groups=2)
+        self.up3d = torch.nn.ConvTranspose3d(4, 2, (1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+
+    def forward(self, x):
+        y = self.up(x, output_size=[15])  # 14 without output padding
+        return self.up3d(y[..., :12].reshape(1, 4, 1, 2, 6), output_size=[1, 4, 12])  # (1, 3, 11) without
+
+
 @pytest.mark.parametrize(
     "model,example",
-    [(CausalStack, (2, 2, 30)), (GroupedBlock, (1, 4, 9, 10)), (Block3d, (1, 2, 4, 9, 9))],
-    ids=["causal-stack", "grouped-block", "block3d"],
+    [(CausalStack, (2, 2, 30)), (GroupedBlock, (1, 4, 9, 10)), (Block3d, (1, 2, 4, 9, 9)), (UNet, (2, 3, 16, 12)),
+     (AudioUpsampler, (1, 2, 4))],
+    ids=["causal-stack", "grouped-block", "block3d", "unet", "audio-upsampler"],
 )
 def test_every_conv_of_a_torch_model_agrees_in_every_backend(model, example):
     torch.manual_seed(0)
@@ -65,11 +102,28 @@ def test_every_conv_of_a_torch_model_agrees_in_every_backend(model, example):
     assert all(r.layer.output is not None for r in checked)
 
 
-def test_a_non_zero_padding_mode_is_reported_not_skipped():
-    scanned = scan(Block3d(), torch.randn(1, 2, 4, 9, 9))
-    (reflect,) = [layer for layer in scanned.layers if layer.name == "reflect"]
-    assert reflect.spec is None and "padding_mode='reflect'" in reflect.unsupported
-    assert [layer.name for layer in scanned.layers] == ["a", "b", "reflect"]
+def test_padding_modes_and_transposed_convs_become_specs():
+    scanned = scan(UNet(), torch.randn(1, 3, 16, 12))
+    layers = {layer.name: layer for layer in scanned.layers}
+    assert list(layers) == ["enc1", "down", "enc2", "bottom", "up1", "up2", "dec"]
+    assert [layers[n].spec.padding_mode for n in ("enc1", "enc2", "bottom")] == ["reflect", "replicate", "circular"]
+    up1 = layers["up1"].spec
+    assert up1.transposed and up1.output_padding == (1, 1) and up1.output_spatial == (8, 6)
+    assert layers["up2"].w.shape == (32, 8, 2, 2)  # PyTorch's (in, out/groups, *k), the neutral transposed order
+
+
+def test_every_layer_of_the_unet_passes_in_every_backend():
+    torch.manual_seed(1)
+    results = check_model(scan(UNet(), torch.randn(1, 3, 16, 12)))
+    assert {o.backend for r in results for o in r.result.outcomes} == {"torch model", "numpy", *FRAMEWORK_BACKENDS}
+    assert {o.status for r in results for o in r.result.outcomes} == {"pass"}
+
+
+def test_output_size_sets_the_output_padding_of_the_spec():
+    scanned = scan(AudioUpsampler(), torch.randn(1, 2, 4))
+    up = scanned.layers[0].spec
+    assert up.output_padding == (1,) and up.output_spatial == (15,)  # (4-1)*3 + (5-1)*2 + 1 - 2*2 = 14, plus 1
+    assert scanned.layers[1].spec.output_padding == (0, 1, 1)
 
 
 def test_port_command_prints_a_row_per_layer_and_feeds_the_report(tmp_path, capsys, monkeypatch):

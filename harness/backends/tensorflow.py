@@ -83,6 +83,13 @@ GRADIENT_REFUSALS = (
         "TensorFlow's CPU gradient of a padded channels-first conv2d runs a kernel that takes NHWC only",
         dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, padding=1),
     ),
+    Refusal(
+        "dilated_gradient_cpu",
+        lambda spec: any(d > 1 for d in spec.dilation),
+        r"do(es)? not yet support dilation rates larger than 1",
+        "TensorFlow's CPU gradient of a dilated conv (Conv2DBackpropInput) supports dilation 1 only for some dtypes",
+        dict(layout="NHWC", in_channels=1, out_channels=1, spatial=3, kernel=2, dilation=2, padding=((1, 1), (1, 1))),
+    ),
 )
 
 

@@ -23,7 +23,8 @@ from ..reference import reference
 class ConvLayer:
     """One convolution captured from a model's forward pass.
 
-    ``w`` is in the neutral order (out, in/groups, *kernel); ``output`` is what
+    ``w`` is in the neutral order (out, in/groups, *kernel), for a transposed
+    spec (in, out/groups, *kernel); ``output`` is what
     the model's own layer produced (in ``spec.layout``), where it can be taken.
     ``unsupported`` says why a layer could not be expressed as a spec.
     """

@@ -7,6 +7,8 @@ input channel c: in the neutral grouped order (groups = in) that is weight
 row c*multiplier + m, so the kernel is moved to (in, multiplier, *kernel) and
 reshaped to (in*multiplier, 1, *kernel). A separable conv is its depthwise
 spec (no bias) followed by a pointwise 1x1 spec (with the bias).
+A Conv1D/2D/3DTranspose kernel is (*kernel, out, in), neutral (in, out, *kernel);
+its output follows Keras' own size rule (``transposed_crop``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def _value(variable, dtype: str) -> np.ndarray:
 
 
 def conv_weight(kernel: np.ndarray) -> np.ndarray:
-    """Keras (*k, in/groups, out) -> neutral (out, in/groups, *k)."""
+    """Keras (*k, in/groups, out) -> neutral (out, in/groups, *k); for a transposed
+    kernel (*k, out, in) -> (in, out, *k), the same permutation."""
     return np.ascontiguousarray(np.transpose(kernel, weight_from_spatial_first_axes(kernel.ndim - 2)))
 
 
@@ -39,6 +42,26 @@ def depthwise_weight(kernel: np.ndarray) -> np.ndarray:
     channels, multiplier = kernel.shape[-2:]
     moved = np.transpose(kernel, (r, r + 1, *range(r)))  # (in, multiplier, *k)
     return np.ascontiguousarray(moved.reshape(channels * multiplier, 1, *kernel.shape[:r]))
+
+
+def transposed_crop(kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None):
+    """Keras 3's Conv*DTranspose on one axis as a transposed spec's (begin, end) crop
+    and output padding. Keras (keras/src/backend/common/backend_utils.py) pads the
+    stride-dilated input by (left, right) before a stride-1 conv with the dilated
+    kernel (extent e): 'valid' by (e-1, e-1 + p), p defaulting to max(e, s) - e;
+    'same' by a total of s + e - 2 (output n*s) or, with p given, e + e%2 - 2 + p,
+    left = min(ceil(total/2), e-1). The crop is (e-1 - left, e-1 - right); a
+    negative end is output padding."""
+    extent = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        left = extent - 1
+        right = extent - 1 + (max(extent, stride) - extent if output_padding is None else output_padding)
+    else:
+        total = stride + extent - 2 if output_padding is None else extent + extent % 2 - 2 + output_padding
+        left = min(total // 2 + total % 2, extent - 1)
+        right = total - left
+    begin, end = extent - 1 - left, extent - 1 - right
+    return (begin, max(end, 0)), max(-end, 0)
 
 
 def _spec(layer, x_shape, *, out_channels, groups, kernel, strides, padding, bias, dtype) -> ConvSpec:
@@ -53,15 +76,26 @@ def _spec(layer, x_shape, *, out_channels, groups, kernel, strides, padding, bia
     )
 
 
+def _transposed_spec(layer, x_shape, dtype) -> ConvSpec:
+    rank = len(x_shape) - 2
+    given = layer.output_padding
+    output_padding = (None,) * rank if given is None else given
+    crops = [transposed_crop(k, s, d, layer.padding, p) for k, s, d, p in zip(
+        layer.kernel_size, layer.strides, layer.dilation_rate, output_padding)]
+    return _spec(layer, x_shape, out_channels=layer.filters, groups=1, kernel=layer.kernel_size,
+                 strides=layer.strides, padding=tuple(crop for crop, _ in crops), bias=layer.use_bias,
+                 dtype=dtype).replace(transposed=True, output_padding=tuple(extra for _, extra in crops))
+
+
 def _layers(model, keras):
     kinds = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, keras.layers.DepthwiseConv1D,
-             keras.layers.DepthwiseConv2D, keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
-    transposed = tuple(getattr(keras.layers, n) for n in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"))
+             keras.layers.DepthwiseConv2D, keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
+             keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
     found, nested = [], []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             nested.append(layer)
-        elif isinstance(layer, kinds) and not isinstance(layer, transposed):
+        elif isinstance(layer, kinds):
             found.append(layer)
     return found, nested
 
@@ -96,7 +130,11 @@ def scan_keras(model, example=None, *, name: str | None = None) -> ScannedModel:
             captured.append(ConvLayer(f"{layer.name}/depthwise", kind, spec_dw, x, w_dw, None))
             captured.append(ConvLayer(f"{layer.name}/pointwise", kind, spec_pw, middle, w_pw, bias))
             continue
-        if isinstance(layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)):
+        if isinstance(layer, (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+                              keras.layers.Conv3DTranspose)):
+            w = conv_weight(_value(layer.kernel, dtype))  # (*k, out, in) -> (in, out, *k)
+            spec = _transposed_spec(layer, x.shape, dtype)
+        elif isinstance(layer, (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)):
             w = depthwise_weight(_value(layer.kernel, dtype))
             spec = _spec(layer, x.shape, out_channels=w.shape[0], groups=w.shape[0] // layer.depth_multiplier,
                          kernel=layer.kernel_size, bias=layer.use_bias, **common)

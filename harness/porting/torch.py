@@ -1,5 +1,6 @@
-"""Scan a PyTorch model: forward hooks on every Conv1d/2d/3d capture the spec,
-the real weights and the activation each layer received."""
+"""Scan a PyTorch model: forward hooks on every Conv1d/2d/3d and
+ConvTranspose1d/2d/3d capture the spec (with its padding_mode, or its
+output_padding), the real weights and the activation each layer received."""
 
 from __future__ import annotations
 
@@ -23,18 +24,28 @@ def _array(tensor) -> np.ndarray:
     return tensor.numpy().copy()
 
 
-def layer_spec(module, x_shape: tuple[int, ...]) -> ConvSpec:
-    """The spec of one ``torch.nn.ConvNd`` applied to an input of ``x_shape``."""
+def layer_spec(module, x_shape: tuple[int, ...], y_shape: tuple[int, ...] | None = None) -> ConvSpec:
+    """The spec of one ``torch.nn.ConvNd`` or ``ConvTransposeNd`` applied to an input of
+    ``x_shape``. A transposed module called with ``output_size`` picks its output
+    padding from it: read from ``y_shape``, the output it gave, where known."""
+    import torch
+
     rank = len(x_shape) - 2
     padding = module.padding
     if not isinstance(padding, str):
         padding = tuple((p, p) for p in padding)
-    return ConvSpec(
+    transposed = isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d))
+    spec = ConvSpec(
         layout=LAYOUTS[2 * (rank - 1)], batch=x_shape[0], in_channels=module.in_channels,
         out_channels=module.out_channels, spatial=tuple(x_shape[2:]), kernel=module.kernel_size,
         stride=module.stride, dilation=module.dilation, padding=padding, groups=module.groups,
         bias=module.bias is not None, dtype=DTYPES.get(str(module.weight.dtype), str(module.weight.dtype)),
+        transposed=transposed, padding_mode=module.padding_mode,
     )
+    if transposed and y_shape is not None:
+        return spec.replace(output_padding=tuple(
+            out - default for out, default in zip(y_shape[2:], spec.output_spatial)))
+    return spec.replace(output_padding=module.output_padding) if transposed else spec
 
 
 def scan_torch(model, example, *, name: str | None = None) -> ScannedModel:
@@ -42,7 +53,8 @@ def scan_torch(model, example, *, name: str | None = None) -> ScannedModel:
 
     if example is None:
         raise ValueError("example: a PyTorch model needs an example input (return (model, input) or pass --input-shape)")
-    convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
+    convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
+             torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
     captured: list[ConvLayer] = []
 
     def hook(module_name):
@@ -51,12 +63,11 @@ def scan_torch(model, example, *, name: str | None = None) -> ScannedModel:
             x = inputs[0]
             if x.dim() == module.weight.dim() - 1:  # an unbatched input
                 x, output = x.unsqueeze(0), output.unsqueeze(0)
-            if module.padding_mode != "zeros":
-                captured.append(ConvLayer(module_name, kind, None, unsupported=(
-                    f"padding_mode={module.padding_mode!r}: the spec pads with zeros only; pad the input with "
-                    f"torch.nn.functional.pad(mode={module.padding_mode!r}) and use padding=0")))
+            try:
+                spec = layer_spec(module, tuple(x.shape), tuple(output.shape))
+            except ValueError as exc:  # a layer this spec cannot state: reported, the scan goes on
+                captured.append(ConvLayer(module_name, kind, None, unsupported=str(exc)))
                 return
-            spec = layer_spec(module, tuple(x.shape))
             captured.append(ConvLayer(
                 module_name, kind, spec, _array(x), _array(module.weight),
                 None if module.bias is None else _array(module.bias), _array(output),
