@@ -11,8 +11,20 @@ from .spec import ConvSpec
 from .status import Status
 
 
+MODE_NOTES = {
+    "reflect": "padding_mode 'reflect' (NumPy's reflect, the edge not repeated): torch.nn.ConvNd(padding_mode="
+               "'reflect') or F.pad(mode='reflect'); tf.pad(mode='REFLECT'); jnp.pad(mode='reflect')",
+    "replicate": "padding_mode 'replicate' (NumPy's edge): F.pad(mode='replicate'); jnp.pad(mode='edge'); TensorFlow "
+                 "has no edge mode (SYMMETRIC repeats the edge only for a pad of 1): gather the edge index",
+    "circular": "padding_mode 'circular' (NumPy's wrap): F.pad(mode='circular'); jnp.pad(mode='wrap'); TensorFlow "
+                "has none: gather the wrapped indices",
+}
+
+
 def padding_notes(spec: ConvSpec) -> list[str]:
     """What the spec's padding resolves to, and where the frameworks' conventions part."""
+    if spec.transposed:
+        return transposed_padding_notes(spec)
     pads = spec.explicit_padding
     pairs = ", ".join(f"({b}, {a})" for b, a in pads)
     notes = [f"padding {spec.padding!r} resolves to (before, after) = {pairs} per spatial axis"]
@@ -33,15 +45,42 @@ def padding_notes(spec: ConvSpec) -> list[str]:
     if not symmetric:
         notes.append("asymmetric: PyTorch needs torch.nn.functional.pad first (widths from the last axis "
                      "backwards); tf.nn.conv2d takes the pairs as a list, tf.nn.conv1d/conv3d need tf.pad first")
+    if spec.padding_mode != "zeros" and any(map(any, pads)):
+        notes.append(MODE_NOTES[spec.padding_mode])
+    return notes
+
+
+def transposed_padding_notes(spec: ConvSpec) -> list[str]:
+    crops = ", ".join(f"({b}, {a})" for b, a in spec.explicit_padding)
+    full = "x".join(map(str, spec.full_output_spatial))
+    notes = [f"transposed: the full output is (n-1)*s + (k-1)*d + 1 = {full}; padding {spec.padding!r} crops "
+             f"(before, after) = {crops} from it (PyTorch and ONNX ConvTranspose)"]
+    if any(spec.explicit_output_padding):
+        notes.append(f"output_padding {spec.explicit_output_padding} adds positions at the end: computed values "
+                     "where the crop left some, zeros beyond the full output")
+    if spec.padding == "same":
+        notes.append("'same': output n*stride, the crop's smaller half at the start (TensorFlow, Keras, ONNX "
+                     "SAME_UPPER); TensorFlow's 'SAME' with output_shape n*stride is native")
+    if any(b != a for b, a in spec.explicit_padding):
+        notes.append("asymmetric: PyTorch crops the same on both sides, so the rest is narrowed off its output")
+    notes.append("TensorFlow's conv*_transpose take output_shape: 'VALID' gives the full output, which is sliced; "
+                 "jax.lax.conv_transpose pads the dilated input by integer pairs (k-1)*d - crop, not the crop")
     return notes
 
 
 def layout_notes(spec: ConvSpec) -> list[str]:
     r = spec.rank
     k = "".join("DHW"[3 - r:])
+    if spec.transposed:
+        weights = (f"input and output {spec.layout}; weights (in, out/groups, {', '.join(k)}) as PyTorch's "
+                   f"ConvTranspose{r}d.weight and ONNX; TensorFlow's conv{r}d_transpose filter is "
+                   f"({', '.join(k)}, out, in); JAX runs the forward conv with the kernel flipped and in/out swapped "
+                   "(lax.conv_transpose needs transpose_kernel=True for these weights)")
+    else:
+        weights = (f"input and output {spec.layout}; weights (out, in/groups, {', '.join(k)}) as PyTorch's "
+                   f"Conv{r}d.weight and JAX 'OI{k}'; TensorFlow's filter is ({', '.join(k)}, in/groups, out)")
     return [
-        f"input and output {spec.layout}; weights (out, in/groups, {', '.join(k)}) as PyTorch's "
-        f"Conv{r}d.weight and JAX 'OI{k}'; TensorFlow's filter is ({', '.join(k)}, in/groups, out)",
+        weights,
         "PyTorch convolves channels-first only: a channels-last spec is permuted around the call"
         if spec.channels_last else
         "TensorFlow's CPU kernels may refuse channels-first (by dtype and machine): then the call is transposed",

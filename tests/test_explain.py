@@ -32,16 +32,32 @@ def test_padding_notes_name_the_resolved_pads_and_the_pytorch_difference():
     assert not any("NOT the same" in n for n in symmetric)
 
 
+# a decoder layer with an asymmetric crop: PyTorch narrows, TensorFlow slices, JAX pads the dilated input
+TRANSPOSED = ConvSpec(layout="NHWC", in_channels=2, out_channels=3, spatial=(4, 5), kernel=3, stride=2,
+                      padding=((1, 2), (1, 1)), output_padding=1, transposed=True, bias=True)
+REPLICATE = ConvSpec(layout="NCHW", in_channels=2, out_channels=3, spatial=(5, 6), kernel=3, padding=2,
+                     padding_mode="replicate", bias=True)
+
+
+def test_transposed_and_padding_mode_notes_state_the_crop_and_the_fill():
+    notes = padding_notes(TRANSPOSED)
+    assert notes[0].startswith("transposed: the full output is (n-1)*s + (k-1)*d + 1 = 9x11")
+    assert "(1, 2), (1, 1)" in notes[0]  # the crops
+    assert any("output_padding (1, 1)" in n for n in notes) and any("narrowed" in n for n in notes)
+    assert any("TensorFlow has no edge mode" in n for n in padding_notes(REPLICATE))
+
+
+@pytest.mark.parametrize("spec", [SAME_EVEN_STRIDED, TRANSPOSED, REPLICATE], ids=["same", "transposed", "replicate"])
 @pytest.mark.parametrize("backend", FRAMEWORK_BACKENDS)
-def test_each_explained_call_computes_the_spec_when_pasted(backend):
-    explanation = explain(SAME_EVEN_STRIDED, seed=2, backends=[backend])
+def test_each_explained_call_computes_the_spec_when_pasted(backend, spec):
+    explanation = explain(spec, seed=2, backends=[backend])
     (call,) = explanation.calls
     assert call.status == "pass", call
-    x, w, b = make_inputs(SAME_EVEN_STRIDED, 2)
+    x, w, b = make_inputs(spec, 2)
     namespace = {"np": np, "x": x, "w": w, "b": b}
     exec(call.code, namespace)  # what a user pastes after building x, w, b in NumPy
-    error = np.abs(np.asarray(namespace["y"], np.float64) - reference(SAME_EVEN_STRIDED, x, w, b))
-    assert (error <= error_bound(SAME_EVEN_STRIDED, x, w, b)).all()
+    error = np.abs(np.asarray(namespace["y"], np.float64) - reference(spec, x, w, b))
+    assert (error <= error_bound(spec, x, w, b)).all()
 
 
 def test_explain_command_states_the_verdict(capsys):
