@@ -222,15 +222,17 @@ def families(spec: ConvSpec) -> tuple[tuple[str, str], ...]:
     groups = "1" if spec.groups == 1 else ("depthwise" if spec.groups == spec.in_channels else "grouped")
     return (
         ("rank", f"{spec.rank}d"),
+        ("kind", "transposed" if spec.transposed else "forward"),
         ("layout", spec.layout),
         ("padding", spec.padding_kind),
+        ("padding mode", spec.padding_mode),
         ("groups", groups),
         ("dilation", "1" if all(d == 1 for d in spec.dilation) else "dilated"),
         ("dtype", spec.dtype),
     )
 
 
-FAMILY_ORDER = ("rank", "layout", "padding", "groups", "dilation", "dtype")
+FAMILY_ORDER = ("rank", "kind", "layout", "padding", "padding mode", "groups", "dilation", "dtype")
 
 
 def _natural(text: str) -> list:
