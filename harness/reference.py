@@ -6,7 +6,8 @@ For every output position o and output channel (group g, filter f):
 
 where xpad is the input zero-padded by the resolved (before, after) pairs,
 C = in_channels/groups and F = out_channels/groups. It is computed as a
-strided window view (im2col) and one batched BLAS matrix product per group.
+strided window view (im2col, one column per output position) and one
+batched BLAS matrix product per group.
 A padding mode other than zeros pads with NumPy's reflect, edge or wrap.
 
 A transposed spec scatters instead of gathering: every input position i
@@ -47,8 +48,7 @@ def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     r, g = spec.rank, spec.groups
     x = np.pad(x, ((0, 0), (0, 0), *spec.explicit_padding), mode=NUMPY_PAD_MODES[spec.padding_mode])
     extents = tuple((k - 1) * d + 1 for k, d in zip(spec.kernel, spec.dilation))
-    spatial_axes = tuple(range(2, 2 + r))
-    windows = np.lib.stride_tricks.sliding_window_view(x, extents, axis=spatial_axes)
+    windows = np.lib.stride_tricks.sliding_window_view(x, extents, axis=tuple(range(2, 2 + r)))
     windows = windows[
         (slice(None), slice(None))
         + tuple(slice(None, None, s) for s in spec.stride)
@@ -57,31 +57,28 @@ def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     out = spec.output_spatial
     n, cg, fg = spec.batch, spec.in_channels // g, spec.out_channels // g
     windows = windows.reshape(n, g, cg, *out, *spec.kernel)
-    # (G, N, *out, C/g, *kernel): each row is one receptive field.
-    order = (1, 0, *range(3, 3 + r), 2, *range(3 + r, 3 + 2 * r))
-    patches = windows.transpose(order).reshape(g, n * math.prod(out), cg * math.prod(spec.kernel))
-    filters = w.reshape(g, fg, cg * math.prod(spec.kernel)).transpose(0, 2, 1)
-    y = np.matmul(patches, filters)  # (G, N*out, F)
-    y = y.reshape(g, n, *out, fg)
-    return y.transpose(1, 0, 2 + r, *range(2, 2 + r)).reshape(n, spec.out_channels, *out)
+    # (G, C/g, *kernel, N, *out): each column one receptive field; the copy runs along the input's rows
+    order = (1, 2, *range(3 + r, 3 + 2 * r), 0, *range(3, 3 + r))
+    columns = windows.transpose(order).reshape(g, cg * math.prod(spec.kernel), n * math.prod(out))
+    y = np.matmul(w.reshape(g, fg, cg * math.prod(spec.kernel)), columns)  # (G, F, N*out)
+    return np.ascontiguousarray(np.moveaxis(y.reshape(spec.out_channels, n, *out), 1, 0))
 
 
 def _transposed(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    r, g = spec.rank, spec.groups
+    g = spec.groups
     n, cg, fg = spec.batch, spec.in_channels // g, spec.out_channels // g
-    size = spec.spatial
-    rows = x.reshape(n, g, cg, math.prod(size)).transpose(1, 0, 3, 2).reshape(g, n * math.prod(size), cg)
-    taps = np.matmul(rows, w.reshape(g, cg, fg * math.prod(spec.kernel)))  # (G, N*in, F*K)
-    taps = taps.reshape(g, n, *size, fg, *spec.kernel)
-    taps = taps.transpose(1, 0, 2 + r, *range(2, 2 + r), *range(3 + r, 3 + 2 * r))  # (N, G, F, *in, *kernel)
+    size, taps = spec.spatial, math.prod(spec.kernel)
+    # (N, G, F*K, *in): every (filter, tap) against every input position of its group
+    products = np.matmul(w.reshape(g, cg, fg * taps).transpose(0, 2, 1), x.reshape(n, g, cg, math.prod(size)))
+    products = products.reshape(n, g, fg, taps, *size)
     begins = tuple(before for before, _ in spec.explicit_padding)
     extent = tuple(max(full, begin + out) for full, begin, out in zip(
         spec.full_output_spatial, begins, spec.output_spatial))
     y = np.zeros((n, g, fg, *extent), dtype=x.dtype)
-    for tap in np.ndindex(*spec.kernel):
+    for t, tap in enumerate(np.ndindex(*spec.kernel)):
         where = tuple(slice(k * d, k * d + (i - 1) * s + 1, s)
                       for k, d, i, s in zip(tap, spec.dilation, size, spec.stride))
-        y[(Ellipsis, *where)] += taps[(Ellipsis, *tap)]
+        y[(Ellipsis, *where)] += products[:, :, :, t]
     y = y[(Ellipsis, *(slice(begin, begin + out) for begin, out in zip(begins, spec.output_spatial)))]
     return y.reshape(n, spec.out_channels, *spec.output_spatial)
 
