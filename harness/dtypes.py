@@ -24,3 +24,9 @@ def eps(name: str) -> float:
 
 def to_float64(array) -> np.ndarray:
     return np.asarray(array).astype(np.float64)
+
+
+@functools.cache
+def tiny(name: str) -> float:
+    """The smallest subnormal: gradual underflow rounds to multiples of it."""
+    return float(ml_dtypes.finfo(numpy_dtype(name)).smallest_subnormal)

@@ -5,13 +5,16 @@ summation in a format with machine epsilon eps is off by at most about
 K*eps/2 * sum_i |x_i*w_i| (Higham, Accuracy and Stability of Numerical
 Algorithms, ch. 3). We allow
 
-    bound = (C * K + 1) * eps(dtype) * ((|x| conv |w|) + |b|)
+    bound = (C * K + 1) * (eps(dtype) * ((|x| conv |w|) + |b|) + tiny(dtype))
 
 with C = 2: a factor 4 over that first-order bound, which leaves room for
 blocked or reordered accumulation (im2col + GEMM, Winograd on small tiles),
 and one more eps for rounding the result itself to the output dtype
 (float16/bfloat16 kernels that accumulate in float32 round only there).
-The inputs are exactly representable in the dtype, so they add no error.
+tiny is the dtype's smallest subnormal: a rounding below the normal range
+is off by up to half of it, not by a relative eps (a float16 result of
+2e-6 sits among subnormals 6e-8 apart). The inputs are exactly
+representable in the dtype, so they add no error.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import dataclasses
 
 import numpy as np
 
-from .dtypes import eps, to_float64
+from .dtypes import eps, tiny, to_float64
 from .layouts import to_channels_first
 from .reference import convolve
 from .spec import ConvSpec
@@ -32,7 +35,7 @@ def error_bound(spec: ConvSpec, x, w, b=None) -> np.ndarray:
     """Per-element bound on |backend - reference|, in ``spec.layout``."""
     magnitude = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)),
                          None if b is None else np.abs(to_float64(b)))
-    return (C * spec.reduction_length + 1) * eps(spec.dtype) * magnitude
+    return (C * spec.reduction_length + 1) * (eps(spec.dtype) * magnitude + tiny(spec.dtype))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,18 @@ def test_the_bound_follows_the_stated_formula():
     k = 3 * 3 * 3
     # (|x| conv |w|) + |b| at output (0, 0, 0, 0), summed by hand over the window
     magnitude = np.abs(x[0, :, :3, :3].astype(float) * w[0].astype(float)).sum() + abs(float(b[0]))
-    assert np.isclose(error_bound(SPEC, x, w, b)[0, 0, 0, 0], (C * k + 1) * eps("float32") * magnitude)
+    assert np.isclose(error_bound(SPEC, x, w, b)[0, 0, 0, 0], (C * k + 1) * (eps("float32") * magnitude + 2**-149))
+
+
+def test_a_float16_result_among_subnormals_is_held_to_their_spacing():
+    # one product, 0.04004 * 5.436e-05 = 2.18e-06: float16 subnormals there are 2**-24 = 6e-08 apart, so the
+    # rounded result may be off by 3e-08, far more than eps * 2.18e-06 = 2e-09
+    spec = ConvSpec(layout="NCW", in_channels=1, out_channels=1, spatial=1, kernel=1, dtype="float16")
+    x, w = np.array([[[0.04004]]], np.float16), np.array([[[5.436e-05]]], np.float16)
+    rounded = np.float16(float(x[0, 0, 0]) * float(w[0, 0, 0]))
+    error = abs(float(rounded) - float(x[0, 0, 0]) * float(w[0, 0, 0]))
+    assert error > eps("float16") * 3 * float(rounded)  # beyond the relative part of the bound alone
+    assert error <= error_bound(spec, x, w)[0, 0, 0] <= 2**-20
 
 
 def test_exact_result_passes_with_ratio_zero():

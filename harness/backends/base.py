@@ -4,8 +4,9 @@ declared refusals, and Unsupported.
 An adapter says only what differs about its framework: the layout it runs a
 spec in, the padding its convolution takes natively, its weight order, how
 to transpose and pad a variable, the convolution call itself (and the
-transposed one, with its crop), and how NumPy arrays go in and come out. ``plan`` puts the transposes and pads around the
-call, once for every adapter, and ``Backend.run`` runs the value it built.
+transposed one, with its crop), and how NumPy arrays go in and come out.
+``plan`` puts the transposes and pads around the call, once for every
+adapter, and ``Backend.run`` runs the value it built.
 """
 
 from __future__ import annotations

@@ -104,7 +104,8 @@ class Jax(Backend):
             grouped = (g, spec.in_channels // g, spec.out_channels // g, *spec.kernel)
             kernel += [Step("w", call("jax.numpy.reshape", Var("w"), grouped), "(in, out/g, *k) per group"),
                        Step("w", call("jax.numpy.swapaxes", Var("w"), 1, 2)),
-                       Step("w", call("jax.numpy.reshape", Var("w"), (spec.out_channels, spec.in_channels // g, *spec.kernel)))]
+                       Step("w", call("jax.numpy.reshape", Var("w"),
+                                      (spec.out_channels, spec.in_channels // g, *spec.kernel)))]
         padding = tuple(((k - 1) * d - before, (k - 1) * d - after + extra) for k, d, (before, after), extra in zip(
             spec.kernel, spec.dilation, spec.explicit_padding, spec.explicit_output_padding))
         conv = call("jax.lax.conv_general_dilated", Var("x"), Var("w"), window_strides=(1,) * r, padding=padding,

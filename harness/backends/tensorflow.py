@@ -148,14 +148,17 @@ def _conv(tf, rank: int):
     return (tf.nn.conv1d, tf.nn.conv2d, tf.nn.conv3d)[rank - 1]
 
 
+def _arranged(spatial: list, channels_last: bool, batch, channel) -> list:
+    """Per-spatial-axis values as TensorFlow's full-rank list in the data_format."""
+    return [batch, *spatial, channel] if channels_last else [batch, channel, *spatial]
+
+
 def _full(values: tuple[int, ...], channels_last: bool) -> list[int]:
-    """Per-dimension values as TensorFlow's full-rank list in the data_format."""
-    return [1, *values, 1] if channels_last else [1, 1, *values]
+    return _arranged(list(values), channels_last, 1, 1)
 
 
 def _full_pairs(spec: ConvSpec, channels_last: bool) -> list[list[int]]:
-    pairs = [list(p) for p in spec.explicit_padding]
-    return [[0, 0], *pairs, [0, 0]] if channels_last else [[0, 0], [0, 0], *pairs]
+    return _arranged([list(p) for p in spec.explicit_padding], channels_last, [0, 0], [0, 0])
 
 
 class TensorFlow(Backend):
@@ -225,8 +228,6 @@ class TensorFlow(Backend):
         if spec.groups > 1:
             raise NotImplementedError(f"tf.nn.conv{spec.rank}d_transpose has no groups argument")
         last = layout.endswith("C")
-        arrange = (lambda sizes: [spec.batch, *sizes, spec.out_channels]) if last else \
-            (lambda sizes: [spec.batch, spec.out_channels, *sizes])
         if spec.padding == "same":
             size, crop = spec.output_spatial, ()
         else:  # the full output, plus what output_padding reaches beyond it: as far as 'VALID' can
@@ -237,13 +238,14 @@ class TensorFlow(Backend):
             zeros = [extra - (grown - full) for extra, grown, full in zip(beyond, size, spec.full_output_spatial)]
             crop = []
             if any(zeros):
-                pairs = [[0, 0], *([0, z] for z in zeros), [0, 0]] if last else [[0, 0], [0, 0], *([0, z] for z in zeros)]
+                pairs = _arranged([[0, z] for z in zeros], last, [0, 0], [0, 0])
                 crop.append(Step("y", call("tf.pad", Var("y"), pairs), "zeros where output_padding reaches beyond "
                                  "what 'VALID' can give (stride 1)"))
             if spec.output_spatial != tuple(size) or any(begins):
-                start = [0, *begins, 0] if last else [0, 0, *begins]
-                crop.append(Step("y", call("tf.slice", Var("y"), start, arrange(spec.output_spatial)), "the crop"))
-        conv = call(f"tf.nn.conv{spec.rank}d_transpose", Var("x"), Var("w"), arrange(size), _full(spec.stride, last),
+                sizes = _arranged(list(spec.output_spatial), last, spec.batch, spec.out_channels)
+                crop.append(Step("y", call("tf.slice", Var("y"), _arranged(begins, last, 0, 0), sizes), "the crop"))
+        shape = _arranged(list(size), last, spec.batch, spec.out_channels)
+        conv = call(f"tf.nn.conv{spec.rank}d_transpose", Var("x"), Var("w"), shape, _full(spec.stride, last),
                     "SAME" if spec.padding == "same" else "VALID", data_format=layout,
                     dilations=_full(spec.dilation, last))
         return (Step("y", conv), *crop, *self.bias(spec, layout)), 0
