@@ -45,9 +45,15 @@ def _printed_error(out) -> float:
     return float(line[len(RESULT_MARK):])
 
 
+# a transposed conv with an asymmetric crop and output_padding: PyTorch narrows, TensorFlow slices, JAX flips
+TRANSPOSED = ConvSpec(layout="NCHW", in_channels=2, out_channels=3, spatial=(4, 3), kernel=3, stride=2,
+                      padding=((2, 1), (0, 1)), output_padding=1, transposed=True, bias=True)
+
+
+@pytest.mark.parametrize("spec", [SPEC, TRANSPOSED], ids=["forward", "transposed"])
 @pytest.mark.parametrize("backend", ["numpy", *FRAMEWORK_BACKENDS])
-def test_a_pass_reproduces_the_error_check_measured(backend):
-    outcome, out = _run(SPEC, backend)
+def test_a_pass_reproduces_the_error_check_measured(backend, spec):
+    outcome, out = _run(spec, backend)
     assert outcome.status == "pass" and out.returncode == 0, out.stderr[-2000:]
     assert _printed_error(out) == outcome.max_abs_error
 
