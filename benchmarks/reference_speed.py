@@ -1,11 +1,12 @@
-"""Reference speed against its peers in float64, runs interleaved.
+"""Reference speed against its peers in float64.
 
 Forward: an (8, 32, 64, 64) input with 32 3x3 filters, 'valid' and padding 1,
 against torch.nn.functional.conv2d and JAX's own NumPy reference
 (jax._src.lax_reference.conv_general_dilated; goal: no slower than it).
 Transposed: an (8, 32, 32, 32) input, 32 output channels, 3x3, stride 2,
 padding 1, output_padding 1, against F.conv_transpose2d (goal 1.0, at most
-1.5). Prints the median times and each ratio reference / peer.
+1.5). Prints the median times and each ratio reference / peer, the runs in
+alternating blocks.
 """
 
 import statistics
@@ -22,16 +23,19 @@ except ImportError:  # JAX not installed: its column is left out
     lax_reference = None
 
 
-def median_seconds(functions, repeats=9):
-    """Median time of each function, the runs interleaved so that load hits all alike."""
-    for fn in functions:
-        fn()  # warm up
+def median_seconds(functions, rounds=5, block=5):
+    """Median time of each function over ``rounds`` alternating blocks of ``block`` runs: load
+    hits all alike. Each block starts after a pause and a run that is not counted, as the
+    other library's BLAS or OpenMP threads spin on for a while after its calls."""
     times = [[] for _ in functions]
-    for _ in range(repeats):
+    for _ in range(rounds):
         for fn, spent in zip(functions, times):
-            start = time.perf_counter()
+            time.sleep(0.3)
             fn()
-            spent.append(time.perf_counter() - start)
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
+                spent.append(time.perf_counter() - start)
     return [statistics.median(spent) for spent in times]
 
 

@@ -16,9 +16,9 @@ adds its products to the full output at i*s + k*d,
     yfull[n, g*F + f, i*s + k*d] += x[n, g*C + c, i] * w[g*C + c, f, k]
 
 computed as one batched matrix product per group (every input position
-against every (filter, tap)) and one strided add per kernel tap; the output
-is yfull, zero-extended at the end, from ``begin`` for ``output_spatial``
-positions.
+against every (filter, tap)) and one add per kernel tap into the output
+split by position modulo the stride; the output is yfull, zero-extended at
+the end, from ``begin`` for ``output_spatial`` positions.
 """
 
 from __future__ import annotations
@@ -65,22 +65,31 @@ def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _transposed(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    g = spec.groups
+    r, g = spec.rank, spec.groups
     n, cg, fg = spec.batch, spec.in_channels // g, spec.out_channels // g
     size, taps = spec.spatial, math.prod(spec.kernel)
-    # (N, G, F*K, *in): every (filter, tap) against every input position of its group
-    products = np.matmul(w.reshape(g, cg, fg * taps).transpose(0, 2, 1), x.reshape(n, g, cg, math.prod(size)))
-    products = products.reshape(n, g, fg, taps, *size)
+    filters = np.ascontiguousarray(w.reshape(g, cg, fg * taps).transpose(0, 2, 1))
     begins = tuple(before for before, _ in spec.explicit_padding)
     extent = tuple(max(full, begin + out) for full, begin, out in zip(
         spec.full_output_spatial, begins, spec.output_spatial))
-    y = np.zeros((n, g, fg, *extent), dtype=x.dtype)
-    for t, tap in enumerate(np.ndindex(*spec.kernel)):
-        where = tuple(slice(k * d, k * d + (i - 1) * s + 1, s)
-                      for k, d, i, s in zip(tap, spec.dilation, size, spec.stride))
-        y[(Ellipsis, *where)] += products[:, :, :, t]
+    # The output split by position modulo the stride (phase) on each axis: tap offset k*d adds
+    # to phase k*d % s from row k*d // s on, a contiguous block, instead of a strided one.
+    rows = tuple(-(-e // s) for e, s in zip(extent, spec.stride))
+    y = np.zeros((n, g, fg, *spec.stride, *rows), dtype=x.dtype)
+    places = []  # per tap: its phase on each axis, and the rows it adds to in that phase
+    for tap in np.ndindex(*spec.kernel):
+        offsets = [k * d for k, d in zip(tap, spec.dilation)]
+        places.append((*(o % s for o, s in zip(offsets, spec.stride)),
+                       *(slice(o // s, o // s + i) for o, s, i in zip(offsets, spec.stride, size))))
+    for item in range(n):  # one batch item at a time: its products and output stay in cache
+        # (G, F*K, in): every (filter, tap) against every input position of its group
+        products = np.matmul(filters, x[item].reshape(g, cg, math.prod(size))).reshape(g, fg, taps, *size)
+        for t, where in enumerate(places):
+            y[(item, slice(None), slice(None), *where)] += products[:, :, t]
+    interleaved = (0, 1, 2, *(axis for a in range(r) for axis in (3 + r + a, 3 + a)))  # row, phase per axis
+    y = y.transpose(interleaved).reshape(n, g, fg, *(q * s for q, s in zip(rows, spec.stride)))
     y = y[(Ellipsis, *(slice(begin, begin + out) for begin, out in zip(begins, spec.output_spatial)))]
-    return y.reshape(n, spec.out_channels, *spec.output_spatial)
+    return np.ascontiguousarray(y).reshape(n, spec.out_channels, *spec.output_spatial)
 
 
 def reference(spec: ConvSpec, x, w, b=None) -> np.ndarray:
