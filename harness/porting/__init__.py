@@ -65,18 +65,34 @@ class LayerResult:
         return max(ratios, default=None)
 
 
-def scan(model, example=None, *, name: str | None = None) -> ScannedModel:
-    """Capture every convolution of ``model`` during one forward pass on ``example``."""
+def scan(model, example=None, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
+    """Capture every convolution of ``model`` during one forward pass on ``example``.
+
+    With ``fold_zero_padding``, a zero-padding layer that feeds a forward conv
+    (Keras ZeroPadding1D/2D/3D, PyTorch ZeroPad*d or ConstantPad*d with value
+    0) is folded into that conv's explicit padding, and the conv's input is
+    the padding layer's: the computation as a spec, however it is written."""
     framework = framework_of(model)
     if framework == "torch":
         from .torch import scan_torch
 
-        return scan_torch(model, example, name=name)
+        return scan_torch(model, example, name=name, fold_zero_padding=fold_zero_padding)
     if framework == "keras":
         from .keras import scan_keras
 
-        return scan_keras(model, example, name=name)
+        return scan_keras(model, example, name=name, fold_zero_padding=fold_zero_padding)
     raise ValueError(f"model: a {type(model).__name__} is neither a torch.nn.Module nor a Keras model")
+
+
+def fold_padding(spec: ConvSpec, pads: tuple[tuple[int, int], ...]) -> ConvSpec | None:
+    """``spec`` (run on an input zero-padded by ``pads``) as a spec of the unpadded
+    input with those pads added to its own; None where that is not the same
+    computation (a transposed conv, or a padding mode that would fill the pads)."""
+    if spec.transposed or (spec.padding_mode != "zeros" and any(map(any, spec.explicit_padding))):
+        return None
+    spatial = tuple(n - before - after for n, (before, after) in zip(spec.spatial, pads))
+    padding = tuple((b + pb, a + pa) for (b, a), (pb, pa) in zip(spec.explicit_padding, pads))
+    return spec.replace(spatial=spatial, padding=padding, padding_mode="zeros")
 
 
 def framework_of(model) -> str | None:

@@ -19,7 +19,7 @@ from ..dtypes import numpy_dtype
 from ..layouts import weight_from_spatial_first_axes
 from ..reference import reference
 from ..spec import LAYOUTS, ConvSpec
-from . import ConvLayer, ScannedModel
+from . import ConvLayer, ScannedModel, fold_padding
 
 
 def _layout(rank: int, data_format: str) -> str:
@@ -100,19 +100,44 @@ def _layers(model, keras):
     return found, nested
 
 
-def scan_keras(model, example=None, *, name: str | None = None) -> ScannedModel:
+def zero_padding_before(layer, keras):
+    """The ZeroPadding1D/2D/3D layer that produces ``layer``'s input, with its
+    (before, after) pairs, or None."""
+    producer = getattr(getattr(layer.input, "_keras_history", None), "operation", None)
+    kinds = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
+    if not isinstance(producer, kinds) or getattr(producer, "data_format", "channels_last") != layer.data_format:
+        return None
+    padding = producer.padding
+    return producer, (tuple(padding),) if isinstance(producer, keras.layers.ZeroPadding1D) else tuple(map(tuple, padding))
+
+
+def _own_output(layer, x, y, keras):
+    """The layer's convolution (and bias) on ``x``, without its activation."""
+    if layer.activation is keras.activations.linear:
+        return y
+    activation = layer.activation
+    layer.activation = keras.activations.linear
+    try:
+        return np.asarray(layer(x, training=False))
+    finally:
+        layer.activation = activation
+
+
+def scan_keras(model, example=None, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
     import keras
 
     layers, nested = _layers(model, keras)
     if example is None:
         shape = [1 if d is None else d for d in model.inputs[0].shape]
         example = np.random.default_rng(0).uniform(-1.0, 1.0, size=shape).astype(model.inputs[0].dtype)
-    extractor = keras.Model(model.inputs, [t for layer in layers for t in (layer.input, layer.output)])
+    before = [zero_padding_before(layer, keras) if fold_zero_padding else None for layer in layers]
+    extractor = keras.Model(model.inputs, [t for layer, pad in zip(layers, before)
+                                           for t in (layer.input, layer.output, (pad[0] if pad else layer).input)])
     values = extractor([example], training=False)
     values = [np.asarray(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
     captured: list[ConvLayer] = []
     for i, layer in enumerate(layers):
-        x, y = values[2 * i], values[2 * i + 1]
+        x, y, unpadded = values[3 * i: 3 * i + 3]
         dtype = layer.compute_dtype
         x = x.astype(numpy_dtype(dtype))
         bias = _value(layer.bias, dtype) if layer.use_bias else None
@@ -142,8 +167,10 @@ def scan_keras(model, example=None, *, name: str | None = None) -> ScannedModel:
             w = conv_weight(_value(layer.kernel, dtype))
             spec = _spec(layer, x.shape, out_channels=layer.filters, groups=layer.groups,
                          kernel=layer.kernel_size, bias=layer.use_bias, **common)
-        # the layer's own output includes its activation: comparable only when that is linear
-        own = y.astype(x.dtype) if layer.activation is keras.activations.linear else None
+        own = _own_output(layer, x, y, keras).astype(x.dtype)
+        folded = fold_padding(spec, before[i][1]) if before[i] else None
+        if folded is not None:
+            spec, x = folded, unpadded.astype(x.dtype)
         captured.append(ConvLayer(layer.name, kind, spec, x, w, bias, own))
     for inner in nested:
         captured.append(ConvLayer(inner.name, f"keras model {type(inner).__name__}", None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..spec import LAYOUTS, ConvSpec
-from . import ConvLayer, ScannedModel
+from . import ConvLayer, ScannedModel, fold_padding
 
 DTYPES = {"torch.float32": "float32", "torch.float64": "float64", "torch.float16": "float16",
           "torch.bfloat16": "bfloat16"}
@@ -48,7 +48,20 @@ def layer_spec(module, x_shape: tuple[int, ...], y_shape: tuple[int, ...] | None
     return spec.replace(output_padding=module.output_padding) if transposed else spec
 
 
-def scan_torch(model, example, *, name: str | None = None) -> ScannedModel:
+def zero_pads(module) -> tuple[tuple[int, int], ...] | None:
+    """The (before, after) pairs, first spatial axis first, of a ZeroPad*d or a
+    ConstantPad*d with value 0; None for any other module."""
+    import torch
+
+    kinds = tuple(getattr(torch.nn, f"{kind}{r}d") for kind in ("ZeroPad", "ConstantPad") for r in (1, 2, 3)
+                  if hasattr(torch.nn, f"{kind}{r}d"))
+    if not isinstance(module, kinds) or getattr(module, "value", 0) != 0:
+        return None
+    widths = module.padding  # F.pad's order: (before, after) of the last axis first
+    return tuple((widths[i], widths[i + 1]) for i in range(len(widths) - 2, -1, -2))
+
+
+def scan_torch(model, example, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
     import torch
 
     if example is None:
@@ -56,6 +69,10 @@ def scan_torch(model, example, *, name: str | None = None) -> ScannedModel:
     convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
              torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
     captured: list[ConvLayer] = []
+    padded: dict[int, tuple] = {}  # id of a zero-padding module's output -> (its output, its input, its pads)
+
+    def pad_hook(module, inputs, output):
+        padded[id(output)] = (output, inputs[0], zero_pads(module))
 
     def hook(module_name):
         def capture(module, inputs, output):
@@ -68,6 +85,11 @@ def scan_torch(model, example, *, name: str | None = None) -> ScannedModel:
             except ValueError as exc:  # a layer this spec cannot state: reported, the scan goes on
                 captured.append(ConvLayer(module_name, kind, None, unsupported=str(exc)))
                 return
+            if id(inputs[0]) in padded and x is inputs[0]:
+                _, unpadded, pads = padded[id(inputs[0])]
+                folded = fold_padding(spec, pads)
+                if folded is not None:
+                    spec, x = folded, unpadded
             captured.append(ConvLayer(
                 module_name, kind, spec, _array(x), _array(module.weight),
                 None if module.bias is None else _array(module.bias), _array(output),
@@ -75,6 +97,8 @@ def scan_torch(model, example, *, name: str | None = None) -> ScannedModel:
         return capture
 
     handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if isinstance(m, convs)]
+    if fold_zero_padding:
+        handles += [m.register_forward_hook(pad_hook) for m in model.modules() if zero_pads(m) is not None]
     try:
         with torch.no_grad():
             model.eval()
