@@ -219,6 +219,24 @@ def cmd_port(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_compare(args) -> int:
+    from .porting.compare import compare
+    from .porting.target import build_target, find_target, parse_shape
+
+    with given_input():
+        source_build, target_build = find_target(args.source), find_target(args.target)
+        shape = parse_shape(args.input_shape)
+    source, example = build_target(source_build, shape)
+    target, _ = build_target(target_build)
+    if example is None:
+        raise UsageError("example: the source needs an example input (return (model, input) or pass --input-shape)")
+    result = compare(source, target, example, target_layout=args.target_layout)
+    print(table.comparison(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    return 0 if result.agree else 1
+
+
 def cmd_diagnose(args) -> int:
     from .diagnosis import diagnose, validate_observed
     from .inputs import load_array, load_inputs, validate_inputs
@@ -308,6 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     port.add_argument("--records", help="append one JSON line per layer and backend (for `report`)")
     port.add_argument("--quiet", action="store_true", help="no progress lines")
     port.set_defaults(func=cmd_port)
+
+    comp = sub.add_parser("compare", help="compare a model with its port: the first layer where they part, and why")
+    comp.add_argument("source", help="module:callable (or file.py:callable) returning the model or (model, input)")
+    comp.add_argument("target", help="the same for its port")
+    comp.add_argument("--input-shape", help="the source's example input shape, e.g. 1,3,224,224 (random data)")
+    comp.add_argument("--target-layout", choices=("channels_first", "channels_last"),
+                      help="the target's input layout (default: inferred from the target)")
+    comp.add_argument("--json", help="write the comparison as JSON (a stable format, see the README)")
+    comp.set_defaults(func=cmd_compare)
 
     diag = sub.add_parser("diagnose", help="name the porting mistake that explains a port's output")
     spec_arguments(diag, seed=False)

@@ -52,3 +52,26 @@ def layers(scanned_name: str, results) -> str:
         rows.append((r.layer.name, *(status.get(b, "-") for b in backends), _number(r.worst_ratio),
                      r.layer.spec.describe()))
     return f"{scanned_name}: {len(results)} convolutions\n" + _aligned(rows)
+
+
+def comparison(result) -> str:
+    """One row per pair (source layer, target layer, verdict, what differs), the fix
+    under a pair that does not agree, then the first divergence and the final outputs."""
+    rows = [("source", "target", "verdict", "err/bound", "what differs")]
+    for p in result.pairs:
+        rows.append((p.source or "-", p.target or "-", p.verdict, _number(p.ratio), p.detail or "-"))
+    lines = [f"{result.source} -> {result.target}: {len(result.pairs)} pairs", _aligned(rows)]
+    first = result.first_divergence
+    if first is None:
+        lines.append("every pair agrees")
+    else:
+        lines.append(f"first divergence: {first.source or first.target} ({first.verdict}): {first.detail}")
+        if first.fix:
+            lines.append(f"  {first.fix}")
+    final = result.final_output
+    if final["max_abs_error"] is None:
+        lines.append(f"final outputs: shapes {tuple(final['source_shape'])} and {tuple(final['target_shape'])}")
+    else:
+        lines.append(f"final outputs: max abs error {final['max_abs_error']:.3g}, "
+                     f"max rel error {final['max_rel_error']:.3g}")
+    return "\n".join(lines)

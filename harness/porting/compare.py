@@ -1,0 +1,323 @@
+"""Compare a model with its port: pair their convolutions in execution order
+and find the first layer where they part, and why.
+
+Each conv is compared as the computation it performs on the activation its
+model gives it (zero-padding layers folded in, 'same' and 'causal' resolved
+to pairs, layouts converted). For each pair, in order: the spec fields that
+differ; the target's weights against the source's (exactly, or which named
+transform maps one onto the other); the input the target layer received
+against the source layer's; and the target layer's own output against the
+float64 reference of the source layer's spec and weights on the target's
+actual input, with ``diagnose`` naming the mistake where it fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+
+from ..diagnosis import HYPOTHESES, diagnose
+from ..layouts import from_channels_first, to_channels_first
+from ..reference import reference
+from ..tolerance import compare as within_bound
+from ..tolerance import error_bound
+from . import ConvLayer, ScannedModel, fold_padding, framework_of, scan
+
+AGREE, DIFFERS, INPUT_DIFFERS, UNPAIRED = "agree", "differs", "input_differs", "unpaired"
+SPEC_FIELDS = ("kernel", "stride", "padding", "dilation", "groups", "bias", "transposed", "output_padding",
+               "padding_mode")
+# Two models' activations agree where every element is within this fraction of the source
+# activation's largest magnitude: float32 layers upstream leave rounding of order 1e-6 of it;
+# a missing activation, a wrong normalisation or a flatten order moves values by far more.
+INPUT_TOLERANCE = 1e-3
+FIXES = {h.name: h.fix for h in HYPOTHESES}
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    """One source layer and the target layer paired with it (either may be None when unpaired)."""
+
+    source: str | None
+    target: str | None
+    verdict: str
+    spec_differences: tuple[str, ...] = ()
+    weights: str = ""  # "": equal; else the transform that maps the source's onto the target's, or "different values"
+    mistakes: tuple[str, ...] = ()  # diagnose's names for the target's output, best first
+    max_abs_error: float | None = None  # target output against the reference of the source layer
+    ratio: float | None = None  # that error over its bound
+    input_error: float | None = None  # target input against source input, over the source's largest magnitude
+    detail: str = ""  # what differs, in words
+    fix: str = ""
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "target": self.target, "verdict": self.verdict,
+                "spec_differences": list(self.spec_differences), "weights": self.weights,
+                "mistakes": list(self.mistakes), "max_abs_error": self.max_abs_error, "ratio": self.ratio,
+                "input_error": self.input_error, "detail": self.detail, "fix": self.fix}
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    source: str
+    target: str
+    pairs: tuple[Pair, ...]
+    final_output: dict  # shapes, max_abs_error, max_rel_error of the models' outputs
+
+    @property
+    def first_divergence(self) -> Pair | None:
+        return next((p for p in self.pairs if p.verdict != AGREE), None)
+
+    @property
+    def agree(self) -> bool:
+        return self.first_divergence is None
+
+    def to_dict(self) -> dict:
+        first = self.first_divergence
+        return {"source": self.source, "target": self.target, "pairs": [p.to_dict() for p in self.pairs],
+                "first_divergence": None if first is None else (first.source or first.target),
+                "final_output": self.final_output}
+
+
+# -- pairing ---------------------------------------------------------------------
+
+def _fits(a: ConvLayer, b: ConvLayer) -> bool:
+    sa, sb = a.spec, b.spec
+    return (sa.transposed == sb.transposed and sa.rank == sb.rank and sa.in_channels == sb.in_channels
+            and sa.out_channels == sb.out_channels and sa.kernel == sb.kernel)
+
+
+def _unpaired(layer: ConvLayer, side: str) -> Pair:
+    if layer.spec is None:
+        reason = f"not a spec: {layer.unsupported}"
+    else:
+        reason = (f"no {'target' if side == 'source' else 'source'} layer of its kind here "
+                  f"({layer.spec.describe()})")
+    return Pair(layer.name if side == "source" else None, layer.name if side == "target" else None, UNPAIRED,
+                detail=reason)
+
+
+def pair_layers(source: ScannedModel, target: ScannedModel) -> list[tuple[ConvLayer | None, ConvLayer | None]]:
+    """The conv layers of both models paired by position, checked by kind, rank,
+    channels and kernel; where one does not fit, the nearer of the next fitting
+    layers on either side resumes the pairing and the layers skipped are unpaired."""
+    sources, targets = list(source.layers), list(target.layers)
+    pairs, i, j = [], 0, 0
+    while i < len(sources) or j < len(targets):
+        s = sources[i] if i < len(sources) else None
+        t = targets[j] if j < len(targets) else None
+        if s is not None and t is not None and s.spec is not None and t.spec is not None and _fits(s, t):
+            pairs.append((s, t))
+            i, j = i + 1, j + 1
+            continue
+        ahead_t = next((k for k in range(j, len(targets)) if s is not None and s.spec is not None
+                        and targets[k].spec is not None and _fits(s, targets[k])), None)
+        ahead_s = next((k for k in range(i, len(sources)) if t is not None and t.spec is not None
+                        and sources[k].spec is not None and _fits(sources[k], t)), None)
+        if ahead_t is not None and (ahead_s is None or ahead_t - j <= ahead_s - i):
+            pairs += [(None, layer) for layer in targets[j:ahead_t]]
+            j = ahead_t
+        elif ahead_s is not None:
+            pairs += [(layer, None) for layer in sources[i:ahead_s]]
+            i = ahead_s
+        else:
+            pairs += [(layer, None) for layer in ([s] if s is not None else [])]
+            pairs += [(None, layer) for layer in ([t] if t is not None else [])]
+            i, j = i + (s is not None), j + (t is not None)
+    return pairs
+
+
+# -- one pair ----------------------------------------------------------------------
+
+def _in_layout(array: np.ndarray, channels_last: bool, wanted_last: bool) -> np.ndarray:
+    return from_channels_first(to_channels_first(np.asarray(array), channels_last), wanted_last)
+
+
+def spec_differences(source, target) -> tuple[str, ...]:
+    """The fields whose resolved values differ ('same' and 'causal' as pairs)."""
+    def resolved(spec, name):
+        if name == "padding":
+            return spec.explicit_padding
+        if name == "output_padding":
+            return spec.explicit_output_padding
+        return getattr(spec, name)
+
+    return tuple(name for name in SPEC_FIELDS if resolved(source, name) != resolved(target, name))
+
+
+def weight_transform(source: ConvLayer, target: ConvLayer) -> str:
+    """'' where the target's weights equal the source's; else the diagnose name of a
+    transform of the source's that gives the target's, or 'different values'."""
+    ws, wt = np.asarray(source.w, np.float64), np.asarray(target.w, np.float64)
+    if ws.shape == wt.shape and np.array_equal(ws, wt):
+        return ""
+    x = np.asarray(source.x)
+    for hypothesis in HYPOTHESES:
+        for candidate in hypothesis.candidates(source.spec, x, ws, source.b):
+            weights_only = candidate.spec == source.spec and candidate.x is x  # a mistake in the weights alone
+            if weights_only and candidate.w.shape == wt.shape and np.array_equal(candidate.w, wt):
+                return hypothesis.name
+    return "different values"
+
+
+def _padded_by(x: np.ndarray, inner: np.ndarray) -> tuple[tuple[int, int], ...] | None:
+    """The zero pads (channels-first arrays) that make ``inner`` into ``x``, where x
+    is ``inner`` (within the input tolerance) surrounded by exact zeros, else None.
+    A pad written as a function call (F.pad, tf.pad) leaves no layer to fold."""
+    if x.shape[:2] != inner.shape[:2] or any(a < b for a, b in zip(x.shape[2:], inner.shape[2:])):
+        return None
+    scale = float(np.max(np.abs(inner), initial=0.0)) or 1.0
+    for before in itertools.product(*(range(a - b + 1) for a, b in zip(x.shape[2:], inner.shape[2:]))):
+        window = (slice(None), slice(None), *(slice(p, p + n) for p, n in zip(before, inner.shape[2:])))
+        if np.max(np.abs(x[window] - inner), initial=0.0) <= INPUT_TOLERANCE * scale:
+            border = x.copy()
+            border[window] = 0
+            if not border.any():
+                return tuple((p, a - b - p) for p, a, b in zip(before, x.shape[2:], inner.shape[2:]))
+    return None
+
+
+def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None) -> Pair:
+    ss, ts = source.spec, target.spec
+    names = dict(source=source.name, target=target.name)
+    x_target = _in_layout(target.x, ts.channels_last, ss.channels_last)
+    if x_target.shape != np.shape(source.x):  # a pad the target made by a call: folded like a padding layer
+        pads = _padded_by(to_channels_first(x_target, ss.channels_last), to_channels_first(source.x, ss.channels_last))
+        folded = None if pads is None else fold_padding(ts, pads)
+        if folded is not None:
+            window = (slice(None), slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, folded.spatial)))
+            ts = folded
+            x_target = from_channels_first(to_channels_first(x_target, ss.channels_last)[window], ss.channels_last)
+    differences = spec_differences(ss, ts)
+    weights = weight_transform(source, target)
+    if x_target.shape != np.shape(source.x):
+        input_error, input_detail = float("inf"), f"input shape {x_target.shape}, the source's {np.shape(source.x)}"
+    else:
+        scale = float(np.max(np.abs(np.asarray(source.x, np.float64)), initial=0.0)) or 1.0
+        input_error = float(np.max(np.abs(x_target.astype(np.float64) - np.asarray(source.x, np.float64)),
+                                   initial=0.0)) / scale
+        input_detail = f"input off by {input_error:.3g} of its largest magnitude"
+    max_abs = ratio = None
+    mistakes: tuple[str, ...] = ()
+    fix = ""
+    output_ok = True
+    if target.output is not None and input_error != float("inf"):
+        observed = _in_layout(target.output, ts.channels_last, ss.channels_last)
+        expected = reference(ss, x_target, source.w, source.b)
+        result = within_bound(expected, observed, error_bound(ss, x_target, source.w, source.b))
+        max_abs, ratio = result.max_abs_error, result.ratio
+        output_ok = result.within_bound
+        if not output_ok:
+            found = diagnose(ss, x_target, source.w, source.b, observed)
+            mistakes = tuple(f.name for f in found.findings)
+            fix = found.findings[0].fix if found.findings else ""
+    details = []
+    if differences:
+        details.append("; ".join(f"{name}: {_field(ts, name)} where the source has {_field(ss, name)}"
+                                 for name in differences))
+    if weights:
+        details.append(f"weights: {weights}")
+        fix = fix or FIXES.get(weights, "")
+    if not output_ok:
+        details.append(f"output {ratio:.3g} x the bound of the source layer's computation"
+                       + (f" ({', '.join(mistakes)})" if mistakes else ""))
+    if differences or weights or not output_ok:
+        verdict = DIFFERS
+        fix = fix or "fix: give the target layer the source layer's " + ", ".join(differences or ("weights",))
+    elif input_error > INPUT_TOLERANCE:
+        verdict = INPUT_DIFFERS
+        where = f"between {previous} and this layer" if previous else "before this layer"
+        details.append(f"{input_detail}: the models parted {where}, outside the convolutions")
+        fix = ("fix: compare what the two models do between these convolutions (an activation, a normalisation, "
+               "pooling, the flatten order)")
+    else:
+        verdict = AGREE
+    return Pair(**names, verdict=verdict, spec_differences=differences, weights=weights, mistakes=mistakes,
+                max_abs_error=max_abs, ratio=ratio, input_error=input_error, detail="; ".join(details), fix=fix)
+
+
+def _field(spec, name):
+    return {"padding": spec.explicit_padding, "output_padding": spec.explicit_output_padding}.get(
+        name, getattr(spec, name))
+
+
+# -- whole models ----------------------------------------------------------------------
+
+def _numpy(value) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach()
+    return np.asarray(value)
+
+
+def run_model(model, example) -> np.ndarray:
+    if framework_of(model) == "torch":
+        import torch
+
+        with torch.no_grad():
+            model.eval()
+            return _numpy(model(example))
+    return _numpy(model(example, training=False))
+
+
+def target_example(source_example: np.ndarray, source_last: bool, target, target_layout: str | None):
+    """The source's example in the layout the target model takes: ``target_layout``
+    ('channels_first' or 'channels_last'), else inferred (a Keras model's input
+    shape; PyTorch channels-first)."""
+    if target_layout not in (None, "channels_first", "channels_last"):
+        raise ValueError(f"target-layout={target_layout!r}: must be channels_first or channels_last")
+    if target_layout is None:
+        if framework_of(target) == "keras":
+            wanted = tuple(target.inputs[0].shape[1:])
+            other = _in_layout(source_example, source_last, not source_last).shape[1:]
+            fits = lambda shape: all(w in (None, s) for w, s in zip(wanted, shape))  # noqa: E731
+            target_last = not source_last if (fits(other) and not fits(source_example.shape[1:])) else source_last
+        else:
+            target_last = False
+    else:
+        target_last = target_layout == "channels_last"
+    converted = np.ascontiguousarray(_in_layout(source_example, source_last, target_last)) \
+        if source_example.ndim >= 3 else source_example
+    if framework_of(target) == "torch":
+        import torch
+
+        return torch.from_numpy(converted), target_last
+    return converted, target_last
+
+
+def compare(source, target, example, *, target_layout: str | None = None, source_name: str | None = None,
+            target_name: str | None = None) -> Comparison:
+    """Compare ``target`` (a port) with ``source`` on ``example`` (the source's input)."""
+    source_scan = scan(source, example, name=source_name, fold_zero_padding=True)
+    first = next((layer.spec for layer in source_scan.layers if layer.spec is not None), None)
+    if first is None:
+        raise ValueError("source: the model has no convolution to compare")
+    source_example = _numpy(example)
+    example_t, target_last = target_example(source_example, first.channels_last, target, target_layout)
+    target_scan = scan(target, example_t, name=target_name, fold_zero_padding=True)
+    pairs, previous = [], None
+    for s, t in pair_layers(source_scan, target_scan):
+        if s is None or t is None or s.spec is None or t.spec is None:
+            pairs.append(_unpaired(s, "source") if s is not None else _unpaired(t, "target"))
+            continue
+        pairs.append(compare_pair(s, t, previous))
+        previous = s.name
+    return Comparison(source_scan.name, target_scan.name, tuple(pairs),
+                      _final(run_model(source, example), run_model(target, example_t), first.channels_last,
+                             target_last))
+
+
+def _final(ys: np.ndarray, yt: np.ndarray, source_last: bool, target_last: bool) -> dict:
+    if yt.ndim >= 3 and yt.shape != ys.shape:
+        yt = _in_layout(yt, target_last, source_last)
+    final = {"source_shape": list(ys.shape), "target_shape": list(yt.shape)}
+    if ys.shape != yt.shape:
+        return {**final, "max_abs_error": None, "max_rel_error": None}
+    ys, yt = ys.astype(np.float64), yt.astype(np.float64)
+    error = np.abs(ys - yt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(error == 0, 0.0, error / np.abs(ys))
+    return {**final, "max_abs_error": float(error.max(initial=0.0)), "max_rel_error": float(relative.max(initial=0.0))}
+
+
+__all__ = ["compare", "Comparison", "Pair", "pair_layers", "AGREE", "DIFFERS", "INPUT_DIFFERS", "UNPAIRED"]

@@ -1,0 +1,199 @@
+"""compare: a model against its port, both built here. A correct port agrees at
+every pair (however it is written); each injected mistake is the first
+divergence, at the layer where it was made, with its verdict and name."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+from harness.cli import main
+from harness.porting.compare import compare
+from helpers import IMPORTS_TENSORFLOW
+
+pytestmark = IMPORTS_TENSORFLOW
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def keras():
+    return pytest.importorskip("keras")
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.conv3 = torch.nn.Conv2d(8, 16, 3, padding=1)
+        self.conv4 = torch.nn.Conv2d(16, 4, 1)
+
+    def forward(self, x):
+        x = torch.relu(self.conv1(x))
+        x = torch.relu(self.conv2(x))
+        x = torch.relu(self.conv3(x))
+        return self.conv4(x)
+
+
+def net():
+    torch.manual_seed(0)
+    model = Net()
+    with torch.no_grad():
+        for p in model.parameters():  # non-zero biases, so a dropped one shows
+            p.uniform_(-0.5, 0.5)
+    return model
+
+
+def kernel(conv, mistake=None):
+    """A PyTorch conv's weight as a Keras kernel (*k, in, out): transposed, or with a porting mistake."""
+    w = conv.weight.detach().numpy()
+    if mistake == "weight_layout":
+        return w.reshape(*w.shape[2:], w.shape[1], w.shape[0])  # reshaped, not transposed
+    if mistake == "spatial_axes_swapped":
+        return w.transpose(3, 2, 1, 0)  # (kw, kh, in, out)
+    if mistake == "flipped_kernel":
+        w = w[:, :, ::-1, ::-1]
+    return np.ascontiguousarray(w.transpose(2, 3, 1, 0))
+
+
+def keras_port(keras, model, mistake=None, layer=None):
+    """The Keras (channels-last) port of Net, with ``mistake`` made at ``layer``."""
+    inputs = keras.Input((16, 16, 3))
+    if mistake == "padding":  # TF 'SAME' at stride 2 on an even size pads (0, 1), PyTorch's padding=1 (1, 1)
+        x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="conv1")(inputs)
+    else:  # padding first, then 'valid': PyTorch's padding=1 written another way
+        x = keras.layers.Conv2D(8, 3, strides=2, name="conv1")(keras.layers.ZeroPadding2D(1)(inputs))
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="conv2")(x)
+    if mistake != "missing_activation":
+        x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv3")(x)
+    outputs = keras.layers.Conv2D(4, 1, use_bias=mistake != "missing_bias", name="conv4")(x)
+    port = keras.Model(inputs, outputs)
+    layers = {n: port.get_layer(n) for n in ("conv1", "conv2", "conv3", "conv4")}
+    for name in ("conv1", "conv3", "conv4"):
+        conv = getattr(model, name)
+        values = [kernel(conv, mistake if name == layer else None)]
+        if layers[name].use_bias:
+            values.append(conv.bias.detach().numpy())
+        layers[name].set_weights(values)
+    depthwise = model.conv2.weight.detach().numpy()  # (C*M, 1, kh, kw), M = 1
+    layers["conv2"].set_weights([depthwise.reshape(8, 1, 3, 3).transpose(2, 3, 0, 1),
+                                 model.conv2.bias.detach().numpy()])
+    return port
+
+
+EXAMPLE = np.random.default_rng(0).uniform(-1, 1, (2, 3, 16, 16)).astype(np.float32)
+
+
+def test_a_correct_port_agrees_at_every_pair_however_its_padding_is_written(keras):
+    model = net()
+    result = compare(model, keras_port(keras, model), torch.from_numpy(EXAMPLE))
+    assert [(p.source, p.target, p.verdict) for p in result.pairs] == [
+        (f"conv{i}", f"conv{i}", "agree") for i in range(1, 5)]
+    assert result.agree and result.first_divergence is None
+    assert result.final_output["max_abs_error"] < 1e-4
+
+
+@pytest.mark.parametrize("mistake,layer,verdict,differences,weights,named", [
+    ("weight_layout", "conv3", "differs", (), "weight_layout", "weight_layout"),
+    ("spatial_axes_swapped", "conv3", "differs", (), "spatial_axes_swapped", "spatial_axes_swapped"),
+    ("flipped_kernel", "conv3", "differs", (), "flipped_kernel", "flipped_kernel"),
+    ("padding", "conv1", "differs", ("padding",), "", None),
+    ("missing_bias", "conv4", "differs", ("bias",), "", "missing_bias"),
+    ("missing_activation", "conv3", "input_differs", (), "", None),
+])
+def test_an_injected_mistake_is_the_first_divergence_with_its_name(keras, mistake, layer, verdict, differences,
+                                                                    weights, named):
+    model = net()
+    result = compare(model, keras_port(keras, model, mistake, layer), torch.from_numpy(EXAMPLE))
+    first = result.first_divergence
+    assert (first.source, first.target, first.verdict) == (layer, layer, verdict), [p.to_dict() for p in result.pairs]
+    assert first.spec_differences == differences and first.weights == weights
+    if named:
+        assert first.mistakes[0] == named, first
+    assert first.fix.startswith("fix: ")
+    if verdict == "input_differs":
+        assert "parted between conv2 and this layer" in first.detail
+
+
+def test_a_keras_model_compared_with_its_pytorch_port(keras):
+    inputs = keras.Input((12, 3))
+    x = keras.layers.Conv1D(4, 3, padding="causal", dilation_rate=2, name="a")(inputs)
+    source = keras.Model(inputs, keras.layers.Conv1D(2, 2, strides=2, name="b")(keras.layers.ReLU()(x)))
+    for variable in source.weights:
+        variable.assign(np.random.default_rng(2).uniform(-1, 1, variable.shape).astype("float32"))
+    a, b = (source.get_layer(n) for n in "ab")
+
+    class Port(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = torch.nn.Conv1d(3, 4, 3, dilation=2)
+            self.b = torch.nn.Conv1d(4, 2, 2, stride=2)
+
+        def forward(self, x):
+            x = torch.nn.functional.pad(x, (4, 0))  # causal: (k-1)*d zeros before
+            return self.b(torch.relu(self.a(x)))
+
+    port = Port()
+    with torch.no_grad():
+        for conv, layer in ((port.a, a), (port.b, b)):
+            kernel, bias = (np.asarray(v) for v in layer.get_weights())
+            conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel.transpose(2, 1, 0))))
+            conv.bias.copy_(torch.from_numpy(bias))
+    example = np.random.default_rng(3).uniform(-1, 1, (1, 12, 3)).astype(np.float32)
+    result = compare(source, port, example)
+    assert [p.verdict for p in result.pairs] == ["agree", "agree"], [p.to_dict() for p in result.pairs]
+    assert result.final_output["source_shape"] == [1, 6, 2] and result.final_output["max_abs_error"] < 1e-5
+
+
+def test_unpaired_layers_are_listed_and_pairing_goes_on(keras):
+    model = net()
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="conv1")(inputs)
+    x = keras.layers.Conv2D(8, 1, name="extra")(x)  # where the source has its depthwise conv2
+    x = keras.layers.Conv2D(16, 3, padding="same", name="conv3")(x)
+    port = keras.Model(inputs, keras.layers.Conv2D(4, 1, name="conv4")(x))
+    result = compare(model, port, torch.from_numpy(EXAMPLE))
+    verdicts = [(p.source, p.target, p.verdict) for p in result.pairs]
+    # the weights differ everywhere: this port was never given the source's
+    assert verdicts == [("conv1", "conv1", "differs"), ("conv2", None, "unpaired"), (None, "extra", "unpaired"),
+                        ("conv3", "conv3", "differs"), ("conv4", "conv4", "differs")]
+    assert result.pairs[2].detail.startswith("no source layer of its kind here")
+
+
+def test_compare_command_writes_the_json_and_exits_1_at_a_divergence(keras, tmp_path, capsys, monkeypatch):
+    (tmp_path / "pair.py").write_text(textwrap.dedent("""
+        import numpy as np, torch
+        from test_compare import net, keras_port
+
+        def source():
+            return net(), torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (2, 3, 16, 16)).astype("float32"))
+
+        def good():
+            import keras
+            return keras_port(keras, net())
+
+        def bad():
+            import keras
+            return keras_port(keras, net(), "flipped_kernel", "conv3")
+    """))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "cmp.json"
+    assert main(["compare", "pair:source", "pair:good", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["first_divergence"] is None
+    assert main(["compare", "pair:source", "pair:bad", "--json", str(out)]) == 1
+    data = json.loads(out.read_text())
+    assert data["first_divergence"] == "conv3" and set(data) == {"source", "target", "pairs", "first_divergence",
+                                                                 "final_output"}
+    third = data["pairs"][2]
+    assert third["verdict"] == "differs" and third["mistakes"][0] == "flipped_kernel"
+    printed = capsys.readouterr().out
+    assert "first divergence: conv3" in printed and "flipped_kernel" in printed
+    assert main(["compare", "pair:source", "pair:nothing"]) == 2
+    assert main(["compare", "pair:source", "pair:good", "--target-layout", "sideways"]) == 2
