@@ -161,9 +161,36 @@ def test_unpaired_layers_are_listed_and_pairing_goes_on(keras):
     result = compare(model, port, torch.from_numpy(EXAMPLE))
     verdicts = [(p.source, p.target, p.verdict) for p in result.pairs]
     # the weights differ everywhere: this port was never given the source's
-    assert verdicts == [("conv1", "conv1", "differs"), ("conv2", None, "unpaired"), (None, "extra", "unpaired"),
+    assert verdicts == [("conv1", "conv1", "differs"), (None, "extra", "unpaired"), ("conv2", None, "unpaired"),
                         ("conv3", "conv3", "differs"), ("conv4", "conv4", "differs")]
-    assert result.pairs[2].detail.startswith("no source layer of its kind here")
+    assert result.pairs[1].detail.startswith("no source layer of its kind here")
+
+
+class Residual(torch.nn.Module):
+    """A block whose skip conv PyTorch runs first; Keras lists it after the main branch."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = torch.nn.Conv2d(3, 8, 1, stride=2)
+        self.a = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        skip = self.down(x)
+        return torch.relu(self.a(x)) + skip
+
+
+def test_parallel_branches_pair_whatever_order_each_model_runs_them(keras):
+    torch.manual_seed(3)
+    model = Residual()
+    inputs = keras.Input((16, 16, 3))
+    a = keras.layers.Conv2D(8, 3, strides=2, name="a")
+    main = keras.layers.ReLU()(a(keras.layers.ZeroPadding2D(1)(inputs)))
+    down = keras.layers.Conv2D(8, 1, strides=2, name="down")
+    port = keras.Model(inputs, keras.layers.Add()([main, down(inputs)]))
+    for layer, conv in ((a, model.a), (down, model.down)):
+        layer.set_weights([conv.weight.detach().numpy().transpose(2, 3, 1, 0), conv.bias.detach().numpy()])
+    result = compare(model, port, torch.from_numpy(EXAMPLE))
+    assert [(p.source, p.target, p.verdict) for p in result.pairs] == [("down", "down", "agree"), ("a", "a", "agree")]
 
 
 def test_compare_command_writes_the_json_and_exits_1_at_a_divergence(keras, tmp_path, capsys, monkeypatch):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 
 import numpy as np
 
@@ -98,34 +99,33 @@ def _unpaired(layer: ConvLayer, side: str) -> Pair:
                 detail=reason)
 
 
+WINDOW = 3  # how far ahead among the target's unpaired layers a source layer looks for its partner
+
+
 def pair_layers(source: ScannedModel, target: ScannedModel) -> list[tuple[ConvLayer | None, ConvLayer | None]]:
-    """The conv layers of both models paired by position, checked by kind, rank,
-    channels and kernel; where one does not fit, the nearer of the next fitting
-    layers on either side resumes the pairing and the layers skipped are unpaired."""
-    sources, targets = list(source.layers), list(target.layers)
-    pairs, i, j = [], 0, 0
-    while i < len(sources) or j < len(targets):
-        s = sources[i] if i < len(sources) else None
-        t = targets[j] if j < len(targets) else None
-        if s is not None and t is not None and s.spec is not None and t.spec is not None and _fits(s, t):
-            pairs.append((s, t))
-            i, j = i + 1, j + 1
+    """The conv layers of both models paired in execution order, checked by kind,
+    rank, channels and kernel. Each source layer takes the first fitting target
+    layer among the next ``WINDOW`` unpaired ones (parallel branches, such as a
+    residual block's skip conv, may run in another order in the port); layers
+    left over are unpaired, listed where they stand."""
+    pending = [k for k, layer in enumerate(target.layers) if layer.spec is not None]
+    placed: list[tuple[float, ConvLayer | None, ConvLayer | None]] = []
+    at: dict[int, float] = {}  # target index -> where its pair stands
+    for i, s in enumerate(source.layers):
+        match = None
+        if s.spec is not None:
+            match = next((k for k in pending[:WINDOW] if _fits(s, target.layers[k])), None)
+        if match is None:
+            placed.append((i, s, None))
             continue
-        ahead_t = next((k for k in range(j, len(targets)) if s is not None and s.spec is not None
-                        and targets[k].spec is not None and _fits(s, targets[k])), None)
-        ahead_s = next((k for k in range(i, len(sources)) if t is not None and t.spec is not None
-                        and sources[k].spec is not None and _fits(sources[k], t)), None)
-        if ahead_t is not None and (ahead_s is None or ahead_t - j <= ahead_s - i):
-            pairs += [(None, layer) for layer in targets[j:ahead_t]]
-            j = ahead_t
-        elif ahead_s is not None:
-            pairs += [(layer, None) for layer in sources[i:ahead_s]]
-            i = ahead_s
-        else:
-            pairs += [(layer, None) for layer in ([s] if s is not None else [])]
-            pairs += [(None, layer) for layer in ([t] if t is not None else [])]
-            i, j = i + (s is not None), j + (t is not None)
-    return pairs
+        pending.remove(match)
+        at[match] = i
+        placed.append((i, s, target.layers[match]))
+    for k, layer in enumerate(target.layers):
+        if k not in at:  # after the pair of the nearest paired target layer before it
+            before = max((j for j in at if j < k), default=None)
+            placed.append(((-1 if before is None else at[before]) + 0.5 + k * 1e-6, None, layer))
+    return [(s, t) for _, s, t in sorted(placed, key=lambda item: item[0])]
 
 
 # -- one pair ----------------------------------------------------------------------
@@ -286,15 +286,19 @@ def target_example(source_example: np.ndarray, source_last: bool, target, target
 
 
 def compare(source, target, example, *, target_layout: str | None = None, source_name: str | None = None,
-            target_name: str | None = None) -> Comparison:
-    """Compare ``target`` (a port) with ``source`` on ``example`` (the source's input)."""
+            target_name: str | None = None, timings: dict | None = None) -> Comparison:
+    """Compare ``target`` (a port) with ``source`` on ``example`` (the source's input).
+    ``timings``, where given, receives the seconds each step took."""
+    clock = _Clock(timings)
     source_scan = scan(source, example, name=source_name, fold_zero_padding=True)
+    clock("scan source")
     first = next((layer.spec for layer in source_scan.layers if layer.spec is not None), None)
     if first is None:
         raise ValueError("source: the model has no convolution to compare")
     source_example = _numpy(example)
     example_t, target_last = target_example(source_example, first.channels_last, target, target_layout)
     target_scan = scan(target, example_t, name=target_name, fold_zero_padding=True)
+    clock("scan target")
     pairs, previous = [], None
     for s, t in pair_layers(source_scan, target_scan):
         if s is None or t is None or s.spec is None or t.spec is None:
@@ -302,9 +306,23 @@ def compare(source, target, example, *, target_layout: str | None = None, source
             continue
         pairs.append(compare_pair(s, t, previous))
         previous = s.name
-    return Comparison(source_scan.name, target_scan.name, tuple(pairs),
-                      _final(run_model(source, example), run_model(target, example_t), first.channels_last,
-                             target_last))
+    clock("pairs")
+    final = _final(run_model(source, example), run_model(target, example_t), first.channels_last, target_last)
+    clock("final outputs")
+    return Comparison(source_scan.name, target_scan.name, tuple(pairs), final)
+
+
+class _Clock:
+    """Adds the seconds since its last call to ``timings[step]`` (nothing without a dict)."""
+
+    def __init__(self, timings: dict | None) -> None:
+        self.timings, self.last = timings, time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[step] = self.timings.get(step, 0.0) + now - self.last
+        self.last = now
 
 
 def _final(ys: np.ndarray, yt: np.ndarray, source_last: bool, target_last: bool) -> dict:
