@@ -107,8 +107,8 @@ def zero_padding_before(layer, keras):
     kinds = (keras.layers.ZeroPadding1D, keras.layers.ZeroPadding2D, keras.layers.ZeroPadding3D)
     if not isinstance(producer, kinds) or getattr(producer, "data_format", "channels_last") != layer.data_format:
         return None
-    padding = producer.padding
-    return producer, (tuple(padding),) if isinstance(producer, keras.layers.ZeroPadding1D) else tuple(map(tuple, padding))
+    one_d = isinstance(producer, keras.layers.ZeroPadding1D)
+    return producer, (tuple(producer.padding),) if one_d else tuple(map(tuple, producer.padding))
 
 
 def _own_output(layer, x, y, keras):
