@@ -15,7 +15,8 @@ import numpy as np
 from ..check import CheckResult, Outcome, check
 from ..spec import ConvSpec
 from ..status import Status
-from ..tolerance import compare, error_bound
+from ..tolerance import compare as compare_to_bound  # not `compare`: harness.porting.compare is a module
+from ..tolerance import error_bound
 from ..reference import reference
 
 
@@ -110,7 +111,7 @@ def framework_of(model) -> str | None:
 def model_outcome(layer: ConvLayer, label: str) -> Outcome:
     """The model's own layer output judged like a backend's."""
     expected = reference(layer.spec, *layer.inputs)
-    result = compare(expected, layer.output, error_bound(layer.spec, *layer.inputs))
+    result = compare_to_bound(expected, layer.output, error_bound(layer.spec, *layer.inputs))
     shape = tuple(np.shape(layer.output))
     if not result.shape_ok:
         return Outcome(backend=label, status=Status.SHAPE_MISMATCH, shape=shape,
