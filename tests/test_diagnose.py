@@ -158,6 +158,14 @@ def check_reference(spec, x, w, b):
     return reference(spec, x, w, b)
 
 
+def test_data_reshaped_for_a_channels_first_call_is_named_input_layout():
+    x, w, b = make_inputs(NHWC, 16, exact=True)
+    # NHWC data reshaped (not transposed) to NCHW for F.conv2d, the output permuted back correctly
+    y = _functional().conv2d(t(x.reshape(1, 3, 6, 7)), t(w), t(b)).permute(0, 2, 3, 1)
+    result = diagnose(NHWC, x, w, b, y.numpy())
+    assert result.best == "input_layout" and "channels-last data reshaped to channels-first for the call" in result.text()
+
+
 def test_a_forgotten_padding_mode_is_named():
     x, w, b = make_inputs(REFLECT, 14, exact=True)
     y = _functional().conv2d(t(x), t(w), t(b), padding=1)  # Conv2d(padding=1) without padding_mode='reflect'
