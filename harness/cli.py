@@ -232,6 +232,10 @@ def cmd_compare(args) -> int:
         raise UsageError("example: the source needs an example input (return (model, input) or pass --input-shape)")
     result = compare(source, target, example, target_layout=args.target_layout)
     print(table.comparison(result))
+    if args.records:
+        from .porting import check_model, write_records
+
+        write_records(args.records, result.target_scan, check_model(result.target_scan, args.backends))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
     return 0 if result.agree else 1
@@ -334,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--target-layout", choices=("channels_first", "channels_last"),
                       help="the target's input layout (default: inferred from the target)")
     comp.add_argument("--json", help="write the comparison as JSON (a stable format, see the README)")
+    comp.add_argument("--records", help="also check the target's layers in every backend, as `port` does, and "
+                                        "append their records (for `report`)")
+    comp.add_argument("--backends", help=backends_help)
     comp.set_defaults(func=cmd_compare)
 
     diag = sub.add_parser("diagnose", help="name the porting mistake that explains a port's output")

@@ -222,5 +222,9 @@ def test_compare_command_writes_the_json_and_exits_1_at_a_divergence(keras, tmp_
     assert third["verdict"] == "differs" and third["mistakes"][0] == "flipped_kernel"
     printed = capsys.readouterr().out
     assert "first divergence: conv3" in printed and "flipped_kernel" in printed
+    records = tmp_path / "port.jsonl"
+    assert main(["compare", "pair:source", "pair:good", "--records", str(records), "--backends", "numpy"]) == 0
+    rows = [json.loads(line) for line in records.read_text().splitlines()]
+    assert {r["layer"] for r in rows} == {"conv1", "conv2", "conv3", "conv4"} and {r["status"] for r in rows} == {"pass"}
     assert main(["compare", "pair:source", "pair:nothing"]) == 2
     assert main(["compare", "pair:source", "pair:good", "--target-layout", "sideways"]) == 2

@@ -65,6 +65,7 @@ class Comparison:
     target: str
     pairs: tuple[Pair, ...]
     final_output: dict  # shapes, max_abs_error, max_rel_error of the models' outputs
+    target_scan: ScannedModel | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def first_divergence(self) -> Pair | None:
@@ -309,7 +310,7 @@ def compare(source, target, example, *, target_layout: str | None = None, source
     clock("pairs")
     final = _final(run_model(source, example), run_model(target, example_t), first.channels_last, target_last)
     clock("final outputs")
-    return Comparison(source_scan.name, target_scan.name, tuple(pairs), final)
+    return Comparison(source_scan.name, target_scan.name, tuple(pairs), final, target_scan)
 
 
 class _Clock:
