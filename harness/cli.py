@@ -176,14 +176,16 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import build_report, load_records
+    from .report import build_report, load_records, split_comparisons
 
     with given_input():
-        loaded = load_records(args.records)
+        comparisons, record_paths = split_comparisons(args.records)
+        loaded = load_records(record_paths) if record_paths or not comparisons else ([], 0)
     report = build_report(args.records, args.output, loaded=loaded)
     skipped = f", skipped {report.skipped_lines} unreadable lines" if report.skipped_lines else ""
+    compared = f", {len(report.comparisons)} comparisons" if report.comparisons else ""
     print(f"report: {report.cases} cases, {len(report.failures)} failures, {len(report.refusals)} kinds of refusal, "
-          f"{len(report.environments)} environments{skipped} -> {args.output}")
+          f"{len(report.environments)} environments{compared}{skipped} -> {args.output}")
     return 0
 
 
@@ -313,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.set_defaults(func=cmd_sweep)
 
     report = sub.add_parser("report", help="merge JSON Lines records into one self-contained HTML report")
-    report.add_argument("records", nargs="+", help="records files written by sweep (or port)")
+    report.add_argument("records", nargs="+", help="records files written by sweep, check or port, and "
+                                                   "comparisons written by compare --json")
     report.add_argument("-o", "--output", default="reports/index.html", help="default reports/index.html")
     report.set_defaults(func=cmd_report)
 

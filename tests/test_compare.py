@@ -220,8 +220,13 @@ def test_compare_command_writes_the_json_and_exits_1_at_a_divergence(keras, tmp_
                                                                  "final_output"}
     third = data["pairs"][2]
     assert third["verdict"] == "differs" and third["mistakes"][0] == "flipped_kernel"
+    assert "tf.nn.conv2d(" in third["call"] and "data_format='NHWC'" in third["call"]  # what the Keras port needs
     printed = capsys.readouterr().out
     assert "first divergence: conv3" in printed and "flipped_kernel" in printed
+    assert main(["report", str(out), "-o", str(tmp_path / "index.html")]) == 0  # a comparison alone makes a page
+    page = (tmp_path / "index.html").read_text()
+    assert 'id="comparisons"' in page and "first divergence: conv3" in page
+    assert 'class="first-divergence"' in page and "the call the target needs" in page
     records = tmp_path / "port.jsonl"
     assert main(["compare", "pair:source", "pair:good", "--records", str(records), "--backends", "numpy"]) == 0
     rows = [json.loads(line) for line in records.read_text().splitlines()]

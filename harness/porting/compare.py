@@ -51,12 +51,13 @@ class Pair:
     input_error: float | None = None  # target input against source input, over the source's largest magnitude
     detail: str = ""  # what differs, in words
     fix: str = ""
+    call: str = ""  # where the pair differs: pasteable code computing the source layer in the target's framework
 
     def to_dict(self) -> dict:
         return {"source": self.source, "target": self.target, "verdict": self.verdict,
                 "spec_differences": list(self.spec_differences), "weights": self.weights,
                 "mistakes": list(self.mistakes), "max_abs_error": self.max_abs_error, "ratio": self.ratio,
-                "input_error": self.input_error, "detail": self.detail, "fix": self.fix}
+                "input_error": self.input_error, "detail": self.detail, "fix": self.fix, "call": self.call}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +180,17 @@ def _padded_by(x: np.ndarray, inner: np.ndarray) -> tuple[tuple[int, int], ...] 
     return None
 
 
-def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None) -> Pair:
+CALLS = {"torch": "torch", "keras": "tensorflow"}  # the backend whose call a target framework's user can paste
+
+
+def needed_call(spec, layout: str, framework: str) -> str:
+    """Pasteable code computing ``spec`` in ``layout`` with ``framework``'s own call (NumPy x, w, b in, y out)."""
+    from ..backends import get_backend
+
+    return get_backend(CALLS[framework]).plan(spec.replace(layout=layout)).rendered().standalone()
+
+
+def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, framework: str = "") -> Pair:
     ss, ts = source.spec, target.spec
     names = dict(source=source.name, target=target.name)
     x_target = _in_layout(target.x, ts.channels_last, ss.channels_last)
@@ -223,9 +234,11 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None) -> 
     if not output_ok:
         details.append(f"output {ratio:.3g} x the bound of the source layer's computation"
                        + (f" ({', '.join(mistakes)})" if mistakes else ""))
+    call = ""
     if differences or weights or not output_ok:
         verdict = DIFFERS
         fix = fix or "fix: give the target layer the source layer's " + ", ".join(differences or ("weights",))
+        call = needed_call(ss, ts.layout, framework) if framework in CALLS else ""
     elif input_error > INPUT_TOLERANCE:
         verdict = INPUT_DIFFERS
         where = f"between {previous} and this layer" if previous else "before this layer"
@@ -235,7 +248,8 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None) -> 
     else:
         verdict = AGREE
     return Pair(**names, verdict=verdict, spec_differences=differences, weights=weights, mistakes=mistakes,
-                max_abs_error=max_abs, ratio=ratio, input_error=input_error, detail="; ".join(details), fix=fix)
+                max_abs_error=max_abs, ratio=ratio, input_error=input_error, detail="; ".join(details), fix=fix,
+                call=call)
 
 
 def _field(spec, name):
@@ -305,7 +319,7 @@ def compare(source, target, example, *, target_layout: str | None = None, source
         if s is None or t is None or s.spec is None or t.spec is None:
             pairs.append(_unpaired(s, "source") if s is not None else _unpaired(t, "target"))
             continue
-        pairs.append(compare_pair(s, t, previous))
+        pairs.append(compare_pair(s, t, previous, target_scan.framework))
         previous = s.name
     clock("pairs")
     final = _final(run_model(source, example), run_model(target, example_t), first.channels_last, target_last)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Iterable
 
@@ -31,14 +32,33 @@ def load_records(paths: Iterable[str | Path]) -> tuple[list[Record], int]:
     return records, skipped
 
 
+def split_comparisons(paths: Iterable[str | Path]) -> tuple[list[dict], list[str]]:
+    """The comparisons among ``paths`` (files that ``compare --json`` wrote: one JSON
+    object with its pairs) and the other paths, records files."""
+    comparisons, others = [], []
+    for path in map(str, paths):
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict) and "pairs" in data and "first_divergence" in data:
+            comparisons.append(data)
+        else:
+            others.append(path)
+    return comparisons, others
+
+
 def build_report(paths: Iterable[str | Path], output: str | Path, *, loaded=None) -> Report:
-    """Read every records file (or take ``loaded``, what ``load_records`` returned),
-    write one self-contained HTML page, return what it shows."""
+    """Read every records file (or take ``loaded``, what ``load_records`` returned) and
+    every comparison, write one self-contained HTML page, return what it shows."""
     paths = [str(p) for p in paths]
-    records, skipped = loaded or load_records(paths)
-    report = build(records, tuple(paths), skipped, page_folder=Path(output).parent)
+    comparisons, record_paths = split_comparisons(paths)
+    if loaded is None:
+        loaded = load_records(record_paths) if record_paths or not comparisons else ([], 0)
+    records, skipped = loaded
+    report = build(records, tuple(paths), skipped, page_folder=Path(output).parent, comparisons=comparisons)
     write(report, output)
     return report
 
 
-__all__ = ["Report", "build", "build_report", "load_records", "render", "write"]
+__all__ = ["Report", "build", "build_report", "load_records", "split_comparisons", "render", "write"]

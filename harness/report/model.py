@@ -161,6 +161,54 @@ class ModelPage:
 
 
 @dataclasses.dataclass(frozen=True)
+class PairRow:
+    source: str
+    target: str
+    verdict: str
+    css: str  # the status class its verdict is shown in
+    detail: str
+    fix: str
+    call: str  # pasteable code computing the source layer in the target's framework, where they differ
+    first: bool  # the first divergence
+
+
+@dataclasses.dataclass(frozen=True)
+class ComparisonPage:
+    """A model against its port (what ``compare --json`` wrote): the pairs side by side."""
+
+    anchor: str
+    source: str
+    target: str
+    rows: tuple[PairRow, ...]
+    first: str  # the first divergence's layer, or ""
+    final: str  # the final outputs, in words
+
+
+VERDICT_CSS = {"agree": "pass", "differs": "mismatch", "input_differs": "mismatch", "unpaired": "unsupported"}
+
+
+def comparison_pages(comparisons: list[dict]) -> tuple[ComparisonPage, ...]:
+    pages = []
+    for index, data in enumerate(comparisons, 1):
+        first = data.get("first_divergence") or ""
+        final = data.get("final_output", {})
+        if final.get("max_abs_error") is None:
+            said = f"shapes {final.get('source_shape')} and {final.get('target_shape')}"
+        else:
+            said = f"max abs error {_fmt(final['max_abs_error'])}, max rel error {_fmt(final['max_rel_error'])}"
+        rows, marked = [], False
+        for pair in data["pairs"]:
+            is_first = not marked and pair["verdict"] != "agree"
+            marked = marked or is_first
+            rows.append(PairRow(pair.get("source") or "-", pair.get("target") or "-", pair["verdict"],
+                                VERDICT_CSS.get(pair["verdict"], ""), pair.get("detail", ""), pair.get("fix", ""),
+                                pair.get("call", ""), is_first))
+        pages.append(ComparisonPage(f"compare-{index}", data.get("source", "?"), data.get("target", "?"),
+                                    tuple(rows), first, said))
+    return tuple(pages)
+
+
+@dataclasses.dataclass(frozen=True)
 class Bar:
     label: str  # the bin's lower edge ("0" holds exact results)
     count: int
@@ -208,6 +256,7 @@ class Report:
     rows: tuple[Row, ...]
     models: tuple[ModelPage, ...] = ()
     distributions: tuple[Distribution, ...] = ()
+    comparisons: tuple[ComparisonPage, ...] = ()
 
 
 def environment_key(env: dict) -> str:
@@ -312,8 +361,8 @@ def _recorded(record: Record) -> str:
 
 
 def build(records: list[Record], sources: tuple[str, ...] = (), skipped_lines: int = 0,
-          title: str = "convharness report", page_folder: str | Path = ".") -> Report:
-    """Everything the page shows, from JSON Lines records."""
+          title: str = "convharness report", page_folder: str | Path = ".", comparisons: list[dict] = ()) -> Report:
+    """Everything the page shows, from JSON Lines records and comparisons (``compare --json``)."""
     envs: dict[str, list] = {}
     cases: dict[tuple[str, int], str] = {}
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -378,6 +427,7 @@ def build(records: list[Record], sources: tuple[str, ...] = (), skipped_lines: i
         rows=tuple(rows.values()),
         models=model_pages(records, anchors),
         distributions=distributions(ratios),
+        comparisons=comparison_pages(list(comparisons)),
     )
 
 
