@@ -65,7 +65,8 @@ def scan_torch(model, example, *, name: str | None = None, fold_zero_padding: bo
     import torch
 
     if example is None:
-        raise ValueError("example: a PyTorch model needs an example input (return (model, input) or pass --input-shape)")
+        raise ValueError("example: a PyTorch model needs an example input "
+                         "(return (model, input) or pass --input-shape)")
     convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
              torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
     captured: list[ConvLayer] = []
