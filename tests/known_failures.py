@@ -79,6 +79,20 @@ def _single_output_column(spec: ConvSpec) -> bool:
 
 KNOWN_FAILURES = (
     KnownFailure(
+        ("keras.tensorflow",),
+        "keras_tensorflow_grouped_channels_first",
+        lambda spec: (not spec.channels_last and spec.groups > 1 and not spec.transposed
+                      and spec.dtype in ("float16", "bfloat16", "float32")),
+        "keras 3.15.1 on tensorflow-cpu 2.21.0: Conv1D/Conv2D with groups > 1 and data_format='channels_first' "
+        "return wrong values in float16, bfloat16 and float32 (float32 errors of order 1, millions of times the "
+        "bound), in many strides and paddings (1-D: stride 2 or 3; 2-D: 'same' at stride 1, stride 2), not all: "
+        "stride 1 'valid' and some small inputs are right. float64, channels_last, tf.nn.conv1d/conv2d with the "
+        "same arguments, and Keras on JAX and PyTorch are right. Keras runs grouped convolutions through an "
+        "XLA-compiled tf.function there. Found by a sweep of the Keras backends; the extent is not known, so every "
+        "such spec is covered.",
+        dict(layout="NCW", in_channels=6, out_channels=3, spatial=5, kernel=1, stride=2, groups=3),
+    ),
+    KnownFailure(
         ("tensorflow",),
         "conv3d_same_negative_total_padding",
         lambda spec: (spec.rank == 3 and _runs_same(spec) and not spec.transposed

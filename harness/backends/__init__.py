@@ -25,8 +25,11 @@ INSTALL = "pip install 'convharness[{extra}]' -c constraints.txt"
 @dataclasses.dataclass(frozen=True)
 class Entry:
     target: str  # "module:Class"
-    requires: str  # the top-level module that must be importable
+    requires: str  # the top-level modules that must be importable, separated by commas
     extra: str = ""  # the install extra that provides it ("" for NumPy and your own backends)
+
+    def installed(self) -> bool:
+        return all(importlib.util.find_spec(module) is not None for module in self.requires.split(","))
 
     def install_hint(self) -> str:
         if self.extra:
@@ -40,6 +43,9 @@ REGISTRY: dict[str, Entry] = {
     "torch.nn": Entry("harness.backends.torch:TorchModule", "torch", "torch"),
     "tensorflow": Entry("harness.backends.tensorflow:TensorFlow", "tensorflow", "tensorflow"),
     "jax": Entry("harness.backends.jax:Jax", "jax", "jax"),
+    "keras.tensorflow": Entry("harness.backends.keras:KerasTensorFlow", "keras,tensorflow", "keras"),
+    "keras.jax": Entry("harness.backends.keras:KerasJax", "keras,jax", "keras"),
+    "keras.torch": Entry("harness.backends.keras:KerasTorch", "keras,torch", "keras"),
 }
 
 
@@ -72,9 +78,7 @@ def register(name: str, target: str, *, requires: str | None = None, extra: str 
 
 def available_backends() -> tuple[str, ...]:
     """The registered backends whose framework is installed (imports none)."""
-    return tuple(
-        name for name, entry in REGISTRY.items() if importlib.util.find_spec(entry.requires) is not None
-    )
+    return tuple(name for name, entry in REGISTRY.items() if entry.installed())
 
 
 @functools.cache
@@ -103,7 +107,7 @@ def resolve_backends(names: Iterable[str] | None) -> tuple[str, ...]:
         entry = REGISTRY.get(name)
         if entry is None:
             raise ValueError(f"backends={name!r}: unknown backend; known: {', '.join(REGISTRY)}")
-        if importlib.util.find_spec(entry.requires) is None:
+        if not entry.installed():
             raise ValueError(f"backends={name!r}: needs {entry.requires}, which is not installed: "
                              f"{entry.install_hint()}")
     return names

@@ -1,0 +1,299 @@
+"""Keras 3 layers under each Keras backend: keras.layers.Conv1D/2D/3D,
+DepthwiseConv1D/2D and Conv1D/2D/3DTranspose, as the users of Keras call them.
+
+What is special: KERAS_BACKEND is fixed when Keras is imported, so each Keras
+backend runs in a worker process of its own (started on first use, reused for
+every later case in this process); the call value is built here and run there.
+The layer is built for the spec's input, its weights set from the neutral ones
+(Keras kernels are (*k, in/groups, out), depthwise (*k, C, M), transposed
+(*k, out, in)), and called. 'valid', 'same' and 'causal' are Keras padding
+arguments; explicit pairs are a ZeroPadding layer first; a padding mode has no
+Keras layer, a transposed spec runs where Keras' own output-size rule
+(``transposed_crop``) gives its crop, and a grouped transposed one not at all:
+declared refusals, with the reason.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+from ..calls import Ref, Step, Var, call, run_steps
+from ..layouts import weight_to_spatial_first_axes
+from ..spec import ConvSpec
+from .base import Backend, Refusal
+
+NO_KERAS_FORM = "has no Keras layer"
+
+REFUSALS = (
+    Refusal(
+        "strided_dilated",
+        lambda spec: max(spec.stride) > 1 and max(spec.dilation) > 1,
+        r"`strides > 1` not supported in conjunction with `dilation_rate > 1`",
+        "Keras' convolution layers refuse a stride and a dilation both above 1",
+        dict(layout="NWC", in_channels=1, out_channels=1, spatial=5, kernel=2, stride=2, dilation=2),
+    ),
+    Refusal(
+        "padding_mode",
+        lambda spec: spec.padding_mode != "zeros",
+        NO_KERAS_FORM,
+        "Keras' convolution layers pad with zeros only: no padding_mode",
+        dict(layout="NWC", in_channels=1, out_channels=1, spatial=4, kernel=3, padding=1, padding_mode="reflect"),
+    ),
+    Refusal(
+        "transposed_crop",
+        lambda spec: spec.transposed,
+        NO_KERAS_FORM,
+        "Keras' Conv*DTranspose crops by its own rule ('valid' or 'same' with an output_padding): other crops and "
+        "grouped transposed convs have no layer",
+        dict(layout="NWC", in_channels=1, out_channels=1, spatial=3, kernel=3, stride=2, padding=((0, 2),),
+             transposed=True),
+    ),
+)
+
+TENSORFLOW_REFUSALS = (  # the TensorFlow backend's CPU kernels, as tf.nn's
+    Refusal(
+        "channels_first_cpu",
+        lambda spec: not spec.channels_last,
+        r"only supports the N\w*C tensor format|only supports N\w*C",
+        "the TensorFlow backend's CPU kernels refuse channels-first convolutions for some dtypes",
+        dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, dtype="float64"),
+    ),
+    Refusal(
+        "tensorflow_cpu",
+        lambda spec: spec.groups > 1 or any(d > 1 for d in spec.dilation),
+        r"only supports dilated rates of 1|does not support grouped|[Gg]rouped convolution is not supported"
+        r"|must match last dimension of input|input and filter must have the same depth"
+        r"|not yet support dilation rates larger than 1",
+        "the TensorFlow backend's CPU kernels refuse some grouped and dilated convolutions (as tf.nn's do)",
+        dict(layout="NDHWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2),
+    ),
+)
+
+
+def transposed_crop(kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None):
+    """Keras 3's Conv*DTranspose on one axis as a transposed spec's (begin, end) crop
+    and output padding. Keras (keras/src/backend/common/backend_utils.py) pads the
+    stride-dilated input by (left, right) before a stride-1 conv with the dilated
+    kernel (extent e): 'valid' by (e-1, e-1 + p), p defaulting to max(e, s) - e;
+    'same' by a total of s + e - 2 (output n*s) or, with p given, e + e%2 - 2 + p,
+    left = min(ceil(total/2), e-1). The crop is (e-1 - left, e-1 - right); a
+    negative end is output padding."""
+    extent = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        left = extent - 1
+        right = extent - 1 + (max(extent, stride) - extent if output_padding is None else output_padding)
+    else:
+        total = stride + extent - 2 if output_padding is None else extent + extent % 2 - 2 + output_padding
+        left = min(total // 2 + total % 2, extent - 1)
+        right = total - left
+    begin, end = extent - 1 - left, extent - 1 - right
+    return (begin, max(end, 0)), max(-end, 0)
+
+
+def keras_transposed_arguments(spec: ConvSpec) -> dict | None:
+    """Conv*DTranspose's padding and output_padding that give ``spec``'s crop, or None."""
+    wanted = list(zip(spec.explicit_padding, spec.explicit_output_padding))
+    for padding in ("same", "valid"):
+        for given in (None, "each"):
+            chosen = []
+            for (k, s, d), want in zip(zip(spec.kernel, spec.stride, spec.dilation), wanted):
+                options = [None] if given is None else range(s)  # Keras: output_padding < strides
+                found = next((p for p in options if transposed_crop(k, s, d, padding, p) == want), "none")
+                chosen.append(found)
+            if "none" not in chosen:
+                return dict(padding=padding, output_padding=None if given is None else tuple(chosen))
+    return None
+
+
+class _Worker:
+    """A Python process with KERAS_BACKEND set, running call values sent to it (pickled, over pipes)."""
+
+    def __init__(self, keras_backend: str) -> None:
+        env = {**os.environ, "KERAS_BACKEND": keras_backend}
+        self.process = subprocess.Popen([sys.executable, "-m", "harness.backends.keras", keras_backend],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        atexit.register(self.close)
+        self.versions = self._receive()
+
+    def _receive(self):
+        try:
+            kind, *value = pickle.load(self.process.stdout)
+        except EOFError:
+            raise RuntimeError(f"the Keras worker process ended (exit status {self.process.wait()})") from None
+        if kind == "error":
+            raise WorkerError(*value)
+        return value[0]
+
+    def run(self, planned, x, w, b):
+        pickle.dump((planned, x, w, b), self.process.stdin)
+        self.process.stdin.flush()
+        return self._receive()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+
+
+class WorkerError(Exception):
+    """What the Keras worker raised, by its type's name and its message."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+
+
+_WORKERS: dict[str, _Worker] = {}
+
+
+class Keras(Backend):
+    keras_backend = ""  # set by each subclass
+    module = "keras"
+    refusals = REFUSALS
+    native_padding_modes = True  # so the core pads nothing: the adapter refuses padding modes itself
+
+    def worker(self) -> _Worker:
+        if self.keras_backend not in _WORKERS or _WORKERS[self.keras_backend].process.poll() is not None:
+            _WORKERS[self.keras_backend] = _Worker(self.keras_backend)
+        return _WORKERS[self.keras_backend]
+
+    def load(self) -> None:
+        self.worker()
+
+    def version(self) -> str:
+        keras, framework = self.worker().versions
+        return f"{keras} ({self.keras_backend} {framework})"
+
+    def imports_for(self, spec: ConvSpec) -> tuple[str, ...]:
+        first = (f'import os; os.environ["KERAS_BACKEND"] = "{self.keras_backend}"',)
+        if self.keras_backend == "jax":
+            first += ("import jax", 'jax.config.update("jax_enable_x64", True)')
+        return (*first, "import keras", "import numpy as np")
+
+    def execute(self, planned, x, w, b):
+        return self.worker().run(planned, x, w, b)
+
+    def message(self, exc: BaseException) -> str:
+        """The framework's own line: Keras wraps it in "Exception encountered when calling ..." with colours."""
+        lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+        if len(lines) > 1 and "Exception encountered when calling" in lines[0]:
+            return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[1])
+        return lines[0] if lines else type(exc).__name__
+
+    def padding_argument(self, spec: ConvSpec, layout: str):
+        return spec.padding if isinstance(spec.padding, str) else "valid"
+
+    def to_numpy(self, spec: ConvSpec) -> tuple[Step, ...]:
+        return (Step("y", call("keras.ops.convert_to_numpy", Var("y"))),)
+
+    def convolution(self, spec: ConvSpec, layout: str, padding):
+        if spec.padding_mode != "zeros" and any(map(any, spec.explicit_padding)):
+            raise NotImplementedError(f"padding_mode={spec.padding_mode!r} {NO_KERAS_FORM}")
+        r, data_format = spec.rank, "channels_last" if spec.channels_last else "channels_first"
+        depthwise = spec.groups == spec.in_channels > 1 and r < 3
+        steps = []
+        if not isinstance(spec.padding, str) or (depthwise and padding == "causal"):  # DepthwiseConv1D: no 'causal'
+            if any(map(any, spec.explicit_padding)):
+                pads = spec.explicit_padding[0] if r == 1 else spec.explicit_padding
+                steps += [Step("pad", call(f"keras.layers.ZeroPadding{r}D", padding=pads, data_format=data_format,
+                                                dtype=spec.dtype),
+                               "the pairs as a ZeroPadding layer first"),
+                          Step("x", call("pad", Var("x")))]
+            padding = "valid"
+        multiplier = spec.out_channels // spec.groups
+        common = dict(strides=spec.stride, padding=padding, data_format=data_format, dilation_rate=spec.dilation,
+                      use_bias=spec.bias, dtype=spec.dtype)
+        if depthwise:  # (C*M, 1, *k) -> (*k, C, M)
+            steps += [Step("w", call("np.reshape", Var("w"), (spec.in_channels, multiplier, *spec.kernel))),
+                      Step("w", call("np.transpose", Var("w"), (*range(2, 2 + r), 0, 1)), "(*kernel, C, M)")]
+            layer = call(f"keras.layers.DepthwiseConv{r}D", spec.kernel, depth_multiplier=multiplier, **common)
+        else:
+            steps.append(Step("w", call("np.transpose", Var("w"), weight_to_spatial_first_axes(r)),
+                              "(out, in/groups, *kernel) -> (*kernel, in/groups, out)"))
+            layer = call(f"keras.layers.Conv{r}D", spec.out_channels, spec.kernel, groups=spec.groups, **common)
+        return self._layer(spec, steps, layer)
+
+    def convolution_transpose(self, spec: ConvSpec, layout: str):
+        arguments = keras_transposed_arguments(spec) if spec.groups == 1 else None
+        if arguments is None:
+            raise NotImplementedError(f"this crop or grouping of a transposed conv {NO_KERAS_FORM}")
+        steps = [Step("w", call("np.transpose", Var("w"), weight_to_spatial_first_axes(spec.rank)),
+                      "(in, out, *kernel) -> (*kernel, out, in)")]
+        layer = call(f"keras.layers.Conv{spec.rank}DTranspose", spec.out_channels, spec.kernel, strides=spec.stride,
+                     **arguments, data_format="channels_last" if spec.channels_last else "channels_first",
+                     dilation_rate=spec.dilation, use_bias=spec.bias, dtype=spec.dtype)
+        return self._layer(spec, steps, layer)
+
+    def _layer(self, spec: ConvSpec, steps: list, layer) -> tuple[tuple[Step, ...], int]:
+        """The layer built for the input, its weights set, called on x."""
+        weights = [Var("w"), Var("b")] if spec.bias else [Var("w")]
+        native = len(steps)
+        steps += [Step("layer", layer), Step(None, call("layer.build", call("np.shape", Var("x")))),
+                  Step(None, call("layer.set_weights", weights)), Step("y", call("layer", Var("x")))]
+        return tuple(steps), native
+
+
+class KerasTensorFlow(Keras):
+    name = "keras.tensorflow"
+    keras_backend = "tensorflow"
+    refusals = REFUSALS + TENSORFLOW_REFUSALS
+
+
+class KerasJax(Keras):
+    name = "keras.jax"
+    keras_backend = "jax"
+
+
+class KerasTorch(Keras):
+    name = "keras.torch"
+    keras_backend = "torch"
+
+
+def _serve(keras_backend: str) -> None:
+    """The worker: import Keras under ``keras_backend``, then run each call value received."""
+    channel_in, channel_out = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # what Keras or a framework prints goes to stderr, not into the channel
+    try:
+        if keras_backend == "jax":
+            import jax
+
+            jax.config.update("jax_enable_x64", True)
+        if keras_backend == "tensorflow":
+            from .tensorflow import _tf
+
+            _tf().get_logger().setLevel("ERROR")  # imported quietly, and no notes on retracing each new shape
+        import importlib
+
+        import keras
+        import ml_dtypes
+
+        framework = importlib.import_module(keras_backend)
+        namespace = {"keras": keras, "np": np, "ml_dtypes": ml_dtypes}
+        reply = ("ok", (keras.__version__, getattr(framework, "__version__", "unknown")))
+    except Exception as exc:
+        reply = ("error", type(exc).__name__, str(exc))
+    pickle.dump(reply, channel_out)
+    channel_out.flush()
+    while True:
+        try:
+            planned, x, w, b = pickle.load(channel_in)
+        except EOFError:
+            return
+        try:
+            variables = {"x": x, "w": w, "b": b}
+            run_steps(planned.inputs + planned.body + planned.outputs, variables, namespace)
+            reply = ("ok", np.asarray(variables["y"]))
+        except Exception as exc:
+            reply = ("error", type(exc).__name__, str(exc))
+        pickle.dump(reply, channel_out)
+        channel_out.flush()
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1])
