@@ -274,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    backends_help = f"comma-separated backends (default: the installed ones: {', '.join(available_backends())})"
+    layers = available_backends(layers=True)
+    backends_help = (f"comma-separated backends (default: the installed ones: {', '.join(available_backends())}"
+                     + (f"; layer backends run when named: {', '.join(layers)})" if layers else ")"))
 
     examples = sub.add_parser("examples", help="check the worked examples from the TensorFlow docs discussion")
     examples.add_argument("--backends", help=backends_help)

@@ -11,6 +11,7 @@ from harness.tolerance import compare
 from known_failures import known_failure
 
 FRAMEWORK_BACKENDS = tuple(b for b in available_backends() if b != "numpy")
+LAYER_BACKENDS = available_backends(layers=True)  # Keras under each backend: run when named
 
 # The modules whose tests import TensorFlow in the pytest process share one
 # xdist group: under `pytest -n 2` one worker imports it (3 s, and 1 s more at

@@ -10,7 +10,7 @@ from harness import ConvSpec, check, make_inputs
 from harness.check import reproduce_command
 from harness.identities import BY_NAME, check_identity
 from harness.strategies import conv_cases
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, SLOW, assert_all_agree
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW, assert_all_agree
 from known_failures import KNOWN_FAILURES, known_failure
 
 pytestmark = IMPORTS_TENSORFLOW
@@ -109,7 +109,7 @@ KNOWN = [(known, backend) for known in KNOWN_FAILURES for backend in known.backe
 def test_known_failure_still_reproduces(known, backend):
     """Each known framework bug still shows on its example; remove the entry once fixed."""
     spec = ConvSpec(**known.example)
-    if backend not in FRAMEWORK_BACKENDS:
+    if backend not in FRAMEWORK_BACKENDS + LAYER_BACKENDS:
         pytest.skip(f"{backend} is not installed")
     if not known.present(spec):
         other = known_failure(backend, spec)

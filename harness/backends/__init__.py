@@ -27,6 +27,7 @@ class Entry:
     target: str  # "module:Class"
     requires: str  # the top-level modules that must be importable, separated by commas
     extra: str = ""  # the install extra that provides it ("" for NumPy and your own backends)
+    default: bool = True  # run when no backends are named (layer backends are named to run)
 
     def installed(self) -> bool:
         return all(importlib.util.find_spec(module) is not None for module in self.requires.split(","))
@@ -43,9 +44,9 @@ REGISTRY: dict[str, Entry] = {
     "torch.nn": Entry("harness.backends.torch:TorchModule", "torch", "torch"),
     "tensorflow": Entry("harness.backends.tensorflow:TensorFlow", "tensorflow", "tensorflow"),
     "jax": Entry("harness.backends.jax:Jax", "jax", "jax"),
-    "keras.tensorflow": Entry("harness.backends.keras:KerasTensorFlow", "keras,tensorflow", "keras"),
-    "keras.jax": Entry("harness.backends.keras:KerasJax", "keras,jax", "keras"),
-    "keras.torch": Entry("harness.backends.keras:KerasTorch", "keras,torch", "keras"),
+    "keras.tensorflow": Entry("harness.backends.keras:KerasTensorFlow", "keras,tensorflow", "keras", default=False),
+    "keras.jax": Entry("harness.backends.keras:KerasJax", "keras,jax", "keras", default=False),
+    "keras.torch": Entry("harness.backends.keras:KerasTorch", "keras,torch", "keras", default=False),
 }
 
 
@@ -76,9 +77,11 @@ def register(name: str, target: str, *, requires: str | None = None, extra: str 
     get_backend.cache_clear()
 
 
-def available_backends() -> tuple[str, ...]:
-    """The registered backends whose framework is installed (imports none)."""
-    return tuple(name for name, entry in REGISTRY.items() if entry.installed())
+def available_backends(*, layers: bool = False) -> tuple[str, ...]:
+    """The registered backends whose framework is installed (imports none): the ones
+    that run by default, or with ``layers`` the layer backends (Keras under each of
+    its backends), which run when named, each in a worker process of its own."""
+    return tuple(name for name, entry in REGISTRY.items() if entry.installed() and entry.default != layers)
 
 
 @functools.cache

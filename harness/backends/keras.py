@@ -59,6 +59,14 @@ REFUSALS = (
 
 TENSORFLOW_REFUSALS = (  # the TensorFlow backend's CPU kernels, as tf.nn's
     Refusal(
+        "depthwise_unequal_strides",
+        lambda spec: spec.rank == 2 and spec.groups == spec.in_channels > 1 and spec.stride[0] != spec.stride[1],
+        r"only supports equal length strides in the row and column dimensions",
+        "TensorFlow's CPU DepthwiseConv2dNative (what DepthwiseConv2D runs) takes equal strides only",
+        dict(layout="NHWC", in_channels=2, out_channels=4, spatial=5, kernel=1, stride=(2, 1), groups=2,
+             dtype="float64"),
+    ),
+    Refusal(
         "channels_first_cpu",
         lambda spec: not spec.channels_last,
         r"only supports the N\w*C tensor format|only supports N\w*C",

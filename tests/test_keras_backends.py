@@ -1,0 +1,72 @@
+"""Keras 3 layers as backends, under each Keras backend: the seed's worked
+examples, the output shapes and agreement in every layout and padding,
+and every declared refusal verified by its example."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from harness import ConvSpec, Unsupported, check, make_inputs, run_backend
+from harness.backends import get_backend
+from harness.backends.keras import keras_transposed_arguments, transposed_crop
+from harness.examples import worked_examples
+from helpers import IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW, assert_all_agree
+
+pytestmark = [IMPORTS_TENSORFLOW, pytest.mark.skipif(not LAYER_BACKENDS, reason="needs keras")]
+
+EXAMPLES = [e for e in worked_examples() if e.expected is not None]
+
+
+@pytest.mark.parametrize("backend", LAYER_BACKENDS)
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_keras_layer_reproduces_the_stated_result(backend, example):
+    got = run_backend(backend, example.spec, example.x, example.w)
+    np.testing.assert_allclose(np.asarray(got, np.float64), example.expected, rtol=1e-6, atol=1e-6)
+
+
+LAYOUTS = ["NCW", "NWC", "NCHW", "NHWC", "NCDHW", "NDHWC"]
+CASES = [(layout, padding, stride) for layout in LAYOUTS
+         for padding in ["valid", "same", ((1, 2),) * (len(layout) - 2)] + (["causal"] if len(layout) == 3 else [])
+         for stride in (1, 2)]
+
+
+@SLOW
+@pytest.mark.parametrize("layout,padding,stride", CASES)
+def test_every_keras_backend_gives_the_spec_output_shape_and_agrees(layout, padding, stride):
+    rank = len(layout) - 2
+    spec = ConvSpec(layout=layout, batch=2, in_channels=2, out_channels=3, spatial=(7, 6, 5)[:rank],
+                    kernel=(2, 3, 2)[:rank], stride=stride, padding=padding, bias=True)
+    result = check(spec, seed=3, backends=LAYER_BACKENDS)
+    assert_all_agree(result)
+    for outcome in result.outcomes:
+        if outcome.status != "unsupported":
+            assert outcome.shape == spec.output_shape, (outcome.backend, outcome.shape)
+
+
+DECLARED = [(name, refusal) for name in LAYER_BACKENDS for refusal in get_backend(name).refusals]
+
+
+@pytest.mark.parametrize("backend,refusal", DECLARED, ids=[f"{b}-{r.name}" for b, r in DECLARED])
+def test_declared_keras_refusal_is_what_keras_does(backend, refusal):
+    spec = ConvSpec(**refusal.example)
+    assert refusal.applies(spec)
+    outcome = check(spec, backends=[backend]).outcomes[0]
+    if outcome.status == "pass":
+        pytest.skip(f"{backend} {get_backend(backend).version()} no longer refuses: {refusal.reason}")
+    assert outcome.status == "unsupported", outcome
+    with pytest.raises(Unsupported) as info:
+        run_backend(backend, spec, *make_inputs(spec))
+    assert info.value.refusal is refusal
+
+
+@pytest.mark.parametrize("kernel,stride,padding", list(itertools.product((1, 2, 3, 4), (1, 2, 3), ("valid", "same"))))
+def test_keras_transposed_rule_is_found_back_from_its_crop(kernel, stride, padding):
+    """The arguments found for a spec built from Keras' rule give that rule's crop again."""
+    crop, extra = transposed_crop(kernel, stride, 1, padding, None)
+    spec = ConvSpec(layout="NWC", in_channels=1, out_channels=1, spatial=4, kernel=kernel, stride=stride,
+                    padding=(crop,), output_padding=extra, transposed=True)
+    found = keras_transposed_arguments(spec)
+    assert found is not None
+    op = found["output_padding"]
+    assert transposed_crop(kernel, stride, 1, found["padding"], None if op is None else op[0]) == (crop, extra)
