@@ -24,7 +24,7 @@ import sys
 
 import numpy as np
 
-from ..calls import Ref, Step, Var, call, run_steps
+from ..calls import Step, Var, call, run_steps
 from ..layouts import weight_to_spatial_first_axes
 from ..spec import ConvSpec
 from .base import Backend, Refusal
