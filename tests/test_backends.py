@@ -9,7 +9,7 @@ from harness import ConvSpec, Unsupported, available_backends, check, make_input
 from harness import reference
 from harness.backends import REGISTRY, get_backend, input_gradient
 from harness.dtypes import numpy_dtype
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, assert_all_agree
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, LAYER_BACKENDS, assert_all_agree
 
 pytestmark = IMPORTS_TENSORFLOW
 
@@ -94,7 +94,7 @@ def test_grouped_depthwise_and_multiplier_agree_in_every_dtype(dtype):
 
 DECLARED = [
     (name, refusal)
-    for name in FRAMEWORK_BACKENDS
+    for name in FRAMEWORK_BACKENDS + LAYER_BACKENDS
     for refusal in get_backend(name).refusals
 ]
 

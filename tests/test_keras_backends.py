@@ -1,14 +1,13 @@
 """Keras 3 layers as backends, under each Keras backend: the seed's worked
-examples, the output shapes and agreement in every layout and padding,
-and every declared refusal verified by its example."""
+examples, the output shapes and agreement in every layout and padding, and
+Keras' transposed rule (their declared refusals: test_backends.py)."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from harness import ConvSpec, Unsupported, check, make_inputs, run_backend
-from harness.backends import get_backend
+from harness import ConvSpec, check, run_backend
 from harness.backends.keras import keras_transposed_arguments, transposed_crop
 from harness.examples import worked_examples
 from helpers import IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW, assert_all_agree
@@ -42,22 +41,6 @@ def test_every_keras_backend_gives_the_spec_output_shape_and_agrees(layout, padd
     for outcome in result.outcomes:
         if outcome.status != "unsupported":
             assert outcome.shape == spec.output_shape, (outcome.backend, outcome.shape)
-
-
-DECLARED = [(name, refusal) for name in LAYER_BACKENDS for refusal in get_backend(name).refusals]
-
-
-@pytest.mark.parametrize("backend,refusal", DECLARED, ids=[f"{b}-{r.name}" for b, r in DECLARED])
-def test_declared_keras_refusal_is_what_keras_does(backend, refusal):
-    spec = ConvSpec(**refusal.example)
-    assert refusal.applies(spec)
-    outcome = check(spec, backends=[backend]).outcomes[0]
-    if outcome.status == "pass":
-        pytest.skip(f"{backend} {get_backend(backend).version()} no longer refuses: {refusal.reason}")
-    assert outcome.status == "unsupported", outcome
-    with pytest.raises(Unsupported) as info:
-        run_backend(backend, spec, *make_inputs(spec))
-    assert info.value.refusal is refusal
 
 
 @pytest.mark.parametrize("kernel,stride,padding", list(itertools.product((1, 2, 3, 4), (1, 2, 3), ("valid", "same"))))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends.keras import transposed_crop
 from ..dtypes import numpy_dtype
 from ..layouts import weight_from_spatial_first_axes
 from ..reference import reference
@@ -42,26 +43,6 @@ def depthwise_weight(kernel: np.ndarray) -> np.ndarray:
     channels, multiplier = kernel.shape[-2:]
     moved = np.transpose(kernel, (r, r + 1, *range(r)))  # (in, multiplier, *k)
     return np.ascontiguousarray(moved.reshape(channels * multiplier, 1, *kernel.shape[:r]))
-
-
-def transposed_crop(kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None):
-    """Keras 3's Conv*DTranspose on one axis as a transposed spec's (begin, end) crop
-    and output padding. Keras (keras/src/backend/common/backend_utils.py) pads the
-    stride-dilated input by (left, right) before a stride-1 conv with the dilated
-    kernel (extent e): 'valid' by (e-1, e-1 + p), p defaulting to max(e, s) - e;
-    'same' by a total of s + e - 2 (output n*s) or, with p given, e + e%2 - 2 + p,
-    left = min(ceil(total/2), e-1). The crop is (e-1 - left, e-1 - right); a
-    negative end is output padding."""
-    extent = (kernel - 1) * dilation + 1
-    if padding == "valid":
-        left = extent - 1
-        right = extent - 1 + (max(extent, stride) - extent if output_padding is None else output_padding)
-    else:
-        total = stride + extent - 2 if output_padding is None else extent + extent % 2 - 2 + output_padding
-        left = min(total // 2 + total % 2, extent - 1)
-        right = total - left
-    begin, end = extent - 1 - left, extent - 1 - right
-    return (begin, max(end, 0)), max(-end, 0)
 
 
 def _spec(layer, x_shape, *, out_channels, groups, kernel, strides, padding, bias, dtype) -> ConvSpec:
