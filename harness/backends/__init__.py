@@ -47,6 +47,7 @@ REGISTRY: dict[str, Entry] = {
     "keras.tensorflow": Entry("harness.backends.keras:KerasTensorFlow", "keras,tensorflow", "keras", default=False),
     "keras.jax": Entry("harness.backends.keras:KerasJax", "keras,jax", "keras", default=False),
     "keras.torch": Entry("harness.backends.keras:KerasTorch", "keras,torch", "keras", default=False),
+    "flax": Entry("harness.backends.flax:Flax", "flax,jax", "flax", default=False),
 }
 
 

@@ -1,6 +1,6 @@
-"""Keras 3 layers as backends, under each Keras backend: the seed's worked
-examples, the output shapes and agreement in every layout and padding, and
-Keras' transposed rule (their declared refusals: test_backends.py)."""
+"""The layer backends (Keras 3 under each Keras backend, Flax NNX): the seed's
+worked examples, the output shapes and agreement in every layout and padding,
+and Keras' transposed rule (their declared refusals: test_backends.py)."""
 
 import itertools
 
@@ -9,17 +9,18 @@ import pytest
 
 from harness import ConvSpec, check, run_backend
 from harness.backends.keras import keras_transposed_arguments, transposed_crop
+from harness.backends.flax import flax_mode_pads
 from harness.examples import worked_examples
 from helpers import IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW, assert_all_agree
 
-pytestmark = [IMPORTS_TENSORFLOW, pytest.mark.skipif(not LAYER_BACKENDS, reason="needs keras")]
+pytestmark = [IMPORTS_TENSORFLOW, pytest.mark.skipif(not LAYER_BACKENDS, reason="needs keras or flax")]
 
 EXAMPLES = [e for e in worked_examples() if e.expected is not None]
 
 
 @pytest.mark.parametrize("backend", LAYER_BACKENDS)
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
-def test_keras_layer_reproduces_the_stated_result(backend, example):
+def test_layer_reproduces_the_stated_result(backend, example):
     got = run_backend(backend, example.spec, example.x, example.w)
     np.testing.assert_allclose(np.asarray(got, np.float64), example.expected, rtol=1e-6, atol=1e-6)
 
@@ -32,7 +33,7 @@ CASES = [(layout, padding, stride) for layout in LAYOUTS
 
 @SLOW
 @pytest.mark.parametrize("layout,padding,stride", CASES)
-def test_every_keras_backend_gives_the_spec_output_shape_and_agrees(layout, padding, stride):
+def test_every_layer_backend_gives_the_spec_output_shape_and_agrees(layout, padding, stride):
     rank = len(layout) - 2
     spec = ConvSpec(layout=layout, batch=2, in_channels=2, out_channels=3, spatial=(7, 6, 5)[:rank],
                     kernel=(2, 3, 2)[:rank], stride=stride, padding=padding, bias=True)
@@ -53,3 +54,17 @@ def test_keras_transposed_rule_is_found_back_from_its_crop(kernel, stride, paddi
     assert found is not None
     op = found["output_padding"]
     assert transposed_crop(kernel, stride, 1, found["padding"], None if op is None else op[0]) == (crop, extra)
+
+
+@pytest.mark.skipif("flax" not in LAYER_BACKENDS, reason="needs flax")
+@pytest.mark.parametrize("mode", ["circular", "reflect", "replicate"])
+def test_flax_pads_by_its_own_string_where_it_pads_the_spec_pairs_and_by_jnp_pad_elsewhere(mode):
+    own = ConvSpec(layout="NHWC", in_channels=2, out_channels=3, spatial=(6, 5), kernel=(3, 2), padding="same",
+                   padding_mode=mode, bias=True)  # 'same' at stride 1: ((e-1)//2, e//2), Flax's own pads
+    other = own.replace(padding=((2, 1), (1, 1)))
+    assert own.explicit_padding == flax_mode_pads(own) and other.explicit_padding != flax_mode_pads(other)
+    for spec, native in ((own, mode != "replicate"), (other, False)):
+        (outcome,) = check(spec, seed=2, backends=["flax"]).outcomes
+        assert outcome.status == "pass", outcome
+        assert (f"padding='{mode.upper()}'" in outcome.native) == native
+        assert ("jax.numpy.pad" in outcome.call) == (not native)

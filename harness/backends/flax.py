@@ -1,0 +1,136 @@
+"""Flax NNX layers: flax.nnx.Conv and flax.nnx.ConvTranspose, as Flax users call them.
+
+What is special: Flax is channels-last only (a channels-first spec is
+transposed around the layer, and the record says so); kernels are
+(*k, in/groups, out), a transposed one (*k, out, in) with transpose_kernel=True
+(Flax, like jax.lax.conv_transpose, does not flip the kernel otherwise);
+padding is 'SAME', 'VALID', 'CAUSAL', explicit pairs, and 'CIRCULAR' or
+'REFLECT', which pad ((e-1)//2, e//2) for the dilated kernel extent e (a
+padding mode with other pads goes through jax.numpy.pad first); a transposed
+layer's integer pads are those of the stride-dilated input, (k-1)*d - crop;
+ConvTranspose has no groups (a declared refusal). The body runs jitted, as
+the jax backend's does; float64 needs jax_enable_x64, switched on at first
+use.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+
+import numpy as np
+
+from ..calls import Step, Var, call, run_steps
+from ..layouts import channels_last_layout
+from ..reference import NUMPY_PAD_MODES
+from ..spec import ConvSpec
+from .base import Backend, Refusal
+
+NO_GROUPS = "flax.nnx.ConvTranspose has no feature_group_count"
+
+REFUSALS = (
+    Refusal(
+        "transposed_groups",
+        lambda spec: spec.transposed and spec.groups > 1,
+        NO_GROUPS,
+        "Flax's ConvTranspose has no grouped form",
+        dict(layout="NWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2, transposed=True),
+    ),
+)
+NATIVE_MODES = {"circular": "CIRCULAR", "reflect": "REFLECT"}
+
+
+def flax_mode_pads(spec: ConvSpec) -> tuple[tuple[int, int], ...]:
+    """What Flax's 'CIRCULAR' and 'REFLECT' pad: ((e-1)//2, e//2) per axis."""
+    return tuple(((e - 1) // 2, e // 2) for e in ((k - 1) * d + 1 for k, d in zip(spec.kernel, spec.dilation)))
+
+
+@functools.cache
+def _compiled():
+    """The body of a call (the layer built, its weights set, called), traced and compiled
+    as one program per body and shapes, as the jax backend's is."""
+    from .jax import _jax
+
+    jax = _jax()
+    importlib.import_module("flax.nnx")
+    modules = {"jax": jax, "flax": sys.modules["flax"], "np": np}
+
+    def body(steps, x, w, b):
+        return run_steps(steps, {"x": x, "w": w, "b": b}, modules)["y"]
+
+    return jax.jit(body, static_argnums=0)
+
+
+class Flax(Backend):
+    name = "flax"
+    module = "flax"
+    imports = ("import jax", 'jax.config.update("jax_enable_x64", True)', "import flax.nnx", "import numpy as np")
+    refusals = REFUSALS
+    weights_spatial_first = True
+    native_padding_modes = True  # padding_argument decides, per spec, whether Flax's own string pads it
+
+    def load(self) -> None:
+        _compiled()
+
+    def execute(self, planned, x, w, b):
+        """Jitted, as the jax backend runs its body (eager, each call would dispatch op by op)."""
+        variables = {"y": _compiled()(planned.body, x, w, b)}
+        run_steps(planned.outputs, variables, self.namespace())
+        return variables["y"]
+
+    def namespace(self) -> dict:
+        from .jax import _jax
+
+        importlib.import_module("flax.nnx")  # binds flax.nnx on the package, as `import flax.nnx` does
+        return {"jax": _jax(), "flax": sys.modules["flax"], "np": np}
+
+    def run_layout(self, spec: ConvSpec) -> str:
+        return channels_last_layout(spec.layout)
+
+    def transpose_reason(self, spec: ConvSpec, layout: str) -> str:
+        return f"Flax is channels-last only: {spec.layout} is transposed to {layout} and back"
+
+    def transpose(self, name: str, axes: tuple[int, ...]):
+        return call("jax.numpy.transpose", Var(name), axes)
+
+    def native_mode(self, spec: ConvSpec) -> bool:
+        return spec.padding_mode in NATIVE_MODES and spec.explicit_padding == flax_mode_pads(spec)
+
+    def padding_argument(self, spec: ConvSpec, layout: str):
+        if self.native_mode(spec):
+            return NATIVE_MODES[spec.padding_mode]
+        if spec.padding_mode != "zeros" and any(map(any, spec.explicit_padding)):
+            return None  # jax.numpy.pad first
+        if isinstance(spec.padding, str):
+            return spec.padding.upper()
+        return tuple(spec.explicit_padding)
+
+    def pad(self, name: str, spec: ConvSpec, layout: str):
+        pairs = ((0, 0), *spec.explicit_padding, (0, 0))
+        return (call("jax.numpy.pad", Var(name), pairs, mode=NUMPY_PAD_MODES[spec.padding_mode]),)
+
+    def to_numpy(self, spec: ConvSpec) -> tuple[Step, ...]:
+        return (Step("y", call("np.asarray", Var("y"))),)
+
+    def _layer(self, spec: ConvSpec, layer) -> tuple[tuple[Step, ...], int]:
+        steps = [Step("conv", layer), Step(None, call("conv.kernel.set_value", Var("w")))]
+        if spec.bias:
+            steps.append(Step(None, call("conv.bias.set_value", Var("b"))))
+        return (*steps, Step("y", call("conv", Var("x")))), 0
+
+    def convolution(self, spec: ConvSpec, layout: str, padding):
+        return self._layer(spec, call(
+            "flax.nnx.Conv", spec.in_channels, spec.out_channels, spec.kernel, spec.stride, padding=padding,
+            kernel_dilation=spec.dilation, feature_group_count=spec.groups, use_bias=spec.bias, dtype=spec.dtype,
+            param_dtype=spec.dtype, rngs=call("flax.nnx.Rngs", 0)))
+
+    def convolution_transpose(self, spec: ConvSpec, layout: str):
+        if spec.groups > 1:
+            raise NotImplementedError(NO_GROUPS)
+        padding = tuple(((k - 1) * d - before, (k - 1) * d - after + extra) for k, d, (before, after), extra in zip(
+            spec.kernel, spec.dilation, spec.explicit_padding, spec.explicit_output_padding))
+        return self._layer(spec, call(
+            "flax.nnx.ConvTranspose", spec.in_channels, spec.out_channels, spec.kernel, spec.stride,
+            padding=padding, kernel_dilation=spec.dilation, use_bias=spec.bias, dtype=spec.dtype,
+            param_dtype=spec.dtype, transpose_kernel=True, rngs=call("flax.nnx.Rngs", 0)))
