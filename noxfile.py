@@ -24,12 +24,13 @@ SEED = "0"
 # both once. torch 2.13.0 is the only CPU build at hand; add a column value
 # here to cover more torch releases.
 MATRIX = {
-    # id:              tensorflow-cpu, jax/jaxlib, torch
-    "tf2.18-jax0.4": ("2.18.1", "0.4.38", "2.13.0"),
-    "tf2.19-jax0.6": ("2.19.1", "0.6.2", "2.13.0"),
-    "tf2.20-jax0.8": ("2.20.0", "0.8.3", "2.13.0"),
-    "tf2.21-jax0.10": ("2.21.0", "0.10.2", "2.13.0"),
+    # id:              tensorflow-cpu, jax/jaxlib, torch, keras, flax ("": flax 0.12.8 does not install beside that JAX)
+    "tf2.18-jax0.4": ("2.18.1", "0.4.38", "2.13.0", "3.10.0", ""),
+    "tf2.19-jax0.6": ("2.19.1", "0.6.2", "2.13.0", "3.10.0", ""),
+    "tf2.20-jax0.8": ("2.20.0", "0.8.3", "2.13.0", "3.15.1", ""),
+    "tf2.21-jax0.10": ("2.21.0", "0.10.2", "2.13.0", "3.15.1", "0.12.8"),
 }
+BACKENDS = "numpy,torch,torch.nn,tensorflow,jax,keras.tensorflow,keras.jax,keras.torch"  # and flax where installed
 
 
 @nox.session(python="3.11")
@@ -43,12 +44,13 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("env", [nox.param(name, id=name) for name in MATRIX])
 def sweep(session: nox.Session, env: str) -> None:
     """The seeded sweep under one framework-version environment; records per session."""
-    tensorflow, jax, torch = MATRIX[env]
+    tensorflow, jax, torch, keras, flax = MATRIX[env]
     session.install(
-        "-e", ".", f"torch=={torch}", f"tensorflow-cpu=={tensorflow}", f"jax=={jax}", f"jaxlib=={jax}"
+        "-e", ".", f"torch=={torch}", f"tensorflow-cpu=={tensorflow}", f"jax=={jax}", f"jaxlib=={jax}",
+        f"keras=={keras}", *([f"flax=={flax}"] if flax else []),
     )
     RECORDS.mkdir(parents=True, exist_ok=True)
-    args = session.posargs or ["--examples", "300"]
+    args = ["--backends", BACKENDS + (",flax" if flax else ""), *(session.posargs or ["--examples", "300"])]
     shard = args[args.index("--shard") + 1].replace("/", "-of-") if "--shard" in args else ""
     records = RECORDS / (f"{env}-shard-{shard}.jsonl" if shard else f"{env}.jsonl")
     records.unlink(missing_ok=True)

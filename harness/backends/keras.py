@@ -40,6 +40,14 @@ REFUSALS = (
         dict(layout="NWC", in_channels=1, out_channels=1, spatial=5, kernel=2, stride=2, dilation=2),
     ),
     Refusal(
+        "torch_transposed_output_padding",
+        lambda spec: spec.transposed,
+        r"lead to a Torch output_padding \(\d+\) that is greater than strides",
+        "Keras' torch backend maps some transposed 'same' layers to an output_padding torch refuses (3.10.0 does; "
+        "3.15.1 crops instead)",
+        dict(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=2, padding="same", transposed=True),
+    ),
+    Refusal(
         "padding_mode",
         lambda spec: spec.padding_mode != "zeros",
         NO_KERAS_FORM,
@@ -69,7 +77,7 @@ TENSORFLOW_REFUSALS = (  # the TensorFlow backend's CPU kernels, as tf.nn's
     Refusal(
         "channels_first_cpu",
         lambda spec: not spec.channels_last,
-        r"only supports the N\w*C tensor format|only supports N\w*C",
+        r"only supports the N\w*C tensor format|only supports N\w*C|only supported for N\w*C format",
         "the TensorFlow backend's CPU kernels refuse channels-first convolutions for some dtypes",
         dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, dtype="float64"),
     ),
