@@ -239,7 +239,7 @@ def _transposed_padding_as_input_padding(spec, x, w, b):
 
 
 def _padding_mode(spec, x, w, b):
-    if spec.transposed or not any(map(any, spec.explicit_padding)):
+    if spec.transposed or not spec.padded:
         return
     if spec.padding_mode != "zeros":
         yield Candidate(f"zeros where {spec.padding_mode} was meant", spec.replace(padding_mode="zeros"), x, w, b)

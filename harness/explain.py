@@ -45,7 +45,7 @@ def padding_notes(spec: ConvSpec) -> list[str]:
     if not symmetric:
         notes.append("asymmetric: PyTorch needs torch.nn.functional.pad first (widths from the last axis "
                      "backwards); tf.nn.conv2d takes the pairs as a list, tf.nn.conv1d/conv3d need tf.pad first")
-    if spec.padding_mode != "zeros" and any(map(any, pads)):
+    if spec.mode_fills:
         notes.append(MODE_NOTES[spec.padding_mode])
     return notes
 

@@ -148,9 +148,7 @@ def _zero_inserted_input(spec: ConvSpec, x, w, b) -> Rewrite:
     one), padded by the dilated kernel, with the flipped, in/out-swapped
     kernel; the crop is a slice of that."""
     begins = [before for before, _ in spec.explicit_padding]
-    after = [max(0, begin + out - full) for begin, out, full in zip(begins, spec.output_spatial,
-                                                                     spec.full_output_spatial)]
-    spatial = tuple((n - 1) * s + 1 + extra for n, s, extra in zip(spec.spatial, spec.stride, after))
+    spatial = tuple((n - 1) * s + 1 + past for n, s, past in zip(spec.spatial, spec.stride, spec.past_full_output))
     inserted = np.zeros(spec.replace(transposed=False, spatial=spatial, padding="valid", output_padding=0,
                                      kernel=1, dilation=1).input_shape, dtype=x.dtype)
     inserted[_spatial_index(spec, [slice(0, (n - 1) * s + 1, s) for n, s in zip(spec.spatial, spec.stride)])] = x

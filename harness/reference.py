@@ -70,8 +70,7 @@ def _transposed(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     size, taps = spec.spatial, math.prod(spec.kernel)
     filters = np.ascontiguousarray(w.reshape(g, cg, fg * taps).transpose(0, 2, 1))
     begins = tuple(before for before, _ in spec.explicit_padding)
-    extent = tuple(max(full, begin + out) for full, begin, out in zip(
-        spec.full_output_spatial, begins, spec.output_spatial))
+    extent = tuple(full + past for full, past in zip(spec.full_output_spatial, spec.past_full_output))
     # The output split by position modulo the stride (phase) on each axis: tap offset k*d adds
     # to phase k*d % s from row k*d // s on, a contiguous block, instead of a strided one.
     rows = tuple(-(-e // s) for e, s in zip(extent, spec.stride))

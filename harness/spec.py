@@ -246,6 +246,31 @@ class ConvSpec:
         return self.output_padding
 
     @property
+    def past_full_output(self) -> tuple[int, ...]:
+        """How many positions of a transposed output lie past its full output, per
+        axis: output padding beyond what the end crop leaves (zeros there)."""
+        return tuple(max(0, extra - after) for (_, after), extra in zip(
+            self.explicit_padding, self.explicit_output_padding))
+
+    @property
+    def dilated_input_padding(self) -> tuple[tuple[int, int], ...]:
+        """A transposed spec as the stride-1 conv of its input dilated by the stride,
+        with the flipped kernel: that input's pads, (k-1)*d minus the crop (and the
+        output padding at the end); negative where the crop reaches past them."""
+        return tuple(((k - 1) * d - before, (k - 1) * d - after + extra) for k, d, (before, after), extra in zip(
+            self.kernel, self.dilation, self.explicit_padding, self.explicit_output_padding))
+
+    @property
+    def padded(self) -> bool:
+        """Whether the padding adds any position (for a transposed spec: crops any)."""
+        return any(map(any, self.explicit_padding))
+
+    @property
+    def mode_fills(self) -> bool:
+        """Whether the padding mode fills positions otherwise than with zeros."""
+        return self.padding_mode != "zeros" and self.padded
+
+    @property
     def full_output_spatial(self) -> tuple[int, ...]:
         """A transposed spec's output before its crop: (n-1)*s + (k-1)*d + 1."""
         return tuple(map(full_transposed_length, self.spatial, self.kernel, self.stride, self.dilation))

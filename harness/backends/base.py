@@ -187,8 +187,7 @@ class Backend:
         if spec.transposed:
             steps, native = self.convolution_transpose(spec, layout)
         else:
-            native_mode = spec.padding_mode == "zeros" or self.native_padding_modes or not any(
-                map(any, spec.explicit_padding))  # no pad: the mode fills nothing
+            native_mode = self.native_padding_modes or not spec.mode_fills
             padding = self.padding_argument(spec, layout) if native_mode else None
             if padding is None:
                 pads = ", ".join(f"({before}, {after})" for before, after in spec.explicit_padding)

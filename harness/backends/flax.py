@@ -100,7 +100,7 @@ class Flax(Backend):
     def padding_argument(self, spec: ConvSpec, layout: str):
         if self.native_mode(spec):
             return NATIVE_MODES[spec.padding_mode]
-        if spec.padding_mode != "zeros" and any(map(any, spec.explicit_padding)):
+        if spec.mode_fills:
             return None  # jax.numpy.pad first
         if isinstance(spec.padding, str):
             return spec.padding.upper()
@@ -128,9 +128,7 @@ class Flax(Backend):
     def convolution_transpose(self, spec: ConvSpec, layout: str):
         if spec.groups > 1:
             raise NotImplementedError(NO_GROUPS)
-        padding = tuple(((k - 1) * d - before, (k - 1) * d - after + extra) for k, d, (before, after), extra in zip(
-            spec.kernel, spec.dilation, spec.explicit_padding, spec.explicit_output_padding))
         return self._layer(spec, call(
             "flax.nnx.ConvTranspose", spec.in_channels, spec.out_channels, spec.kernel, spec.stride,
-            padding=padding, kernel_dilation=spec.dilation, use_bias=spec.bias, dtype=spec.dtype,
+            padding=spec.dilated_input_padding, kernel_dilation=spec.dilation, use_bias=spec.bias, dtype=spec.dtype,
             param_dtype=spec.dtype, transpose_kernel=True, rngs=call("flax.nnx.Rngs", 0)))

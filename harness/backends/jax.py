@@ -106,9 +106,8 @@ class Jax(Backend):
                        Step("w", call("jax.numpy.swapaxes", Var("w"), 1, 2)),
                        Step("w", call("jax.numpy.reshape", Var("w"),
                                       (spec.out_channels, spec.in_channels // g, *spec.kernel)))]
-        padding = tuple(((k - 1) * d - before, (k - 1) * d - after + extra) for k, d, (before, after), extra in zip(
-            spec.kernel, spec.dilation, spec.explicit_padding, spec.explicit_output_padding))
-        conv = call("jax.lax.conv_general_dilated", Var("x"), Var("w"), window_strides=(1,) * r, padding=padding,
+        conv = call("jax.lax.conv_general_dilated", Var("x"), Var("w"), window_strides=(1,) * r,
+                    padding=spec.dilated_input_padding,
                     lhs_dilation=spec.stride, rhs_dilation=spec.dilation,
                     dimension_numbers=dimension_numbers(layout), feature_group_count=g)
         return (*kernel, Step("y", conv), *self.bias(spec, layout)), len(kernel)

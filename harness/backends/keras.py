@@ -209,13 +209,13 @@ class Keras(Backend):
         return (Step("y", call("keras.ops.convert_to_numpy", Var("y"))),)
 
     def convolution(self, spec: ConvSpec, layout: str, padding):
-        if spec.padding_mode != "zeros" and any(map(any, spec.explicit_padding)):
+        if spec.mode_fills:
             raise NotImplementedError(f"padding_mode={spec.padding_mode!r} {NO_KERAS_FORM}")
         r, data_format = spec.rank, "channels_last" if spec.channels_last else "channels_first"
         depthwise = spec.groups == spec.in_channels > 1 and r < 3
         steps = []
         if not isinstance(spec.padding, str) or (depthwise and padding == "causal"):  # DepthwiseConv1D: no 'causal'
-            if any(map(any, spec.explicit_padding)):
+            if spec.padded:
                 pads = spec.explicit_padding[0] if r == 1 else spec.explicit_padding
                 steps += [Step("pad", call(f"keras.layers.ZeroPadding{r}D", padding=pads, data_format=data_format,
                                                 dtype=spec.dtype),

@@ -192,7 +192,7 @@ class TensorFlow(Backend):
         """'SAME'/'VALID', or conv2d's explicit list; conv1d and conv3d take no list."""
         if spec.padding in ("same", "valid"):
             return spec.padding.upper()
-        if not any(map(any, spec.explicit_padding)):
+        if not spec.padded:
             return "VALID"
         if spec.rank == 2:
             return _full_pairs(spec, layout.endswith("C"))
@@ -233,10 +233,10 @@ class TensorFlow(Backend):
             size, crop = spec.output_spatial, ()
         else:  # the full output, plus what output_padding reaches beyond it: as far as 'VALID' can
             begins = [before for before, _ in spec.explicit_padding]
-            beyond = [max(0, begin + out - full) for begin, out, full in zip(
-                begins, spec.output_spatial, spec.full_output_spatial)]
-            size = [full + min(extra, s - 1) for full, extra, s in zip(spec.full_output_spatial, beyond, spec.stride)]
-            zeros = [extra - (grown - full) for extra, grown, full in zip(beyond, size, spec.full_output_spatial)]
+            size = [full + min(past, s - 1) for full, past, s in zip(
+                spec.full_output_spatial, spec.past_full_output, spec.stride)]
+            zeros = [past - (grown - full) for past, grown, full in zip(
+                spec.past_full_output, size, spec.full_output_spatial)]
             crop = []
             if any(zeros):
                 pairs = _arranged([[0, z] for z in zeros], last, [0, 0], [0, 0])

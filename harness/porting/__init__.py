@@ -89,7 +89,7 @@ def fold_padding(spec: ConvSpec, pads: tuple[tuple[int, int], ...]) -> ConvSpec 
     """``spec`` (run on an input zero-padded by ``pads``) as a spec of the unpadded
     input with those pads added to its own; None where that is not the same
     computation (a transposed conv, or a padding mode that would fill the pads)."""
-    if spec.transposed or (spec.padding_mode != "zeros" and any(map(any, spec.explicit_padding))):
+    if spec.transposed or spec.mode_fills:
         return None
     spatial = tuple(n - before - after for n, (before, after) in zip(spec.spatial, pads))
     padding = tuple((b + pb, a + pa) for (b, a), (pb, pa) in zip(spec.explicit_padding, pads))
