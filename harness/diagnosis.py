@@ -22,6 +22,7 @@ from .inputs import holds_exactly, validate_inputs
 from .layouts import (
     channels_first_layout,
     channels_last_layout,
+    convert_layout,
     from_channels_first,
     to_channels_first,
     to_channels_first_axes,
@@ -137,9 +138,9 @@ def _input_layout(spec, x, w, b):
     # the data are in the spec's layout, but reshaped to the other one for a call that takes that
     # (the output transposed back correctly)
     called = spec.replace(layout=(channels_first_layout if spec.channels_last else channels_last_layout)(spec.layout))
-    back = lambda y: from_channels_first(to_channels_first(y, called.channels_last), spec.channels_last)  # noqa: E731
     yield Candidate(f"{mine} data reshaped to {other} for the call instead of transposed", called,
-                    np.ascontiguousarray(x).reshape(called.input_shape), w, b, back)
+                    np.ascontiguousarray(x).reshape(called.input_shape), w, b,
+                    lambda y: convert_layout(y, called.channels_last, spec.channels_last))
 
 
 def _spatial_axes_swapped(spec, x, w, b):

@@ -30,6 +30,11 @@ def from_channels_first(array: np.ndarray, channels_last: bool) -> np.ndarray:
     return np.transpose(array, to_channels_last_axes(array.ndim - 2))
 
 
+def convert_layout(array: np.ndarray, channels_last: bool, to_channels_last: bool) -> np.ndarray:
+    """``array`` in one channel order, in the other one (or as it is, where they agree)."""
+    return from_channels_first(to_channels_first(np.asarray(array), channels_last), to_channels_last)
+
+
 def weight_to_spatial_first_axes(rank: int) -> tuple[int, ...]:
     """Axes that take (O, I, *k) to TensorFlow's (*k, I, O)."""
     return (*range(2, rank + 2), 1, 0)

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from ..diagnosis import HYPOTHESES, diagnose
-from ..layouts import from_channels_first, to_channels_first
+from ..layouts import convert_layout, from_channels_first, to_channels_first
 from ..reference import reference
 from ..tolerance import compare as within_bound
 from ..tolerance import error_bound
@@ -132,10 +132,6 @@ def pair_layers(source: ScannedModel, target: ScannedModel) -> list[tuple[ConvLa
 
 # -- one pair ----------------------------------------------------------------------
 
-def _in_layout(array: np.ndarray, channels_last: bool, wanted_last: bool) -> np.ndarray:
-    return from_channels_first(to_channels_first(np.asarray(array), channels_last), wanted_last)
-
-
 def spec_differences(source, target) -> tuple[str, ...]:
     """The fields whose resolved values differ ('same' and 'causal' as pairs)."""
     def resolved(spec, name):
@@ -193,7 +189,7 @@ def needed_call(spec, layout: str, framework: str) -> str:
 def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, framework: str = "") -> Pair:
     ss, ts = source.spec, target.spec
     names = dict(source=source.name, target=target.name)
-    x_target = _in_layout(target.x, ts.channels_last, ss.channels_last)
+    x_target = convert_layout(target.x, ts.channels_last, ss.channels_last)
     if x_target.shape != np.shape(source.x):  # a pad the target made by a call: folded like a padding layer
         pads = _padded_by(to_channels_first(x_target, ss.channels_last), to_channels_first(source.x, ss.channels_last))
         folded = None if pads is None else fold_padding(ts, pads)
@@ -215,7 +211,7 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, fra
     fix = ""
     output_ok = True
     if target.output is not None and input_error != float("inf"):
-        observed = _in_layout(target.output, ts.channels_last, ss.channels_last)
+        observed = convert_layout(target.output, ts.channels_last, ss.channels_last)
         expected = reference(ss, x_target, source.w, source.b)
         result = within_bound(expected, observed, error_bound(ss, x_target, source.w, source.b))
         max_abs, ratio = result.max_abs_error, result.ratio
@@ -284,14 +280,14 @@ def target_example(source_example: np.ndarray, source_last: bool, target, target
     if target_layout is None:
         if framework_of(target) == "keras":
             wanted = tuple(target.inputs[0].shape[1:])
-            other = _in_layout(source_example, source_last, not source_last).shape[1:]
+            other = convert_layout(source_example, source_last, not source_last).shape[1:]
             fits = lambda shape: all(w in (None, s) for w, s in zip(wanted, shape))  # noqa: E731
             target_last = not source_last if (fits(other) and not fits(source_example.shape[1:])) else source_last
         else:
             target_last = False
     else:
         target_last = target_layout == "channels_last"
-    converted = np.ascontiguousarray(_in_layout(source_example, source_last, target_last)) \
+    converted = np.ascontiguousarray(convert_layout(source_example, source_last, target_last)) \
         if source_example.ndim >= 3 else source_example
     if framework_of(target) == "torch":
         import torch
@@ -342,7 +338,7 @@ class _Clock:
 
 def _final(ys: np.ndarray, yt: np.ndarray, source_last: bool, target_last: bool) -> dict:
     if yt.ndim >= 3 and yt.shape != ys.shape:
-        yt = _in_layout(yt, target_last, source_last)
+        yt = convert_layout(yt, target_last, source_last)
     final = {"source_shape": list(ys.shape), "target_shape": list(yt.shape)}
     if ys.shape != yt.shape:
         return {**final, "max_abs_error": None, "max_rel_error": None}
