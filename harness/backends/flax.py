@@ -8,24 +8,18 @@ padding is 'SAME', 'VALID', 'CAUSAL', explicit pairs, and 'CIRCULAR' or
 'REFLECT', which pad ((e-1)//2, e//2) for the dilated kernel extent e (a
 padding mode with other pads goes through jax.numpy.pad first); a transposed
 layer's integer pads are those of the stride-dilated input, (k-1)*d - crop;
-ConvTranspose has no groups (a declared refusal). The body runs jitted, as
-the jax backend's does; float64 needs jax_enable_x64, switched on at first
-use.
+ConvTranspose has no groups (a declared refusal). The rest is the jax
+backend's: the body runs jitted, padding modes go through jax.numpy.pad, and
+float64 needs jax_enable_x64, switched on at first use.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
-import sys
-
-import numpy as np
-
-from ..calls import Step, Var, call, run_steps
+from ..calls import Step, Var, call
 from ..layouts import channels_last_layout
-from ..reference import NUMPY_PAD_MODES
 from ..spec import ConvSpec
-from .base import Backend, Refusal
+from .base import Refusal
+from .jax import Jax
 
 NO_GROUPS = "flax.nnx.ConvTranspose has no feature_group_count"
 
@@ -46,44 +40,14 @@ def flax_mode_pads(spec: ConvSpec) -> tuple[tuple[int, int], ...]:
     return tuple(((e - 1) // 2, e // 2) for e in ((k - 1) * d + 1 for k, d in zip(spec.kernel, spec.dilation)))
 
 
-@functools.cache
-def _compiled():
-    """The body of a call (the layer built, its weights set, called), traced and compiled
-    as one program per body and shapes, as the jax backend's is."""
-    from .jax import _jax
-
-    jax = _jax()
-    importlib.import_module("flax.nnx")
-    modules = {"jax": jax, "flax": sys.modules["flax"], "np": np}
-
-    def body(steps, x, w, b):
-        return run_steps(steps, {"x": x, "w": w, "b": b}, modules)["y"]
-
-    return jax.jit(body, static_argnums=0)
-
-
-class Flax(Backend):
+class Flax(Jax):
     name = "flax"
     module = "flax"
     imports = ("import jax", 'jax.config.update("jax_enable_x64", True)', "import flax.nnx", "import numpy as np")
     refusals = REFUSALS
     weights_spatial_first = True
     native_padding_modes = True  # padding_argument decides, per spec, whether Flax's own string pads it
-
-    def load(self) -> None:
-        _compiled()
-
-    def execute(self, planned, x, w, b):
-        """Jitted, as the jax backend runs its body (eager, each call would dispatch op by op)."""
-        variables = {"y": _compiled()(planned.body, x, w, b)}
-        run_steps(planned.outputs, variables, self.namespace())
-        return variables["y"]
-
-    def namespace(self) -> dict:
-        from .jax import _jax
-
-        importlib.import_module("flax.nnx")  # binds flax.nnx on the package, as `import flax.nnx` does
-        return {"jax": _jax(), "flax": sys.modules["flax"], "np": np}
+    packages = ("flax.nnx",)  # the body runs jitted as the jax backend's does (eager, op by op, it is 6x slower)
 
     def run_layout(self, spec: ConvSpec) -> str:
         return channels_last_layout(spec.layout)
@@ -105,13 +69,6 @@ class Flax(Backend):
         if isinstance(spec.padding, str):
             return spec.padding.upper()
         return tuple(spec.explicit_padding)
-
-    def pad(self, name: str, spec: ConvSpec, layout: str):
-        pairs = ((0, 0), *spec.explicit_padding, (0, 0))
-        return (call("jax.numpy.pad", Var(name), pairs, mode=NUMPY_PAD_MODES[spec.padding_mode]),)
-
-    def to_numpy(self, spec: ConvSpec) -> tuple[Step, ...]:
-        return (Step("y", call("np.asarray", Var("y"))),)
 
     def _layer(self, spec: ConvSpec, layer) -> tuple[tuple[Step, ...], int]:
         steps = [Step("conv", layer), Step(None, call("conv.kernel.set_value", Var("w")))]

@@ -16,7 +16,9 @@ CONVHARNESS_JAX_CACHE names its folder (default ~/.cache/convharness/jax;
 from __future__ import annotations
 
 import functools
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,15 +51,23 @@ def _jax():
     return jax
 
 
+def _modules(packages: tuple[str, ...]) -> dict:
+    """jax, NumPy and ``packages`` (such as "flax.nnx"), each imported and bound by its
+    top-level name, as ``import flax.nnx`` binds flax."""
+    for package in packages:
+        importlib.import_module(package)
+    return {"jax": _jax(), "np": np, **{p.split(".")[0]: sys.modules[p.split(".")[0]] for p in packages}}
+
+
 @functools.cache
-def _compiled():
+def _compiled(*packages: str):
     """The body of a call, traced and compiled as one program per body and shapes."""
-    jax = _jax()
+    modules = _modules(packages)
 
     def body(steps, x, w, b):
-        return run_steps(steps, {"x": x, "w": w, "b": b}, {"jax": jax})["y"]
+        return run_steps(steps, {"x": x, "w": w, "b": b}, modules)["y"]
 
-    return jax.jit(body, static_argnums=0)
+    return modules["jax"].jit(body, static_argnums=0)
 
 
 def dimension_numbers(layout: str) -> tuple[str, str, str]:
@@ -69,12 +79,13 @@ class Jax(Backend):
     name = "jax"
     module = "jax"
     imports = ("import jax", 'jax.config.update("jax_enable_x64", True)')
+    packages: tuple[str, ...] = ()  # what the call's names use besides jax and NumPy
 
     def load(self) -> None:
-        _compiled()
+        _compiled(*self.packages)
 
     def namespace(self) -> dict:
-        return {"jax": _jax(), "np": np}
+        return _modules(self.packages)
 
     def padding_argument(self, spec: ConvSpec, layout: str):
         if spec.padding in ("same", "valid"):
@@ -127,6 +138,6 @@ class Jax(Backend):
     def execute(self, planned, x, w, b):
         """NumPy arrays go into the jitted body as they are (a conversion first
         would compile a program of its own per shape)."""
-        variables = {"y": _compiled()(planned.body, x, w, b)}
+        variables = {"y": _compiled(*self.packages)(planned.body, x, w, b)}
         run_steps(planned.outputs, variables, self.namespace())
         return variables["y"]
