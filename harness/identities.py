@@ -158,6 +158,15 @@ def _zero_inserted_input(spec: ConvSpec, x, w, b) -> Rewrite:
     return _single(Run(forward, inserted, _forward_kernel(spec, w), b), lambda y: y[crop])
 
 
+def _plus_bias(spec: ConvSpec, b) -> Callable[[np.ndarray], np.ndarray]:
+    """What adds the bias ``b`` (None: nothing) to an output in ``spec.layout``, in float64."""
+    if b is None:
+        return lambda y: y
+    shape = [1] * (spec.rank + 2)
+    shape[spec.layout.index("C")] = spec.out_channels
+    return lambda y: y.astype(np.float64) + b.astype(np.float64).reshape(shape)
+
+
 def _forward_gradient(spec: ConvSpec, x, w, b) -> Rewrite:
     """A transposed conv is the gradient, with respect to its input, of the forward
     conv that has its weights, stride, dilation and crops as padding, at the
@@ -165,13 +174,10 @@ def _forward_gradient(spec: ConvSpec, x, w, b) -> Rewrite:
     stride of forward outputs); its bias added after."""
     forward = spec.replace(transposed=False, output_padding=0, in_channels=spec.out_channels,
                            out_channels=spec.in_channels, spatial=spec.output_spatial,
-                           padding=tuple((before, after) for before, after in spec.explicit_padding), bias=False)
+                           padding=spec.explicit_padding, bias=False)
     cotangent = np.zeros(forward.output_shape, dtype=x.dtype)
     cotangent[_spatial_index(spec, [slice(0, n) for n in spec.spatial])] = x
-    shape = [1] * (spec.rank + 2)
-    shape[spec.layout.index("C")] = spec.out_channels
-    with_bias = (lambda y: y) if b is None else (lambda y: y.astype(np.float64) + b.astype(np.float64).reshape(shape))
-    return _single(Run(forward, cotangent, w, gradient=True), with_bias)
+    return _single(Run(forward, cotangent, w, gradient=True), _plus_bias(spec, b))
 
 
 def _padded_first(spec: ConvSpec, x, w, b) -> Rewrite:
@@ -186,12 +192,7 @@ def _padded_first(spec: ConvSpec, x, w, b) -> Rewrite:
 
 
 def _bias_added_after(spec: ConvSpec, x, w, b) -> Rewrite:
-    shape = [1] * (spec.rank + 2)
-    shape[spec.layout.index("C")] = spec.out_channels
-    return _single(
-        Run(spec.replace(bias=False), x, w, None),
-        lambda y: y.astype(np.float64) + b.astype(np.float64).reshape(shape),
-    )
+    return _single(Run(spec.replace(bias=False), x, w, None), _plus_bias(spec, b))
 
 
 IDENTITIES = (
