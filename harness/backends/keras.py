@@ -28,6 +28,7 @@ from ..calls import Step, Var, call, run_steps
 from ..layouts import weight_to_spatial_first_axes
 from ..spec import ConvSpec
 from .base import Backend, Refusal
+from .tensorflow import without_op_name
 
 NO_KERAS_FORM = "has no Keras layer"
 
@@ -199,7 +200,7 @@ class Keras(Backend):
         """The framework's own line: Keras wraps it in "Exception encountered when calling ..." with colours."""
         lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
         if len(lines) > 1 and "Exception encountered when calling" in lines[0]:
-            return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", lines[1])
+            return without_op_name(lines[1])
         return lines[0] if lines else type(exc).__name__
 
     def padding_argument(self, spec: ConvSpec, layout: str):

@@ -149,6 +149,11 @@ def _conv(tf, rank: int):
     return (tf.nn.conv1d, tf.nn.conv2d, tf.nn.conv3d)[rank - 1]
 
 
+def without_op_name(line: str) -> str:
+    """A TensorFlow message without the {{function_node ...}} it starts with."""
+    return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", line)
+
+
 def _arranged(spatial: list, channels_last: bool, batch, channel) -> list:
     """Per-spatial-axis values as TensorFlow's full-rank list in the data_format."""
     return [batch, *spatial, channel] if channels_last else [batch, channel, *spatial]
@@ -178,7 +183,7 @@ class TensorFlow(Backend):
         return {"tf": _tf()}
 
     def message(self, exc: BaseException) -> str:
-        return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", super().message(exc))
+        return without_op_name(super().message(exc))
 
     def run_layout(self, spec: ConvSpec) -> str:
         if spec.channels_last or native_channels_first(spec.rank, spec.dtype):
