@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .check import CheckResult
+from .porting.compare import final_output_text
 from .status import Status
 
 
@@ -68,10 +69,5 @@ def comparison(result) -> str:
         lines.append(f"first divergence: {first.source or first.target} ({first.verdict}): {first.detail}")
         if first.fix:
             lines.append(f"  {first.fix}")
-    final = result.final_output
-    if final["max_abs_error"] is None:
-        lines.append(f"final outputs: shapes {tuple(final['source_shape'])} and {tuple(final['target_shape'])}")
-    else:
-        lines.append(f"final outputs: max abs error {final['max_abs_error']:.3g}, "
-                     f"max rel error {final['max_rel_error']:.3g}")
+    lines.append(f"final outputs: {final_output_text(result.final_output)}")
     return "\n".join(lines)

@@ -49,6 +49,7 @@ class ScannedModel:
     name: str
     framework: str  # "torch" or "keras"
     layers: tuple[ConvLayer, ...]
+    output: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)  # the model's, if one array
 
 
 @dataclasses.dataclass(frozen=True)

@@ -261,16 +261,6 @@ def _numpy(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def run_model(model, example) -> np.ndarray:
-    if framework_of(model) == "torch":
-        import torch
-
-        with torch.no_grad():
-            model.eval()
-            return _numpy(model(example))
-    return _numpy(model(example, training=False))
-
-
 def target_example(source_example: np.ndarray, source_last: bool, target, target_layout: str | None):
     """The source's example in the layout the target model takes: ``target_layout``
     ('channels_first' or 'channels_last'), else inferred (a Keras model's input
@@ -318,8 +308,7 @@ def compare(source, target, example, *, target_layout: str | None = None, source
         pairs.append(compare_pair(s, t, previous, target_scan.framework))
         previous = s.name
     clock("pairs")
-    final = _final(run_model(source, example), run_model(target, example_t), first.channels_last, target_last)
-    clock("final outputs")
+    final = _final(source_scan.output, target_scan.output, first.channels_last, target_last)
     return Comparison(source_scan.name, target_scan.name, tuple(pairs), final, target_scan)
 
 
@@ -336,7 +325,19 @@ class _Clock:
         self.last = now
 
 
-def _final(ys: np.ndarray, yt: np.ndarray, source_last: bool, target_last: bool) -> dict:
+def final_output_text(final: dict) -> str:
+    """The ``final_output`` of a comparison (its JSON too), in words."""
+    if final.get("source_shape") is None:
+        return "not compared (a model returns more than one array)"
+    if final.get("max_abs_error") is None:
+        return f"shapes {tuple(final['source_shape'])} and {tuple(final['target_shape'])}"
+    return f"max abs error {final['max_abs_error']:.3g}, max rel error {final['max_rel_error']:.3g}"
+
+
+def _final(ys: np.ndarray | None, yt: np.ndarray | None, source_last: bool, target_last: bool) -> dict:
+    """The models' outputs (as their scans took them) compared; None where either is not one array."""
+    if ys is None or yt is None:
+        return {"source_shape": None, "target_shape": None, "max_abs_error": None, "max_rel_error": None}
     if yt.ndim >= 3 and yt.shape != ys.shape:
         yt = convert_layout(yt, target_last, source_last)
     final = {"source_shape": list(ys.shape), "target_shape": list(yt.shape)}

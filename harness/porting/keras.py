@@ -112,8 +112,10 @@ def scan_keras(model, example=None, *, name: str | None = None, fold_zero_paddin
         shape = [1 if d is None else d for d in model.inputs[0].shape]
         example = np.random.default_rng(0).uniform(-1.0, 1.0, size=shape).astype(model.inputs[0].dtype)
     before = [zero_padding_before(layer, keras) if fold_zero_padding else None for layer in layers]
+    single = len(model.outputs) == 1  # the model's own output is kept where it is one array
     extractor = keras.Model(model.inputs, [t for layer, pad in zip(layers, before)
-                                           for t in (layer.input, layer.output, (pad[0] if pad else layer).input)])
+                                           for t in (layer.input, layer.output, (pad[0] if pad else layer).input)]
+                            + list(model.outputs[:single]))
     values = extractor([example], training=False)
     values = [np.asarray(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
     captured: list[ConvLayer] = []
@@ -156,4 +158,4 @@ def scan_keras(model, example=None, *, name: str | None = None, fold_zero_paddin
     for inner in nested:
         captured.append(ConvLayer(inner.name, f"keras model {type(inner).__name__}", None,
                                   unsupported="a nested model: scan it on its own (harness.porting.scan(inner))"))
-    return ScannedModel(name or model.name, "keras", tuple(captured))
+    return ScannedModel(name or model.name, "keras", tuple(captured), values[-1] if single else None)

@@ -103,8 +103,9 @@ def scan_torch(model, example, *, name: str | None = None, fold_zero_padding: bo
     try:
         with torch.no_grad():
             model.eval()
-            model(example)
+            output = model(example)
     finally:
         for handle in handles:
             handle.remove()
-    return ScannedModel(name or type(model).__name__, "torch", tuple(captured))
+    return ScannedModel(name or type(model).__name__, "torch", tuple(captured),
+                        _array(output) if isinstance(output, torch.Tensor) else None)

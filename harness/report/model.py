@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..porting.compare import final_output_text
 from ..records import Record
 from ..spec import ConvSpec
 from ..status import STATUSES, Status
@@ -192,10 +193,7 @@ def comparison_pages(comparisons: list[dict]) -> tuple[ComparisonPage, ...]:
     for index, data in enumerate(comparisons, 1):
         first = data.get("first_divergence") or ""
         final = data.get("final_output", {})
-        if final.get("max_abs_error") is None:
-            said = f"shapes {final.get('source_shape')} and {final.get('target_shape')}"
-        else:
-            said = f"max abs error {_fmt(final['max_abs_error'])}, max rel error {_fmt(final['max_rel_error'])}"
+        said = final_output_text(final)
         rows, marked = [], False
         for pair in data["pairs"]:
             is_first = not marked and pair["verdict"] != "agree"
