@@ -132,16 +132,22 @@ def pair_layers(source: ScannedModel, target: ScannedModel) -> list[tuple[ConvLa
 
 # -- one pair ----------------------------------------------------------------------
 
-def spec_differences(source, target) -> tuple[str, ...]:
-    """The fields whose resolved values differ ('same' and 'causal' as pairs)."""
-    def resolved(spec, name):
-        if name == "padding":
-            return spec.explicit_padding
-        if name == "output_padding":
-            return spec.explicit_output_padding
-        return getattr(spec, name)
+def resolved(spec, name: str):
+    """A spec field as it computes: 'same' and 'causal' as pairs, 'same' output padding included."""
+    return {"padding": spec.explicit_padding, "output_padding": spec.explicit_output_padding}.get(
+        name, getattr(spec, name))
 
+
+def spec_differences(source, target) -> tuple[str, ...]:
+    """The fields whose resolved values differ."""
     return tuple(name for name in SPEC_FIELDS if resolved(source, name) != resolved(target, name))
+
+
+def relative_difference(got: np.ndarray, wanted: np.ndarray) -> float:
+    """The largest |got - wanted| over the largest |wanted| (1 where that is 0)."""
+    wanted = np.asarray(wanted, np.float64)
+    scale = float(np.max(np.abs(wanted), initial=0.0)) or 1.0
+    return float(np.max(np.abs(np.asarray(got, np.float64) - wanted), initial=0.0)) / scale
 
 
 def weight_transform(source: ConvLayer, target: ConvLayer) -> str:
@@ -165,10 +171,9 @@ def _padded_by(x: np.ndarray, inner: np.ndarray) -> tuple[tuple[int, int], ...] 
     A pad written as a function call (F.pad, tf.pad) leaves no layer to fold."""
     if x.shape[:2] != inner.shape[:2] or any(a < b for a, b in zip(x.shape[2:], inner.shape[2:])):
         return None
-    scale = float(np.max(np.abs(inner), initial=0.0)) or 1.0
     for before in itertools.product(*(range(a - b + 1) for a, b in zip(x.shape[2:], inner.shape[2:]))):
         window = (slice(None), slice(None), *(slice(p, p + n) for p, n in zip(before, inner.shape[2:])))
-        if np.max(np.abs(x[window] - inner), initial=0.0) <= INPUT_TOLERANCE * scale:
+        if relative_difference(x[window], inner) <= INPUT_TOLERANCE:
             border = x.copy()
             border[window] = 0
             if not border.any():
@@ -202,9 +207,7 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, fra
     if x_target.shape != np.shape(source.x):
         input_error, input_detail = float("inf"), f"input shape {x_target.shape}, the source's {np.shape(source.x)}"
     else:
-        scale = float(np.max(np.abs(np.asarray(source.x, np.float64)), initial=0.0)) or 1.0
-        input_error = float(np.max(np.abs(x_target.astype(np.float64) - np.asarray(source.x, np.float64)),
-                                   initial=0.0)) / scale
+        input_error = relative_difference(x_target, source.x)
         input_detail = f"input off by {input_error:.3g} of its largest magnitude"
     max_abs = ratio = None
     mistakes: tuple[str, ...] = ()
@@ -222,7 +225,7 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, fra
             fix = found.findings[0].fix if found.findings else ""
     details = []
     if differences:
-        details.append("; ".join(f"{name}: {_field(ts, name)} where the source has {_field(ss, name)}"
+        details.append("; ".join(f"{name}: {resolved(ts, name)} where the source has {resolved(ss, name)}"
                                  for name in differences))
     if weights:
         details.append(f"weights: {weights}")
@@ -246,11 +249,6 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, fra
     return Pair(**names, verdict=verdict, spec_differences=differences, weights=weights, mistakes=mistakes,
                 max_abs_error=max_abs, ratio=ratio, input_error=input_error, detail="; ".join(details), fix=fix,
                 call=call)
-
-
-def _field(spec, name):
-    return {"padding": spec.explicit_padding, "output_padding": spec.explicit_output_padding}.get(
-        name, getattr(spec, name))
 
 
 # -- whole models ----------------------------------------------------------------------
