@@ -49,6 +49,13 @@ class Unsupported(Exception):
         self.call = call or Rendered()  # the call that was refused
 
 
+def run_call(planned: Call, x, w, b, namespace: dict):
+    """A planned call run from NumPy ``x, w, b`` to its result ``y``, its names looked up in ``namespace``."""
+    variables = {"x": x, "w": w, "b": b}
+    run_steps(planned.inputs + planned.body + planned.outputs, variables, namespace)
+    return variables["y"]
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
@@ -163,9 +170,7 @@ class Backend:
 
     def execute(self, planned: Call, x, w, b) -> np.ndarray:
         """Run the ``planned`` call on NumPy inputs; the result in ``spec.layout``."""
-        variables = {"x": x, "w": w, "b": b}
-        run_steps(planned.inputs + planned.body + planned.outputs, variables, self.namespace())
-        return variables["y"]
+        return run_call(planned, x, w, b, self.namespace())
 
     # -- the same for every framework ----------------------------------------------
 

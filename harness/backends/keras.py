@@ -24,10 +24,10 @@ import sys
 
 import numpy as np
 
-from ..calls import Step, Var, call, run_steps
+from ..calls import Step, Var, call
 from ..layouts import weight_to_spatial_first_axes
 from ..spec import ConvSpec
-from .base import Backend, Refusal
+from .base import Backend, Refusal, run_call
 from .tensorflow import without_op_name
 
 NO_KERAS_FORM = "has no Keras layer"
@@ -166,19 +166,17 @@ class WorkerError(Exception):
         super().__init__(f"{kind}: {message}")
 
 
-_WORKERS: dict[str, _Worker] = {}
-
-
 class Keras(Backend):
     keras_backend = ""  # set by each subclass
     module = "keras"
     refusals = REFUSALS
     native_padding_modes = True  # so the core pads nothing: the adapter refuses padding modes itself
+    _worker: _Worker | None = None  # this backend's (one instance per process: the registry caches it)
 
     def worker(self) -> _Worker:
-        if self.keras_backend not in _WORKERS or _WORKERS[self.keras_backend].process.poll() is not None:
-            _WORKERS[self.keras_backend] = _Worker(self.keras_backend)
-        return _WORKERS[self.keras_backend]
+        if self._worker is None or self._worker.process.poll() is not None:  # not started yet, or it ended
+            self._worker = _Worker(self.keras_backend)
+        return self._worker
 
     def load(self) -> None:
         self.worker()
@@ -303,9 +301,7 @@ def _serve(keras_backend: str) -> None:
         except EOFError:
             return
         try:
-            variables = {"x": x, "w": w, "b": b}
-            run_steps(planned.inputs + planned.body + planned.outputs, variables, namespace)
-            reply = ("ok", np.asarray(variables["y"]))
+            reply = ("ok", np.asarray(run_call(planned, x, w, b, namespace)))
         except Exception as exc:
             reply = ("error", type(exc).__name__, str(exc))
         pickle.dump(reply, channel_out)
