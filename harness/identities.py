@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .backends import Unsupported, input_gradient, run_backend
+from .backends.base import NoForm
 from .dtypes import to_float64
 from .layouts import (
     channels_first_layout,
@@ -232,7 +233,7 @@ def check_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b=Non
     try:
         direct = run_backend(backend, spec, x, w, b)
         outputs = [run.output(backend) for run in rewrite.runs]
-    except (Unsupported, NotImplementedError) as exc:  # a declared refusal, or a backend without autograd
+    except (Unsupported, NoForm) as exc:  # a declared refusal, or a backend without autograd
         return IdentityOutcome(identity.name, backend, Status.UNSUPPORTED, message=str(exc))
     direct, other = to_float64(direct), to_float64(rewrite.combine(outputs))
     bound = error_bound(spec, x, w, b)

@@ -38,6 +38,11 @@ class Refusal:
         return self.applies(spec) and re.search(self.pattern, message) is not None
 
 
+class NoForm(Exception):
+    """A framework has no call for a valid spec (no groups argument, no padding mode, no
+    autograd): raised by the adapter itself, declared as a refusal where it can happen."""
+
+
 class Unsupported(Exception):
     """The framework refused a valid spec in a way its backend declares."""
 
@@ -257,7 +262,7 @@ class Backend:
 
     def vjp(self, forward: Callable, x, cotangent):
         """``cotangent`` pulled back through ``forward`` at ``x`` by the framework's autograd."""
-        raise NotImplementedError(f"{self.name} has no autograd")
+        raise NoForm(f"{self.name} has no autograd")
 
     def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
         """Hand-written backends only (see the class docstring); never called on this class."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..calls import Step, Var, call
 from ..layouts import channels_last_layout
 from ..spec import ConvSpec
-from .base import Refusal
+from .base import NoForm, Refusal
 from .jax import Jax
 
 NO_GROUPS = "flax.nnx.ConvTranspose has no feature_group_count"
@@ -84,7 +84,7 @@ class Flax(Jax):
 
     def convolution_transpose(self, spec: ConvSpec, layout: str):
         if spec.groups > 1:
-            raise NotImplementedError(NO_GROUPS)
+            raise NoForm(NO_GROUPS)
         return self._layer(spec, call(
             "flax.nnx.ConvTranspose", spec.in_channels, spec.out_channels, spec.kernel, spec.stride,
             padding=spec.dilated_input_padding, kernel_dilation=spec.dilation, use_bias=spec.bias, dtype=spec.dtype,

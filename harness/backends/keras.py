@@ -27,7 +27,7 @@ import numpy as np
 from ..calls import Step, Var, call
 from ..layouts import weight_to_spatial_first_axes
 from ..spec import ConvSpec
-from .base import Backend, Refusal, run_call
+from .base import Backend, NoForm, Refusal, run_call
 from .tensorflow import without_op_name
 
 NO_KERAS_FORM = "has no Keras layer"
@@ -209,7 +209,7 @@ class Keras(Backend):
 
     def convolution(self, spec: ConvSpec, layout: str, padding):
         if spec.mode_fills:
-            raise NotImplementedError(f"padding_mode={spec.padding_mode!r} {NO_KERAS_FORM}")
+            raise NoForm(f"padding_mode={spec.padding_mode!r} {NO_KERAS_FORM}")
         r, data_format = spec.rank, "channels_last" if spec.channels_last else "channels_first"
         depthwise = spec.groups == spec.in_channels > 1 and r < 3
         steps = []
@@ -237,7 +237,7 @@ class Keras(Backend):
     def convolution_transpose(self, spec: ConvSpec, layout: str):
         arguments = keras_transposed_arguments(spec) if spec.groups == 1 else None
         if arguments is None:
-            raise NotImplementedError(f"this crop or grouping of a transposed conv {NO_KERAS_FORM}")
+            raise NoForm(f"this crop or grouping of a transposed conv {NO_KERAS_FORM}")
         steps = [Step("w", call("np.transpose", Var("w"), weight_to_spatial_first_axes(spec.rank)),
                       "(in, out, *kernel) -> (*kernel, out, in)")]
         layer = call(f"keras.layers.Conv{spec.rank}DTranspose", spec.out_channels, spec.kernel, strides=spec.stride,

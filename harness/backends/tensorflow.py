@@ -30,7 +30,7 @@ from ..calls import Step, Var, call
 from ..layouts import channels_last_layout
 from ..reference import NUMPY_PAD_MODES
 from ..spec import ConvSpec
-from .base import Backend, Refusal, tensor_names
+from .base import Backend, NoForm, Refusal, tensor_names
 
 CHANNELS_LAST_ONLY = r"only supports the NHWC tensor format"
 
@@ -232,7 +232,7 @@ class TensorFlow(Backend):
 
     def convolution_transpose(self, spec: ConvSpec, layout: str):
         if spec.groups > 1:
-            raise NotImplementedError(f"tf.nn.conv{spec.rank}d_transpose has no groups argument")
+            raise NoForm(f"tf.nn.conv{spec.rank}d_transpose has no groups argument")
         last = layout.endswith("C")
         if spec.padding == "same":
             size, crop = spec.output_spatial, ()
