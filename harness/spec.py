@@ -105,6 +105,18 @@ def same_transposed_crop(size: int, kernel: int, stride: int, dilation: int) -> 
     return (total // 2, total - total // 2), 0
 
 
+def transposed_from_dilated_input_padding(kernel, dilation, pads) -> tuple[tuple, tuple[int, ...]]:
+    """The crops and output padding of a transposed conv computed as the stride-1 conv
+    of its stride-dilated input padded by ``pads`` (``ConvSpec.dilated_input_padding``
+    read backwards): a pad short of (k-1)*d crops, one past it at the end adds positions."""
+    crops, extra = [], []
+    for k, d, (before, after) in zip(kernel, dilation, pads):
+        reach = (k - 1) * d
+        crops.append((reach - before, max(reach - after, 0)))
+        extra.append(max(after - reach, 0))
+    return tuple(crops), tuple(extra)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ConvSpec:
     """One convolution, independent of any framework.

@@ -234,3 +234,120 @@ def test_compare_command_writes_the_json_and_exits_1_at_a_divergence(keras, tmp_
     assert {r["status"] for r in rows} == {"pass"}
     assert main(["compare", "pair:source", "pair:nothing"]) == 2
     assert main(["compare", "pair:source", "pair:good", "--target-layout", "sideways"]) == 2
+
+
+# -- PyTorch to Flax ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nnx():
+    pytest.importorskip("flax")
+    from flax import nnx
+
+    return nnx
+
+
+def flax_port(nnx, model, mistake=None, layer=None):
+    """The Flax NNX (channels-last only) port of Net, with ``mistake`` made at ``layer``."""
+
+    class Port(nnx.Module):
+        def __init__(self, rngs):
+            padding = "SAME" if mistake == "padding" else ((1, 1), (1, 1))  # SAME pads (0, 1) here
+            self.conv1 = nnx.Conv(3, 8, (3, 3), strides=2, padding=padding, rngs=rngs)
+            self.conv2 = nnx.Conv(8, 8, (3, 3), padding="SAME", feature_group_count=8, rngs=rngs)
+            self.conv3 = nnx.Conv(8, 16, (3, 3), padding=1, rngs=rngs)
+            self.conv4 = nnx.Conv(16, 4, (1, 1), padding="VALID", use_bias=mistake != "missing_bias", rngs=rngs)
+
+        def __call__(self, x):
+            x = self.conv2(nnx.relu(self.conv1(x)))
+            x = self.conv3(x if mistake == "missing_activation" else nnx.relu(x))
+            return self.conv4(nnx.relu(x))
+
+    port = Port(nnx.Rngs(0))
+    for name in ("conv1", "conv2", "conv3", "conv4"):
+        conv, target = getattr(model, name), getattr(port, name)
+        target.kernel[...] = kernel(conv, mistake if name == layer else None)
+        if target.bias is not None:
+            target.bias[...] = conv.bias.detach().numpy()
+    return port
+
+
+def test_a_correct_flax_port_agrees_at_every_pair(nnx):
+    model = net()
+    result = compare(model, flax_port(nnx, model), torch.from_numpy(EXAMPLE))
+    assert [(p.source, p.target, p.verdict) for p in result.pairs] == [
+        (f"conv{i}", f"conv{i}", "agree") for i in range(1, 5)], [p.to_dict() for p in result.pairs]
+    assert result.final_output["target_shape"] == [2, 4, 8, 8] and result.final_output["max_abs_error"] < 1e-4
+
+
+@pytest.mark.parametrize("mistake,layer,verdict,differences,weights,named", [
+    ("weight_layout", "conv3", "differs", (), "weight_layout", "weight_layout"),
+    ("spatial_axes_swapped", "conv3", "differs", (), "spatial_axes_swapped", "spatial_axes_swapped"),
+    ("flipped_kernel", "conv3", "differs", (), "flipped_kernel", "flipped_kernel"),
+    ("padding", "conv1", "differs", ("padding",), "", None),
+    ("missing_bias", "conv4", "differs", ("bias",), "", "missing_bias"),
+    ("missing_activation", "conv3", "input_differs", (), "", None),
+])
+def test_a_mistake_in_a_flax_port_is_the_first_divergence_with_its_name(nnx, mistake, layer, verdict, differences,
+                                                                         weights, named):
+    model = net()
+    result = compare(model, flax_port(nnx, model, mistake, layer), torch.from_numpy(EXAMPLE))
+    first = result.first_divergence
+    assert (first.source, first.target, first.verdict) == (layer, layer, verdict), [p.to_dict() for p in result.pairs]
+    assert first.spec_differences == differences and first.weights == weights
+    if named:
+        assert first.mistakes[0] == named, first
+    if verdict == "differs":
+        assert "flax.nnx.Conv(" in first.call  # the layer call the Flax port needs
+
+
+class Decoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1)
+
+    def forward(self, x):
+        return self.up(x)
+
+
+@pytest.mark.parametrize("transpose_kernel,verdict,weights", [
+    (True, "agree", ""), (False, "differs", "transposed_kernel_not_flipped")])
+def test_a_flax_conv_transpose_port_agrees_only_with_its_kernel_transposed(nnx, transpose_kernel, verdict, weights):
+    """PyTorch's padding=1, output_padding=1 at stride 2 is Flax's ((1, 2), (1, 2)) of the
+    dilated input; PyTorch weights (in, out, kh, kw) go in as (kh, kw, out, in)."""
+    torch.manual_seed(4)
+    model = Decoder()
+    port = nnx.ConvTranspose(4, 3, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)), transpose_kernel=transpose_kernel,
+                             rngs=nnx.Rngs(0))
+    w = model.up.weight.detach().numpy()
+    port.kernel[...] = w.transpose(2, 3, 1, 0) if transpose_kernel else w.transpose(2, 3, 0, 1)
+    port.bias[...] = model.up.bias.detach().numpy()
+    example = np.random.default_rng(5).uniform(-1, 1, (2, 4, 5, 5)).astype(np.float32)
+    result = compare(model, port, torch.from_numpy(example))
+    (pair,) = result.pairs
+    assert (pair.verdict, pair.weights, pair.spec_differences) == (verdict, weights, ()), pair
+
+
+def test_compare_command_takes_a_flax_target(nnx, tmp_path, capsys, monkeypatch):
+    (tmp_path / "flaxpair.py").write_text(textwrap.dedent("""
+        import numpy as np, torch
+        from flax import nnx
+        from test_compare import net, flax_port
+
+        def source():
+            return net()
+
+        def good():
+            return flax_port(nnx, net())
+
+        def bad():
+            return flax_port(nnx, net(), "spatial_axes_swapped", "conv2")
+    """))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["compare", "flaxpair:source", "flaxpair:good", "--input-shape", "1,3,16,16"]) == 0
+    out = tmp_path / "cmp.json"
+    assert main(["compare", "flaxpair:source", "flaxpair:bad", "--input-shape", "1,3,16,16", "--json", str(out)]) == 1
+    data = json.loads(out.read_text())
+    assert data["first_divergence"] == "conv2" and data["pairs"][1]["weights"] == "spatial_axes_swapped"
+    assert "flax.nnx.Conv(" in data["pairs"][1]["call"]
+    assert "first divergence: conv2" in capsys.readouterr().out

@@ -2,7 +2,8 @@
 spec, real weights and the activation it received) and check each one in
 every backend against the float64 reference.
 
-``scan(model, example)`` takes a PyTorch ``nn.Module`` or a Keras 3 model.
+``scan(model, example)`` takes a PyTorch ``nn.Module``, a Keras 3 model or a
+Flax NNX module.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class ConvLayer:
 @dataclasses.dataclass(frozen=True)
 class ScannedModel:
     name: str
-    framework: str  # "torch" or "keras"
+    framework: str  # "torch", "keras" or "flax"
     layers: tuple[ConvLayer, ...]
     output: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)  # the model's, if one array
 
@@ -83,7 +84,11 @@ def scan(model, example=None, *, name: str | None = None, fold_zero_padding: boo
         from .keras import scan_keras
 
         return scan_keras(model, example, name=name, fold_zero_padding=fold_zero_padding)
-    raise ValueError(f"model: a {type(model).__name__} is neither a torch.nn.Module nor a Keras model")
+    if framework == "flax":
+        from .flax import scan_flax
+
+        return scan_flax(model, example, name=name)
+    raise ValueError(f"model: a {type(model).__name__} is not a torch.nn.Module, a Keras model or a flax.nnx.Module")
 
 
 def fold_padding(spec: ConvSpec, pads: tuple[tuple[int, int], ...]) -> ConvSpec | None:
@@ -98,14 +103,16 @@ def fold_padding(spec: ConvSpec, pads: tuple[tuple[int, int], ...]) -> ConvSpec 
 
 
 def framework_of(model) -> str | None:
-    """'torch' or 'keras', judged by isinstance against frameworks already imported."""
+    """'torch', 'keras' or 'flax', judged by isinstance against frameworks already imported."""
     import sys
 
-    torch, keras = sys.modules.get("torch"), sys.modules.get("keras")
+    torch, keras, nnx = (sys.modules.get(name) for name in ("torch", "keras", "flax.nnx"))
     if torch is not None and isinstance(model, torch.nn.Module):
         return "torch"
     if keras is not None and isinstance(model, keras.Model):
         return "keras"
+    if nnx is not None and isinstance(model, nnx.Module):
+        return "flax"
     return None
 
 

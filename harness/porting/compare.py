@@ -22,6 +22,7 @@ import numpy as np
 from ..diagnosis import HYPOTHESES, diagnose
 from ..layouts import convert_layout, from_channels_first, to_channels_first
 from ..reference import reference
+from ..spec import transposed_from_dilated_input_padding
 from ..tolerance import compare as within_bound
 from ..tolerance import error_bound
 from . import ConvLayer, ScannedModel, fold_padding, framework_of, scan
@@ -133,9 +134,13 @@ def pair_layers(source: ScannedModel, target: ScannedModel) -> list[tuple[ConvLa
 # -- one pair ----------------------------------------------------------------------
 
 def resolved(spec, name: str):
-    """A spec field as it computes: 'same' and 'causal' as pairs, 'same' output padding included."""
-    return {"padding": spec.explicit_padding, "output_padding": spec.explicit_output_padding}.get(
-        name, getattr(spec, name))
+    """A spec field as it computes: 'same' and 'causal' as pairs, 'same' output padding included;
+    a transposed spec's end crop and output padding netted (a crop of 1 with output_padding 1
+    crops nothing), as its dilated input's pads say."""
+    if spec.transposed and name in ("padding", "output_padding"):
+        crops, extra = transposed_from_dilated_input_padding(spec.kernel, spec.dilation, spec.dilated_input_padding)
+        return crops if name == "padding" else extra
+    return {"padding": spec.explicit_padding}.get(name, getattr(spec, name))
 
 
 def spec_differences(source, target) -> tuple[str, ...]:
@@ -181,7 +186,8 @@ def _padded_by(x: np.ndarray, inner: np.ndarray) -> tuple[tuple[int, int], ...] 
     return None
 
 
-CALLS = {"torch": "torch", "keras": "tensorflow"}  # the backend whose call a target framework's user can paste
+# the backend whose call a target framework's user can paste
+CALLS = {"torch": "torch", "keras": "tensorflow", "flax": "flax"}
 
 
 def needed_call(spec, layout: str, framework: str) -> str:
@@ -262,7 +268,7 @@ def _numpy(value) -> np.ndarray:
 def target_example(source_example: np.ndarray, source_last: bool, target, target_layout: str | None):
     """The source's example in the layout the target model takes: ``target_layout``
     ('channels_first' or 'channels_last'), else inferred (a Keras model's input
-    shape; PyTorch channels-first)."""
+    shape; PyTorch channels-first; Flax channels-last)."""
     if target_layout not in (None, "channels_first", "channels_last"):
         raise ValueError(f"target-layout={target_layout!r}: must be channels_first or channels_last")
     if target_layout is None:
@@ -272,7 +278,7 @@ def target_example(source_example: np.ndarray, source_last: bool, target, target
             fits = lambda shape: all(w in (None, s) for w, s in zip(wanted, shape))  # noqa: E731
             target_last = not source_last if (fits(other) and not fits(source_example.shape[1:])) else source_last
         else:
-            target_last = False
+            target_last = framework_of(target) == "flax"
     else:
         target_last = target_layout == "channels_last"
     converted = np.ascontiguousarray(convert_layout(source_example, source_last, target_last)) \
