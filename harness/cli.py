@@ -199,12 +199,14 @@ def cmd_explain(args) -> int:
 
 
 def cmd_port(args) -> int:
+    from .backends.tensorflow import native_logs_held
     from .porting import check_model, scan, write_records
     from .porting.target import build_target, find_target, parse_shape
 
-    with given_input():
-        build, shape = find_target(args.target), parse_shape(args.input_shape)
-    model, example = build_target(build, shape)
+    with native_logs_held():  # a model module that imports Keras imports TensorFlow
+        with given_input():
+            build, shape = find_target(args.target), parse_shape(args.input_shape)
+        model, example = build_target(build, shape)
     scanned = scan(model, example, name=args.name)
     total = len(scanned.layers)
 
@@ -222,14 +224,16 @@ def cmd_port(args) -> int:
 
 
 def cmd_compare(args) -> int:
+    from .backends.tensorflow import native_logs_held
     from .porting.compare import compare
     from .porting.target import build_target, find_target, parse_shape
 
-    with given_input():
-        source_build, target_build = find_target(args.source), find_target(args.target)
-        shape = parse_shape(args.input_shape)
-    source, example = build_target(source_build, shape)
-    target, _ = build_target(target_build)
+    with native_logs_held():
+        with given_input():
+            source_build, target_build = find_target(args.source), find_target(args.target)
+            shape = parse_shape(args.input_shape)
+        source, example = build_target(source_build, shape)
+        target, _ = build_target(target_build)
     if example is None:
         raise UsageError("example: the source needs an example input (return (model, input) or pass --input-shape)")
     result = compare(source, target, example, target_layout=args.target_layout)

@@ -98,3 +98,24 @@ def test_a_keras_decoder_with_conv2d_transpose_same_stride_2_passes_in_every_bac
     assert scanned.layers[3].spec.output_shape == (1, 8, 8, 4)
     results = check_model(scanned)
     assert {o.status for r in results for o in r.result.outcomes} == {"pass"}
+
+
+def test_port_keeps_tensorflows_import_banner_out_and_the_users_own_stderr_in(tmp_path):
+    """A model module that imports Keras imports TensorFlow, whose C++ writes a
+    oneDNN banner before any log level applies; the user's own lines stay."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    pytest.importorskip("keras")
+    (tmp_path / "model.py").write_text(
+        "import sys\nimport keras\nprint('the user speaks', file=sys.stderr)\n"
+        "def build():\n    x = keras.Input((6, 2))\n    return keras.Model(x, keras.layers.Conv1D(2, 3)(x))\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    run = subprocess.run([sys.executable, "-m", "harness.cli", "port", "model.py:build", "--backends", "numpy",
+                          "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "the user speaks" in run.stderr
+    native = [line for line in run.stderr.splitlines() if re.match(r"[IW]\d{4} \S+ +\d+ \S+:\d+\]", line)]
+    assert not native and "before absl" not in run.stderr, run.stderr

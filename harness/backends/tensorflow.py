@@ -96,37 +96,46 @@ GRADIENT_REFUSALS = (
 
 @functools.cache
 def _tf():
-    # TensorFlow's C++ logs (a oneDNN banner, "falling back to Eigen" lines) unless the user set a level
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _quiet_native_stderr(os.environ["TF_CPP_MIN_LOG_LEVEL"] not in ("0", "1")):
+    with native_logs_held():
         import tensorflow as tf
 
     return tf
 
 
+# TensorFlow's C++ info and warning lines (its oneDNN banner) and absl's note before them
+NATIVE_LOG = re.compile(rb"^([IW]\d{4} \S+ +\d+ \S+:\d+\]|WARNING: All log messages before absl)")
+
+
 @contextlib.contextmanager
-def _quiet_native_stderr(quiet: bool):
+def native_logs_held():
     """TensorFlow's import writes its oneDNN banner from C++ before its logging is
-    set up, so no log level silences it: unless the user asked for TensorFlow's
-    info logs, what the import writes to stderr is kept back, and shown only
-    if the import fails."""
-    if not quiet:
+    set up, so no log level silences it: unless the user set TF_CPP_MIN_LOG_LEVEL
+    to 0 or 1 (then it is 3 here, as for every TensorFlow log), what is written
+    to stderr inside the block (importing TensorFlow, or a user's module that
+    imports Keras) is held and given back without those lines; all of it if
+    the block fails."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("0", "1"):
         yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
+    failed = False
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
             yield
         except BaseException:
-            os.dup2(saved, 2)
-            held.seek(0)
-            sys.stderr.write(held.read().decode(errors="replace"))
+            failed = True
             raise
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            held.seek(0)
+            lines = held.read().splitlines(keepends=True)
+            kept = b"".join(line for line in lines if failed or not NATIVE_LOG.match(line))
+            sys.stderr.write(kept.decode(errors="replace"))
+            sys.stderr.flush()
 
 
 @functools.cache
