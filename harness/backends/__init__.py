@@ -11,6 +11,7 @@ import functools
 import importlib
 import importlib.util
 import os
+import sys
 from typing import Iterable
 
 import numpy as np
@@ -20,6 +21,10 @@ from ..calls import Rendered
 from .base import Backend, Refusal, Unsupported
 
 INSTALL = "pip install 'convharness[{extra}]' -c constraints.txt"
+# The user's TensorFlow log level, read before any framework of ours is imported: importing
+# jax sets it to "1" where it is unset, which would read as a request for TensorFlow's info logs.
+_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+USER_TF_LOG_LEVEL = None if _level == "1" and "jax" in sys.modules else _level
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ float64 needs jax_enable_x64, switched on at first use.
 
 from __future__ import annotations
 
-from ..calls import Step, Var, call
+from ..calls import Ref, Step, Var, call
 from ..layouts import channels_last_layout
 from ..spec import ConvSpec
 from .base import NoForm, Refusal
@@ -33,6 +33,9 @@ REFUSALS = (
     ),
 )
 NATIVE_MODES = {"circular": "CIRCULAR", "reflect": "REFLECT"}
+# The weights are set from the spec's right after the layer is made: Flax's default random
+# initializers would put a random-number program into every compiled body (a third of its time).
+NO_DRAW = dict(kernel_init=Ref("flax.nnx.initializers.zeros"), bias_init=Ref("flax.nnx.initializers.zeros"))
 
 
 def flax_mode_pads(spec: ConvSpec) -> tuple[tuple[int, int], ...]:
@@ -80,7 +83,7 @@ class Flax(Jax):
         return self._layer(spec, call(
             "flax.nnx.Conv", spec.in_channels, spec.out_channels, spec.kernel, spec.stride, padding=padding,
             kernel_dilation=spec.dilation, feature_group_count=spec.groups, use_bias=spec.bias, dtype=spec.dtype,
-            param_dtype=spec.dtype, rngs=call("flax.nnx.Rngs", 0)))
+            param_dtype=spec.dtype, **NO_DRAW, rngs=call("flax.nnx.Rngs", 0)))
 
     def convolution_transpose(self, spec: ConvSpec, layout: str):
         if spec.groups > 1:
@@ -88,4 +91,4 @@ class Flax(Jax):
         return self._layer(spec, call(
             "flax.nnx.ConvTranspose", spec.in_channels, spec.out_channels, spec.kernel, spec.stride,
             padding=spec.dilated_input_padding, kernel_dilation=spec.dilation, use_bias=spec.bias, dtype=spec.dtype,
-            param_dtype=spec.dtype, transpose_kernel=True, rngs=call("flax.nnx.Rngs", 0)))
+            param_dtype=spec.dtype, transpose_kernel=True, **NO_DRAW, rngs=call("flax.nnx.Rngs", 0)))

@@ -28,9 +28,12 @@ from ..calls import Step, Var, call
 from ..layouts import weight_to_spatial_first_axes
 from ..spec import ConvSpec
 from .base import Backend, NoForm, Refusal, run_call
-from .tensorflow import without_op_name
+from .tensorflow import log_level, without_op_name
 
 NO_KERAS_FORM = "has no Keras layer"
+# The weights are set from the spec's right after the layer is built: drawing random ones first
+# (Keras' default initializers) would compile a random-number program per new shape under JAX.
+NO_DRAW = dict(bias_initializer="zeros")
 
 REFUSALS = (
     Refusal(
@@ -133,7 +136,7 @@ class _Worker:
     """A Python process with KERAS_BACKEND set, running call values sent to it (pickled, over pipes)."""
 
     def __init__(self, keras_backend: str) -> None:
-        env = {**os.environ, "KERAS_BACKEND": keras_backend}
+        env = {**os.environ, "KERAS_BACKEND": keras_backend, "TF_CPP_MIN_LOG_LEVEL": log_level()}
         self.process = subprocess.Popen([sys.executable, "-m", "harness.backends.keras", keras_backend],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         atexit.register(self.close)
@@ -223,15 +226,17 @@ class Keras(Backend):
             padding = "valid"
         multiplier = spec.out_channels // spec.groups
         common = dict(strides=spec.stride, padding=padding, data_format=data_format, dilation_rate=spec.dilation,
-                      use_bias=spec.bias, dtype=spec.dtype)
+                      use_bias=spec.bias, dtype=spec.dtype, **NO_DRAW)
         if depthwise:  # (C*M, 1, *k) -> (*k, C, M)
             steps += [Step("w", call("np.reshape", Var("w"), (spec.in_channels, multiplier, *spec.kernel))),
                       Step("w", call("np.transpose", Var("w"), (*range(2, 2 + r), 0, 1)), "(*kernel, C, M)")]
-            layer = call(f"keras.layers.DepthwiseConv{r}D", spec.kernel, depth_multiplier=multiplier, **common)
+            layer = call(f"keras.layers.DepthwiseConv{r}D", spec.kernel, depth_multiplier=multiplier,
+                         depthwise_initializer="zeros", **common)
         else:
             steps.append(Step("w", call("np.transpose", Var("w"), weight_to_spatial_first_axes(r)),
                               "(out, in/groups, *kernel) -> (*kernel, in/groups, out)"))
-            layer = call(f"keras.layers.Conv{r}D", spec.out_channels, spec.kernel, groups=spec.groups, **common)
+            layer = call(f"keras.layers.Conv{r}D", spec.out_channels, spec.kernel, groups=spec.groups,
+                         kernel_initializer="zeros", **common)
         return self._layer(spec, steps, layer)
 
     def convolution_transpose(self, spec: ConvSpec, layout: str):
@@ -242,7 +247,8 @@ class Keras(Backend):
                       "(in, out, *kernel) -> (*kernel, out, in)")]
         layer = call(f"keras.layers.Conv{spec.rank}DTranspose", spec.out_channels, spec.kernel, strides=spec.stride,
                      **arguments, data_format="channels_last" if spec.channels_last else "channels_first",
-                     dilation_rate=spec.dilation, use_bias=spec.bias, dtype=spec.dtype)
+                     dilation_rate=spec.dilation, use_bias=spec.bias, dtype=spec.dtype, kernel_initializer="zeros",
+                     **NO_DRAW)
         return self._layer(spec, steps, layer)
 
     def _layer(self, spec: ConvSpec, steps: list, layer) -> tuple[tuple[Step, ...], int]:

@@ -106,16 +106,23 @@ def _tf():
 NATIVE_LOG = re.compile(rb"^([IW]\d{4} \S+ +\d+ \S+:\d+\]|WARNING: All log messages before absl)")
 
 
+def log_level() -> str:
+    """TensorFlow's log level for its import and for worker processes: the user's, else 3."""
+    from . import USER_TF_LOG_LEVEL
+
+    return USER_TF_LOG_LEVEL or "3"
+
+
 @contextlib.contextmanager
 def native_logs_held():
     """TensorFlow's import writes its oneDNN banner from C++ before its logging is
     set up, so no log level silences it: unless the user set TF_CPP_MIN_LOG_LEVEL
-    to 0 or 1 (then it is 3 here, as for every TensorFlow log), what is written
+    to 0 or 1 (else it is 3 here, as for every TensorFlow log), what is written
     to stderr inside the block (importing TensorFlow, or a user's module that
     imports Keras) is held and given back without those lines; all of it if
     the block fails."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("0", "1"):
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = log_level()
+    if log_level() in ("0", "1"):
         yield
         return
     sys.stderr.flush()
