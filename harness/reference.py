@@ -15,10 +15,13 @@ adds its products to the full output at i*s + k*d,
 
     yfull[n, g*F + f, i*s + k*d] += x[n, g*C + c, i] * w[g*C + c, f, k]
 
-computed as one batched matrix product per group (every input position
-against every (filter, tap)) and one add per kernel tap into the output
-split by position modulo the stride; the output is yfull, zero-extended at
-the end, from ``begin`` for ``output_spatial`` positions.
+split by position modulo the stride (phase), each output phase is a
+stride-1 correlation of the input with the taps that land in it: one
+batched matrix product per batch item gives every phase at once (the
+phases' filters over the few input positions one output row draws on, with
+zeros where no tap lands), and each phase is written to every s-th output
+position. The output is yfull, zero-extended at the end, from ``begin`` for
+``output_spatial`` positions.
 """
 
 from __future__ import annotations
@@ -64,31 +67,53 @@ def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(y.reshape(spec.out_channels, n, *out), 1, 0))
 
 
+def phase_taps(kernel: int, stride: int, dilation: int) -> np.ndarray:
+    """On one axis, which tap reaches output phase p (position modulo the stride)
+    from input i = q - j (q the phase's row): ``table[p, j]``, or ``kernel`` for none.
+    Tap t lands at i*s + t*d, that is in phase t*d % s with j = t*d // s."""
+    table = np.full((stride, (kernel - 1) * dilation // stride + 1), kernel)
+    for t in range(kernel):
+        table[t * dilation % stride, t * dilation // stride] = t
+    return table
+
+
 def _transposed(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     r, g = spec.rank, spec.groups
     n, cg, fg = spec.batch, spec.in_channels // g, spec.out_channels // g
-    size, taps = spec.spatial, math.prod(spec.kernel)
-    filters = np.ascontiguousarray(w.reshape(g, cg, fg * taps).transpose(0, 2, 1))
-    begins = tuple(before for before, _ in spec.explicit_padding)
+    tables = [phase_taps(k, s, d) for k, s, d in zip(spec.kernel, spec.stride, spec.dilation)]
+    reach = tuple(table.shape[1] for table in tables)  # the input positions one output phase row draws on
     extent = tuple(full + past for full, past in zip(spec.full_output_spatial, spec.past_full_output))
-    # The output split by position modulo the stride (phase) on each axis: tap offset k*d adds
-    # to phase k*d % s from row k*d // s on, a contiguous block, instead of a strided one.
-    rows = tuple(-(-e // s) for e, s in zip(extent, spec.stride))
-    y = np.zeros((n, g, fg, *spec.stride, *rows), dtype=x.dtype)
-    places = []  # per tap: its phase on each axis, and the rows it adds to in that phase
-    for tap in np.ndindex(*spec.kernel):
-        offsets = [k * d for k, d in zip(tap, spec.dilation)]
-        places.append((*(o % s for o, s in zip(offsets, spec.stride)),
-                       *(slice(o // s, o // s + i) for o, s, i in zip(offsets, spec.stride, size))))
-    for item in range(n):  # one batch item at a time: its products and output stay in cache
-        # (G, F*K, in): every (filter, tap) against every input position of its group
-        products = np.matmul(filters, x[item].reshape(g, cg, math.prod(size))).reshape(g, fg, taps, *size)
-        for t, where in enumerate(places):
-            y[(item, slice(None), slice(None), *where)] += products[:, :, t]
-    interleaved = (0, 1, 2, *(axis for a in range(r) for axis in (3 + r + a, 3 + a)))  # row, phase per axis
-    y = y.transpose(interleaved).reshape(n, g, fg, *(q * s for q, s in zip(rows, spec.stride)))
-    y = y[(Ellipsis, *(slice(begin, begin + out) for begin, out in zip(begins, spec.output_spatial)))]
-    return np.ascontiguousarray(y).reshape(n, spec.out_channels, *spec.output_spatial)
+    rows = tuple(-(-e // s) for e, s in zip(extent, spec.stride))  # per phase
+    # (G, phases*F, C*reach): each phase's filters over the input positions it draws on, a zero where no tap lands
+    padded = np.pad(w.reshape(g, cg, fg, *spec.kernel), ((0, 0),) * 3 + ((0, 1),) * r)
+    index = [table.reshape([len(table) if i == a else 1 for i in range(r)]
+                           + [table.shape[1] if i == a else 1 for i in range(r)]) for a, table in enumerate(tables)]
+    filters = padded[(slice(None),) * 3 + tuple(index)]  # (G, C, F, *stride, *reach)
+    filters = filters.transpose(0, *range(3, 3 + r), 2, 1, *range(3 + r, 3 + 2 * r)).reshape(
+        g, math.prod(spec.stride) * fg, cg * math.prod(reach))
+    # input i = q - j: reach - 1 zeros before, and after up to the last row
+    pads = ((0, 0), (0, 0), *((m - 1, q - size) for m, q, size in zip(reach, rows, spec.spatial)))
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, pads), reach, axis=tuple(range(2, 2 + r)))
+    windows = np.flip(windows, tuple(range(2 + r, 2 + 2 * r)))  # window slot j is input q - j
+    order = (0, 1, *range(2 + r, 2 + 2 * r), *range(2, 2 + r))  # (G, C, *reach, *rows)
+    # where each phase goes in the output: every s-th position from the first at or after `begin`
+    places = []
+    for phase in np.ndindex(*spec.stride):
+        to, src = [], []
+        for p, s, (begin, _), size in zip(phase, spec.stride, spec.explicit_padding, spec.output_spatial):
+            first = (p - begin) % s
+            row = (begin + first - p) // s
+            to.append(slice(first, size, s))
+            src.append(slice(row, row + len(range(first, size, s))))
+        places.append((phase, tuple(to), tuple(src)))
+    y = np.empty((n, g, fg, *spec.output_spatial), dtype=x.dtype)
+    for item in range(n):  # one batch item at a time: its columns and products stay in cache
+        columns = windows[item].reshape(g, cg, *rows, *reach).transpose(order).reshape(
+            g, cg * math.prod(reach), math.prod(rows))
+        products = np.matmul(filters, columns).reshape(g, *spec.stride, fg, *rows)
+        for phase, to, src in places:
+            y[(item, slice(None), slice(None), *to)] = products[(slice(None), *phase, slice(None), *src)]
+    return y.reshape(n, spec.out_channels, *spec.output_spatial)
 
 
 def reference(spec: ConvSpec, x, w, b=None) -> np.ndarray:

@@ -24,16 +24,16 @@ import sys
 
 import numpy as np
 
-from ..calls import Step, Var, call
+from ..calls import Ref, Step, Var, call
 from ..layouts import weight_to_spatial_first_axes
 from ..spec import ConvSpec
 from .base import Backend, NoForm, Refusal, run_call
 from .tensorflow import log_level, without_op_name
 
 NO_KERAS_FORM = "has no Keras layer"
-# The weights are set from the spec's right after the layer is built: drawing random ones first
-# (Keras' default initializers) would compile a random-number program per new shape under JAX.
-NO_DRAW = dict(bias_initializer="zeros")
+# The weights are set from the spec's right after the layer is built. Keras' default initializers
+# (and its own 'zeros') would compile a program per new weight shape under JAX; np.zeros compiles nothing.
+NO_DRAW = dict(bias_initializer=Ref("np.zeros"))
 
 REFUSALS = (
     Refusal(
@@ -231,12 +231,12 @@ class Keras(Backend):
             steps += [Step("w", call("np.reshape", Var("w"), (spec.in_channels, multiplier, *spec.kernel))),
                       Step("w", call("np.transpose", Var("w"), (*range(2, 2 + r), 0, 1)), "(*kernel, C, M)")]
             layer = call(f"keras.layers.DepthwiseConv{r}D", spec.kernel, depth_multiplier=multiplier,
-                         depthwise_initializer="zeros", **common)
+                         depthwise_initializer=Ref("np.zeros"), **common)
         else:
             steps.append(Step("w", call("np.transpose", Var("w"), weight_to_spatial_first_axes(r)),
                               "(out, in/groups, *kernel) -> (*kernel, in/groups, out)"))
             layer = call(f"keras.layers.Conv{r}D", spec.out_channels, spec.kernel, groups=spec.groups,
-                         kernel_initializer="zeros", **common)
+                         kernel_initializer=Ref("np.zeros"), **common)
         return self._layer(spec, steps, layer)
 
     def convolution_transpose(self, spec: ConvSpec, layout: str):
@@ -247,7 +247,7 @@ class Keras(Backend):
                       "(in, out, *kernel) -> (*kernel, out, in)")]
         layer = call(f"keras.layers.Conv{spec.rank}DTranspose", spec.out_channels, spec.kernel, strides=spec.stride,
                      **arguments, data_format="channels_last" if spec.channels_last else "channels_first",
-                     dilation_rate=spec.dilation, use_bias=spec.bias, dtype=spec.dtype, kernel_initializer="zeros",
+                     dilation_rate=spec.dilation, use_bias=spec.bias, dtype=spec.dtype, kernel_initializer=Ref("np.zeros"),
                      **NO_DRAW)
         return self._layer(spec, steps, layer)
 
@@ -270,6 +270,10 @@ class KerasJax(Keras):
     name = "keras.jax"
     keras_backend = "jax"
 
+    def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
+        # what Keras does with a NumPy input, jax.numpy.asarray, compiles a program per new shape
+        return (Step("x", call("jax.device_put", Var("x")), "on the device without a compiled copy"),)
+
 
 class KerasTorch(Keras):
     name = "keras.torch"
@@ -282,9 +286,9 @@ def _serve(keras_backend: str) -> None:
     os.dup2(2, 1)  # what Keras or a framework prints goes to stderr, not into the channel
     try:
         if keras_backend == "jax":
-            import jax
+            from .jax import _jax
 
-            jax.config.update("jax_enable_x64", True)
+            _jax()  # x64 on, and the persistent compilation cache the jax backend keeps
         if keras_backend == "tensorflow":
             from .tensorflow import _tf
 
@@ -295,7 +299,7 @@ def _serve(keras_backend: str) -> None:
         import ml_dtypes
 
         framework = importlib.import_module(keras_backend)
-        namespace = {"keras": keras, "np": np, "ml_dtypes": ml_dtypes}
+        namespace = {"keras": keras, "np": np, "ml_dtypes": ml_dtypes, keras_backend: framework}
         reply = ("ok", (keras.__version__, getattr(framework, "__version__", "unknown")))
     except Exception as exc:
         reply = ("error", type(exc).__name__, str(exc))
