@@ -7,7 +7,7 @@ For every output position o and output channel (group g, filter f):
 where xpad is the input zero-padded by the resolved (before, after) pairs,
 C = in_channels/groups and F = out_channels/groups. It is computed as a
 strided window view (im2col, one column per output position) and one
-batched BLAS matrix product per group.
+batched BLAS matrix product per group, batch item by batch item.
 A padding mode other than zeros pads with NumPy's reflect, edge or wrap.
 
 A transposed spec scatters instead of gathering: every input position i
@@ -59,12 +59,15 @@ def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
     ]  # (N, C, *out, *kernel)
     out = spec.output_spatial
     n, cg, fg = spec.batch, spec.in_channels // g, spec.out_channels // g
-    windows = windows.reshape(n, g, cg, *out, *spec.kernel)
-    # (G, C/g, *kernel, N, *out): each column one receptive field; the copy runs along the input's rows
-    order = (1, 2, *range(3 + r, 3 + 2 * r), 0, *range(3, 3 + r))
-    columns = windows.transpose(order).reshape(g, cg * math.prod(spec.kernel), n * math.prod(out))
-    y = np.matmul(w.reshape(g, fg, cg * math.prod(spec.kernel)), columns)  # (G, F, N*out)
-    return np.ascontiguousarray(np.moveaxis(y.reshape(spec.out_channels, n, *out), 1, 0))
+    filters = w.reshape(g, fg, cg * math.prod(spec.kernel))
+    # (G, C/g, *kernel, *out): each column one receptive field; the copy runs along the input's rows
+    order = (0, 1, *range(2 + r, 2 + 2 * r), *range(2, 2 + r))
+    y = np.empty((n, g, fg, math.prod(out)), dtype=x.dtype)
+    for item in range(n):  # one batch item's columns at a time: reused memory, not a fresh batch-sized copy
+        columns = windows[item].reshape(g, cg, *out, *spec.kernel).transpose(order).reshape(
+            g, cg * math.prod(spec.kernel), math.prod(out))
+        np.matmul(filters, columns, out=y[item])
+    return y.reshape(n, spec.out_channels, *out)
 
 
 def phase_taps(kernel: int, stride: int, dilation: int) -> np.ndarray:
