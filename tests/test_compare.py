@@ -351,3 +351,17 @@ def test_compare_command_takes_a_flax_target(nnx, tmp_path, capsys, monkeypatch)
     assert data["first_divergence"] == "conv2" and data["pairs"][1]["weights"] == "spatial_axes_swapped"
     assert "flax.nnx.Conv(" in data["pairs"][1]["call"]
     assert "first divergence: conv2" in capsys.readouterr().out
+
+
+def test_a_flax_model_as_the_source_and_its_pytorch_port(nnx):
+    """The other direction: the Flax model's channels-last example goes to PyTorch channels-first."""
+    model = net()
+    source = flax_port(nnx, model)
+    example = np.ascontiguousarray(EXAMPLE.transpose(0, 2, 3, 1))
+    result = compare(source, model, example)
+    assert [(p.source, p.target, p.verdict) for p in result.pairs] == [
+        (f"conv{i}", f"conv{i}", "agree") for i in range(1, 5)], [p.to_dict() for p in result.pairs]
+    assert result.final_output["source_shape"] == [2, 8, 8, 4] and result.final_output["max_abs_error"] < 1e-4
+    flipped = compare(flax_port(nnx, model, "flipped_kernel", "conv3"), model, example).first_divergence
+    assert (flipped.source, flipped.weights) == ("conv3", "flipped_kernel")
+    assert "torch.nn.functional.conv2d(" in flipped.call
