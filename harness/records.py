@@ -13,6 +13,7 @@ from typing import IO, Iterable
 
 import numpy as np
 
+from . import devices
 from .calls import Rendered
 from .check import CheckResult, Outcome
 from .spec import ConvSpec
@@ -33,13 +34,16 @@ def _installed(dist: str) -> str | None:
 
 
 def environment() -> dict:
-    """Where the records come from; read from package metadata, importing nothing."""
+    """Where the records come from: versions read from package metadata (importing
+    nothing), the settings that choose kernels, and the CPU (its model and the
+    instruction sets oneDNN picks kernels by)."""
     versions = {name: _installed(dist) for name, dist in DISTRIBUTIONS.items()}
     return {
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
         "versions": {k: v for k, v in versions.items() if v},
         "variables": {k: os.environ[k] for k in VARIABLES if k in os.environ},
+        "cpu": devices.cpu(),
     }
 
 

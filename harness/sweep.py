@@ -28,6 +28,7 @@ from .records import Record, RecordWriter, environment
 from .spec import ConvSpec
 from .status import FAILING
 from .strategies import conv_cases
+from .devices import share_gpu
 from .threads import share_cores
 
 def generate_cases(examples: int, seed: int, **filters) -> list[tuple[ConvSpec, int]]:
@@ -137,10 +138,11 @@ def load_backends(backends: tuple[str, ...] | None) -> None:
 
 
 def _start_worker(backends: tuple[str, ...] | None, processes: int, loaded, go) -> None:
-    """A worker with its share of the cores as threads; once its frameworks are
-    loaded it is counted and waits for the go."""
+    """A worker with its share of the cores as threads, and no GPU memory taken ahead
+    of use; once its frameworks are loaded it is counted and waits for the go."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle: it stops the workers
     share_cores(processes)
+    share_gpu()  # no worker preallocates most of a GPU for itself
     load_backends(backends)
     with loaded.get_lock():  # taken by the workers only, never by the sweep
         loaded.value += 1

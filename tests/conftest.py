@@ -14,12 +14,14 @@ from datetime import timedelta
 import pytest
 from hypothesis import settings
 
+from harness.devices import share_gpu
 from harness.threads import share_cores
 from helpers import IMPORTS_TENSORFLOW
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
     share_cores(int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    share_gpu()  # JAX would preallocate 75% of a GPU in each worker
 
 # JAX compiles each new shape on first use (tens of ms, up to seconds for a
 # large grouped 3-D case on a busy machine): deadlines leave room for that.

@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from pathlib import Path
 from typing import Callable
 
 from harness import ConvSpec, check
+from harness.devices import cpu_flags
 from harness.backends.tensorflow import REFUSALS
 
 
@@ -37,15 +37,6 @@ def tensorflow_runs_eigen(dtype: str) -> bool:
     refusal = next(r for r in REFUSALS if r.name == "conv3d_dilation")
     probe = ConvSpec(**{**refusal.example, "dtype": dtype})
     return check(probe, backends=["tensorflow"]).outcomes[0].status == "unsupported"
-
-
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
-    """The CPU's feature flags as Linux reports them (none elsewhere)."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return frozenset()
-    return frozenset(word for line in text.splitlines() if line.startswith("flags") for word in line.split()[2:])
 
 
 def torch_runs_onednn_bf16(isa: str) -> bool:

@@ -261,7 +261,17 @@ def environment_key(env: dict) -> str:
     versions = env.get("versions", {})
     parts = [f"{name} {versions[name]}" for name in ("torch", "tensorflow", "jax", "numpy") if name in versions]
     extra = [f"{k}={v}" for k, v in sorted(env.get("variables", {}).items())]
-    return ", ".join([f"python {env.get('python', '?')}", *parts, *extra])
+    cpu = [env["cpu"]["name"]] if env.get("cpu") else []  # one CPU's kernels are not another's
+    return ", ".join([f"python {env.get('python', '?')}", *parts, *extra, *cpu])
+
+
+def machine(env: dict) -> str:
+    """The platform and, where recorded, the CPU with the instruction sets that choose kernels."""
+    cpu = env.get("cpu")
+    if not cpu:
+        return env.get("platform", "")
+    flags = f" ({' '.join(cpu['flags'])})" if cpu.get("flags") else ""
+    return f"{env.get('platform', '')}, {cpu['name']}{flags}"
 
 
 def families(spec: ConvSpec) -> tuple[tuple[str, str], ...]:
@@ -373,7 +383,7 @@ def build(records: list[Record], sources: tuple[str, ...] = (), skipped_lines: i
     ratios: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
     for position, record in enumerate(records):
         key = environment_key(record.environment)
-        envs.setdefault(key, [record.environment.get("platform", ""), 0])[1] += 1
+        envs.setdefault(key, [machine(record.environment), 0])[1] += 1
         if record.spec is None:  # a model layer that is no spec: shown on its model's page
             continue
         spec = record.conv_spec

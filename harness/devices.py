@@ -1,0 +1,58 @@
+"""The machine a result comes from, and how several processes share one GPU.
+
+Framework results depend on the hardware, not only on the versions: oneDNN
+picks its kernels by the CPU's instruction sets (TensorFlow 2.20/2.21's
+oneDNN conv bug, PyTorch's bfloat16 conv3d on AMX-BF16), and a GPU's
+float32 convolutions run as TF32 by default. ``cpu()`` names the CPU and the
+flags that choose those kernels, for every record.
+
+Worker processes (sweep jobs, pytest-xdist workers, Keras workers) on one GPU
+must not each take most of its memory: JAX preallocates 75% of it in every
+process and TensorFlow maps all of it, unless told otherwise. ``share_gpu``
+tells them, before their import, unless the user already has.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from pathlib import Path
+
+# instruction sets that decide which oneDNN (and XLA CPU) kernels run
+KERNEL_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_fp16")
+GPU_SHARING = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (none elsewhere)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return frozenset()
+    return frozenset(word for line in text.splitlines() if line.startswith("flags") for word in line.split()[2:])
+
+
+@functools.cache
+def cpu() -> dict:
+    """The CPU's model name and which of ``KERNEL_FLAGS`` it has."""
+    name = platform.processor() or platform.machine()
+    try:
+        name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    flags = cpu_flags()
+    return {"name": name, "flags": [flag for flag in KERNEL_FLAGS if flag in flags]}
+
+
+def share_gpu() -> dict[str, str]:
+    """Set, in this process's environment, what keeps JAX and TensorFlow from taking
+    most of a GPU's memory in each process, where the user has set none of it;
+    returns what was set. Call before the frameworks are imported (they read it
+    then); harmless on a machine without a GPU."""
+    if any(name in os.environ for name in (*GPU_SHARING, "XLA_PYTHON_CLIENT_MEM_FRACTION",
+                                           "XLA_PYTHON_CLIENT_ALLOCATOR")):
+        return {}
+    os.environ.update(GPU_SHARING)
+    return dict(GPU_SHARING)

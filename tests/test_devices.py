@@ -1,0 +1,61 @@
+"""The machine in every record, and GPU memory shared among worker processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from harness import devices
+from harness.records import environment
+from harness.sweep import _start_worker
+
+
+def test_every_record_names_the_cpu_and_the_instruction_sets_that_choose_kernels():
+    cpu = environment()["cpu"]
+    assert cpu == devices.cpu() and isinstance(cpu["name"], str) and cpu["name"]
+    assert set(cpu["flags"]) == set(devices.KERNEL_FLAGS) & devices.cpu_flags()
+
+
+@pytest.fixture
+def no_gpu_settings(monkeypatch):
+    for name in (*devices.GPU_SHARING, "XLA_PYTHON_CLIENT_MEM_FRACTION", "XLA_PYTHON_CLIENT_ALLOCATOR"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_workers_are_told_not_to_take_a_gpus_memory_ahead_of_use(no_gpu_settings):
+    import os
+
+    assert devices.share_gpu() == {"XLA_PYTHON_CLIENT_PREALLOCATE": "false", "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+
+
+def test_a_users_own_gpu_memory_setting_is_left_alone(no_gpu_settings):
+    import os
+
+    no_gpu_settings.setenv("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.2")
+    assert devices.share_gpu() == {} and "XLA_PYTHON_CLIENT_PREALLOCATE" not in os.environ
+
+
+def test_a_sweep_worker_shares_the_gpu_before_it_loads_a_framework(no_gpu_settings):
+    import os
+
+    no_gpu_settings.setattr("harness.sweep.load_backends", lambda backends: None)
+    no_gpu_settings.setattr("harness.sweep.share_cores", lambda processes: None)
+    no_gpu_settings.setattr("harness.sweep.signal.signal", lambda *args: None)  # pytest keeps its Ctrl-C
+    loaded, go = multiprocessing.Value("i", 0), multiprocessing.RawValue("b", 1)
+    _start_worker(("numpy",), 2, loaded, go)
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and loaded.value == 1
+
+
+def test_the_report_names_the_machine_each_environment_ran_on(tmp_path):
+    import html
+
+    from harness.cli import main
+
+    records, page = tmp_path / "r.jsonl", tmp_path / "index.html"
+    spec = '{"layout": "NCW", "in_channels": 1, "out_channels": 1, "spatial": 4, "kernel": 2}'
+    assert main(["check", spec, "--backends", "numpy", "--records", str(records)]) == 0
+    assert main(["report", str(records), "-o", str(page)]) == 0
+    assert html.escape(devices.cpu()["name"]) in page.read_text()
