@@ -15,6 +15,25 @@ tiny is the dtype's smallest subnormal: a rounding below the normal range
 is off by up to half of it, not by a relative eps (a float16 result of
 2e-6 sits among subnormals 6e-8 apart). The inputs are exactly
 representable in the dtype, so they add no error.
+
+Unless the hardware rounds them first. An NVIDIA GPU's float32 convolutions
+run by default on tensor cores as TF32 (PyTorch's cuDNN convs, JAX's default
+precision, TensorFlow's TF32 switch): x and w are rounded to 10 explicit
+mantissa bits before each product, which is then accumulated in float32.
+A value rounded to p explicit bits is off by at most u = 2^-p of itself when
+truncated (2^-(p+1) when rounded to nearest; the hardware is not documented
+to do either, so the truncating u is taken). A product of two rounded inputs
+is off by at most (2u + u^2) |x*w|, and its float32 accumulation is the
+float32 bound on magnitudes up to (1 + u)^2 as large:
+
+    bound_tf32 = (C*K + 1) * (eps * ((1+u)^2 (|x| conv |w|) + |b|) + tiny)
+                 + (2u + u^2) * (|x| conv |w|)
+
+with u = 2^-10. The float32 bound grows with the products K, the TF32 term
+does not: a TF32 result lies hundreds of times outside the float32 bound
+for a few products and a few times outside it for hundreds (for positive
+inputs truncated, the worst case), and inside this one. The bias is added
+in float32, not rounded.
 """
 
 from __future__ import annotations
@@ -31,11 +50,24 @@ from .spec import ConvSpec
 C = 2.0
 
 
-def error_bound(spec: ConvSpec, x, w, b=None) -> np.ndarray:
-    """Per-element bound on |backend - reference|, in ``spec.layout``."""
-    magnitude = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)),
-                         None if b is None else np.abs(to_float64(b)))
-    return (C * spec.reduction_length + 1) * (eps(spec.dtype) * magnitude + tiny(spec.dtype))
+# the relative error of an input rounded to a narrower format before the products (truncated)
+INPUT_ROUNDING = {"tf32": 2.0 ** -10}
+
+
+def error_bound(spec: ConvSpec, x, w, b=None, *, precision: str | None = None) -> np.ndarray:
+    """Per-element bound on |backend - reference|, in ``spec.layout``. ``precision``
+    "tf32" (float32 specs) allows for the inputs rounded to TF32 before the products."""
+    rounding = INPUT_ROUNDING.get(precision, 0.0) if precision else 0.0
+    if precision and precision not in INPUT_ROUNDING and precision != spec.dtype:
+        raise ValueError(f"precision={precision!r}: must be one of {', '.join(['float32', *INPUT_ROUNDING])}")
+    ax, aw = np.abs(to_float64(x)), np.abs(to_float64(w))
+    magnitude = convolve(spec, ax, aw, None if b is None else np.abs(to_float64(b)))
+    float_bound = (C * spec.reduction_length + 1) * (eps(spec.dtype) * magnitude + tiny(spec.dtype))
+    if not rounding:
+        return float_bound
+    products = convolve(spec, ax, aw)  # |x| conv |w|, without the bias
+    grown = (C * spec.reduction_length + 1) * eps(spec.dtype) * ((1 + rounding) ** 2 - 1) * products
+    return float_bound + grown + (2 * rounding + rounding ** 2) * products
 
 
 @dataclasses.dataclass(frozen=True)

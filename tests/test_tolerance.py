@@ -94,3 +94,73 @@ def test_the_assertion_helpers_fail_beyond_their_bound():
         assert_equivalent(a, a + 1.01, bound, "over")
     with pytest.raises(AssertionError, match="shapes"):
         assert_equivalent(a, a.T, bound, "shape")
+
+
+# -- TF32: float32 inputs rounded to 10 explicit mantissa bits before the products ---------------
+
+def rounded_mantissa(a: np.ndarray, bits: int, nearest: bool) -> np.ndarray:
+    """float32 values with only ``bits`` explicit mantissa bits kept, by hand on the bit
+    pattern: truncated, or rounded to nearest (ties away from zero, as NVIDIA's cvt.rna)."""
+    drop = 23 - bits
+    raw = np.ascontiguousarray(a, np.float32).view(np.uint32)
+    if nearest:
+        raw = raw + np.uint32(1 << (drop - 1))
+    return (raw & np.uint32((0xFFFFFFFF >> drop) << drop)).view(np.float32)
+
+
+def test_rounding_by_hand_keeps_the_stated_bits():
+    one_third = np.array([1 / 3], np.float32)  # 1.0101...01 x 2^-2 in binary
+    assert rounded_mantissa(one_third, 10, nearest=False)[0] == np.float32(0b10101010101 / 2**12)
+    assert rounded_mantissa(one_third, 10, nearest=True)[0] == np.float32(0b10101010101 / 2**12)  # next bit 0
+    assert rounded_mantissa(np.array([1 + 2**-11], np.float32), 10, nearest=True)[0] == 1 + 2**-10  # tie: away
+
+
+TF32_SPECS = [
+    ConvSpec(layout="NCHW", batch=1, in_channels=64, out_channels=8, spatial=12, kernel=3, padding=1, bias=True),
+    ConvSpec(layout="NHWC", batch=2, in_channels=16, out_channels=4, spatial=(7, 5), kernel=(3, 2), stride=2,
+             groups=2, bias=True),
+    ConvSpec(layout="NCW", batch=1, in_channels=128, out_channels=4, spatial=9, kernel=5, dilation=2, padding="same"),
+]
+
+
+def tf32_like(spec, x, w, b, bits=10, nearest=False):
+    """TF32 as a GPU computes it: the inputs rounded by hand, each product and their sum
+    exact, the result rounded to float32 once (the float32 accumulation's own error is
+    the float32 bound's, checked everywhere else)."""
+    xr, wr = rounded_mantissa(x, bits, nearest), rounded_mantissa(w, bits, nearest)
+    return reference(spec.replace(dtype="float64"), xr, wr, b).astype(np.float32)
+
+
+@pytest.mark.parametrize("spec", TF32_SPECS, ids=lambda s: s.describe().split(",")[0])
+@pytest.mark.parametrize("nearest", [False, True], ids=["truncated", "nearest"])
+def test_a_tf32_result_passes_the_tf32_bound(spec, nearest):
+    x, w, b = make_inputs(spec, seed=3)
+    result = compare(reference(spec, x, w, b), tf32_like(spec, x, w, b, nearest=nearest),
+                     error_bound(spec, x, w, b, precision="tf32"))
+    assert result.within_bound, result.ratio
+
+
+def test_tf32_at_its_worst_passes_as_tf32_far_outside_float32_and_coarser_rounding_does_not():
+    """Positive inputs, truncated: every product rounds down, the errors add up instead
+    of cancelling. TF32 stays inside its bound and lies far outside float32's; 7
+    explicit bits (bfloat16's) break the TF32 bound, so it is not vacuous."""
+    small = ConvSpec(layout="NCHW", in_channels=8, out_channels=4, spatial=6, kernel=1, bias=True)  # 8 products
+    for spec, outside in ((small, 100), (TF32_SPECS[0], 3)):  # float32's bound grows with the products: 576 here
+        x, w, b = (np.abs(a) for a in make_inputs(spec, seed=3))
+        expected = reference(spec, x, w, b)
+        tf32 = tf32_like(spec, x, w, b)
+        assert compare(expected, tf32, error_bound(spec, x, w, b, precision="tf32")).within_bound
+        assert compare(expected, tf32, error_bound(spec, x, w, b)).ratio > outside
+        coarse = tf32_like(spec, x, w, b, bits=7)
+        assert not compare(expected, coarse, error_bound(spec, x, w, b, precision="tf32")).within_bound
+
+
+def test_the_tf32_bound_follows_the_stated_formula():
+    spec = ConvSpec(layout="NCW", in_channels=2, out_channels=1, spatial=1, kernel=1, bias=True)
+    x, w, b = np.array([[[0.5], [-2.0]]], np.float32), np.array([[[3.0], [0.25]]], np.float32), np.array([1.0], "f4")
+    products, u, k = 0.5 * 3.0 + 2.0 * 0.25, 2.0**-10, 2
+    expected = (C * k + 1) * (eps("float32") * ((1 + u) ** 2 * products + 1.0) + 2**-149) + (2 * u + u * u) * products
+    assert np.isclose(error_bound(spec, x, w, b, precision="tf32")[0, 0, 0], expected, rtol=1e-12)
+    assert error_bound(spec, x, w, b, precision="float32")[0, 0, 0] == error_bound(spec, x, w, b)[0, 0, 0]
+    with pytest.raises(ValueError, match="precision='tf16'"):
+        error_bound(spec, x, w, b, precision="tf16")
