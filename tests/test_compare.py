@@ -220,7 +220,8 @@ def test_compare_command_writes_the_json_and_exits_1_at_a_divergence(keras, tmp_
                                                                  "final_output"}
     third = data["pairs"][2]
     assert third["verdict"] == "differs" and third["mistakes"][0] == "flipped_kernel"
-    assert "tf.nn.conv2d(" in third["call"] and "data_format='NHWC'" in third["call"]  # what the Keras port needs
+    # what the Keras port needs: the layer, under the Keras backend it runs on
+    assert "keras.layers.Conv2D(16, (3, 3)" in third["call"] and "data_format='channels_last'" in third["call"]
     printed = capsys.readouterr().out
     assert "first divergence: conv3" in printed and "flipped_kernel" in printed
     assert main(["report", str(out), "-o", str(tmp_path / "index.html")]) == 0  # a comparison alone makes a page

@@ -186,15 +186,21 @@ def _padded_by(x: np.ndarray, inner: np.ndarray) -> tuple[tuple[int, int], ...] 
     return None
 
 
-# the backend whose call a target framework's user can paste
-CALLS = {"torch": "torch", "keras": "tensorflow", "flax": "flax"}
+def call_backend(framework: str) -> str | None:
+    """The backend whose call a ``framework`` user can paste: the layers they use (Keras
+    under the backend this process runs it on, Flax), PyTorch's functional call."""
+    if framework == "keras":
+        import keras
+
+        return f"keras.{keras.config.backend()}"
+    return {"torch": "torch", "flax": "flax"}.get(framework)
 
 
 def needed_call(spec, layout: str, framework: str) -> str:
     """Pasteable code computing ``spec`` in ``layout`` with ``framework``'s own call (NumPy x, w, b in, y out)."""
     from ..backends import get_backend
 
-    return get_backend(CALLS[framework]).plan(spec.replace(layout=layout)).rendered().standalone()
+    return get_backend(call_backend(framework)).plan(spec.replace(layout=layout)).rendered().standalone()
 
 
 def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, framework: str = "") -> Pair:
@@ -243,7 +249,7 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, fra
     if differences or weights or not output_ok:
         verdict = DIFFERS
         fix = fix or "fix: give the target layer the source layer's " + ", ".join(differences or ("weights",))
-        call = needed_call(ss, ts.layout, framework) if framework in CALLS else ""
+        call = needed_call(ss, ts.layout, framework) if call_backend(framework) else ""
     elif input_error > INPUT_TOLERANCE:
         verdict = INPUT_DIFFERS
         where = f"between {previous} and this layer" if previous else "before this layer"
