@@ -6,11 +6,14 @@ A call is a few lines of ``name = function(arguments)``: ``Apply`` names the
 function by its dotted path as a user writes it (``torch.nn.functional.conv2d``,
 or ``x.permute`` for a method of a variable), ``Var`` a variable, ``Ref`` a
 module attribute used as a value (``torch.bfloat16``); anything else is a
-literal rendered with ``repr``.
+literal rendered with ``repr``. A ``Setting`` is a framework switch in force
+while the call runs (``torch.backends.cudnn.allow_tf32 = False``), rendered
+after the imports and put back afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -32,6 +35,14 @@ class Apply:
     kwargs: tuple[tuple[str, Any], ...] = ()
 
 
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """``value[index]``."""
+
+    value: Any
+    index: Any
+
+
 def call(function: str, *args, **kwargs) -> Apply:
     """``function(*args, **kwargs)`` as a value (keyword order is kept)."""
     return Apply(function, args, tuple(kwargs.items()))
@@ -45,6 +56,8 @@ def render(value) -> str:
     if isinstance(value, Apply):
         parts = [render(a) for a in value.args] + [f"{k}={render(v)}" for k, v in value.kwargs]
         return f"{value.function}({', '.join(parts)})"
+    if isinstance(value, Item):
+        return f"{render(value.value)}[{render(value.index)}]"
     if isinstance(value, tuple):
         items = ", ".join(render(v) for v in value)
         return f"({items},)" if len(value) == 1 else f"({items})"
@@ -70,6 +83,8 @@ def evaluate(value, variables: dict, modules: dict):
         function = _resolve(value.function, variables, modules)
         args = [evaluate(a, variables, modules) for a in value.args]
         return function(*args, **{k: evaluate(v, variables, modules) for k, v in value.kwargs})
+    if isinstance(value, Item):
+        return evaluate(value.value, variables, modules)[evaluate(value.index, variables, modules)]
     if isinstance(value, (tuple, list)):
         return type(value)(evaluate(v, variables, modules) for v in value)
     return value
@@ -86,6 +101,50 @@ class Step:
     def render(self) -> str:
         line = render(self.value) if self.target is None else f"{self.target} = {render(self.value)}"
         return f"{line}  # {self.comment}" if self.comment else line
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """A framework switch set before the call: the attribute ``write = value``, or the
+    setter ``write(key, value)`` / ``write(value)``; ``read`` (a function where
+    ``read_called``) gives the value it had, which ``applied`` puts back afterwards."""
+
+    write: str
+    value: Any
+    read: str = ""
+    key: str | None = None
+    function: bool = False  # write is a setter function, not an attribute
+    read_called: bool = False
+
+    def render(self) -> str:
+        if not self.function:
+            return f"{self.write} = {self.value!r}"
+        return f"{self.write}({'' if self.key is None else repr(self.key) + ', '}{self.value!r})"
+
+    def _set(self, value, modules: dict) -> None:
+        if self.function:
+            setter = _resolve(self.write, {}, modules)
+            setter(*(() if self.key is None else (self.key,)), value)
+        else:
+            owner, name = self.write.rsplit(".", 1)
+            setattr(_resolve(owner, {}, modules), name, value)
+
+    def _get(self, modules: dict):
+        value = _resolve(self.read or self.write, {}, modules)
+        return value() if self.read_called else value
+
+
+@contextlib.contextmanager
+def applied(settings: tuple[Setting, ...], modules: dict):
+    """The settings in force inside the block, the values they had put back after it."""
+    before = [setting._get(modules) for setting in settings]
+    try:
+        for setting in settings:
+            setting._set(setting.value, modules)
+        yield
+    finally:
+        for setting, value in reversed(list(zip(settings, before))):
+            setting._set(value, modules)
 
 
 def run_steps(steps: tuple[Step, ...], variables: dict, modules: dict) -> dict:
@@ -111,10 +170,12 @@ class Call:
     transposed: bool = False  # the layout was permuted around the native call
     notes: tuple[str, ...] = ()
     refusals: tuple[str, ...] = ()  # message patterns of the declared refusals that apply to the spec
+    settings: tuple[Setting, ...] = ()  # framework switches in force for the call (a precision mode)
 
     def rendered(self) -> Rendered:
         lines = lambda steps: tuple(step.render() for step in steps)  # noqa: E731
-        return Rendered(self.imports, lines(self.inputs), lines(self.body), lines(self.outputs),
+        imports = (*self.imports, *(setting.render() for setting in self.settings))
+        return Rendered(imports, lines(self.inputs), lines(self.body), lines(self.outputs),
                         self.body[self.native].render(), self.transposed, self.notes, self.refusals)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from .backends import available_backends, get_backend
 from .backends.base import first_line
 from .calls import Rendered
+from .devices import CPU, PRECISIONS, Device
 from .inputs import holds_exactly, make_inputs, validate_inputs
 from .reference import reference
 from .spec import ConvSpec
@@ -30,6 +31,8 @@ class Outcome:
     shape: tuple[int, ...] | None = None
     invocation: Rendered | None = None  # the call the backend made, as it ran
     message: str = ""
+    precision: str = ""  # what the products were computed in, where not the spec's dtype ("tf32")
+    device: str = "cpu"
     # kept for failures only (compare=False): per output element in the spec's layout, |error| and bound
     # for the heat map, and the float64 reference for the reproducer
     errors: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -81,51 +84,96 @@ class CheckResult:
         raise KeyError(backend)
 
 
-def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound: np.ndarray, x, w, b) -> Outcome:
-    """Run one backend and compare it with the reference; never raises."""
+class Bounds:
+    """The reference's error bounds for one case, each computed when first asked for:
+    the spec's dtype, or float32 with its inputs rounded to TF32 ("tf32")."""
+
+    def __init__(self, spec: ConvSpec, x, w, b, exact: bool, expected: np.ndarray) -> None:
+        self.spec, self.inputs, self.exact, self.known = spec, (x, w, b), exact, {}
+        self.expected = expected
+
+    def __call__(self, precision: str = "") -> np.ndarray:
+        key = "" if precision in ("", self.spec.dtype) else precision
+        if key not in self.known:
+            self.known[key] = (np.zeros_like(self.expected) if self.exact
+                               else error_bound(self.spec, *self.inputs, precision=key or None))
+        return self.known[key]
+
+
+def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *, device: Device = CPU,
+          precision: str = "default") -> Outcome:
+    """Run one backend and compare it with the reference; never raises. ``bound`` is an
+    array, or ``Bounds`` (then a result computed as TF32 is judged by the TF32 bound,
+    and says how far outside float32's it lies). On an accelerator each result is
+    computed twice: two that differ bit for bit are noted as nondeterministic.
+    ``precision`` "float32" runs with the framework's float32 switches on, and the
+    outcome is labelled ``backend[float32]``."""
+    label = backend if precision == "default" else f"{backend}[{precision}]"
+    where = dict(backend=label, device=str(device))
     try:
         adapter = get_backend(backend)
         version = adapter.version()
     except Exception as exc:  # not installed, or not importable: an outcome, never lost
-        return Outcome(backend=backend, status=Status.ERROR, message=f"{type(exc).__name__}: {first_line(exc)}")
-    attempt = adapter.attempt(spec, x, w, b)
+        return Outcome(**where, status=Status.ERROR, message=f"{type(exc).__name__}: {first_line(exc)}")
+    attempt = adapter.attempt(spec, x, w, b, device=device, precision=precision)
     if attempt.refusal is not None:
-        return Outcome(backend=backend, status=Status.UNSUPPORTED, version=version, invocation=attempt.call,
+        return Outcome(**where, status=Status.UNSUPPORTED, version=version, invocation=attempt.call,
                        message=f"{attempt.refusal.reason}: {adapter.message(attempt.error)}", expected=expected)
     if attempt.error is not None:  # a crash is reported as an outcome, never lost
-        return Outcome(backend=backend, status=Status.ERROR, version=version, invocation=attempt.call,
+        return Outcome(**where, status=Status.ERROR, version=version, invocation=attempt.call,
                        message=f"{type(attempt.error).__name__}: {first_line(attempt.error)}", expected=expected)
     got = attempt.result
+    used = adapter.default_precision(spec, device) if precision == "default" else spec.dtype
+    used = "" if used == spec.dtype else used
+    bounds = bound if callable(bound) else (lambda precision="": bound)
+    bound = bounds(used)
     result = compare(expected, got, bound)
     if not result.shape_ok:
-        return Outcome(backend=backend, status=Status.SHAPE_MISMATCH, version=version, shape=tuple(np.shape(got)),
+        return Outcome(**where, status=Status.SHAPE_MISMATCH, version=version, shape=tuple(np.shape(got)),
                        invocation=attempt.call, message=f"shape {tuple(np.shape(got))}, expected {expected.shape}",
-                       expected=expected)
+                       expected=expected, precision=used)
     failed = not result.within_bound
+    notes = []
+    if used and not failed:
+        outside = compare(expected, got, bounds()).ratio
+        notes.append(f"passes as {used.upper()}, {outside:.3g}x the {spec.dtype} bound")
+    if device.accelerator:
+        again = adapter.attempt(spec, x, w, b, device=device, precision=precision).result
+        if again is not None and not np.array_equal(np.asarray(again), np.asarray(got), equal_nan=True):
+            differ = float(np.max(np.abs(np.asarray(again, np.float64) - np.asarray(got, np.float64))))
+            notes.append(f"nondeterministic: a second run differs by up to {differ:.3g}")
     return Outcome(
-        backend=backend, status=Status.MISMATCH if failed else Status.PASS, version=version,
+        **where, status=Status.MISMATCH if failed else Status.PASS, version=version,
         max_abs_error=result.max_abs_error, max_rel_error=result.max_rel_error, ratio=result.ratio,
         worst_index=result.worst_index, shape=tuple(np.shape(got)), invocation=attempt.call,
-        errors=result.errors if failed else None, bound=bound if failed else None,
-        expected=expected if failed else None,
+        message="; ".join(notes), precision=used, errors=result.errors if failed else None,
+        bound=bound if failed else None, expected=expected if failed else None,
     )
 
 
+
 def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None,
-          exact: bool = False) -> CheckResult:
+          exact: bool = False, device: str | Device = CPU) -> CheckResult:
     """Run ``spec`` with the data of ``seed`` (or ``inputs=(x, w, b)``) everywhere.
 
     With ``exact=True`` the data are small integers (``make_inputs(exact=True)``)
     and the bound is zero: any difference from the reference is a mismatch.
+    On an accelerator ``device`` ("cuda", "cuda:1"), a float32 spec runs in each
+    backend twice: as the framework's defaults compute it (TF32 where they do,
+    judged by the TF32 bound) and with its float32 switches on (``name[float32]``).
     """
     names = available_backends() if backends is None else tuple(backends)
+    device = Device.parse(device)
     x, w, b = make_inputs(spec, seed, exact=exact) if inputs is None else inputs
     validate_inputs(spec, x, w, b)
     if exact and not holds_exactly(spec, x, w, b):
         raise ValueError("inputs: exact=True needs integer data small enough for exact sums (make_inputs(exact=True))")
     expected = reference(spec, x, w, b)
-    bound = np.zeros_like(expected) if exact else error_bound(spec, x, w, b)
-    return CheckResult(spec, seed, tuple(judge(n, spec, expected, bound, x, w, b) for n in names), exact)
+    bounds = Bounds(spec, x, w, b, exact, expected)
+    modes = PRECISIONS if device.accelerator and spec.dtype == "float32" else ("default",)
+    outcomes = tuple(judge(n, spec, expected, bounds, x, w, b, device=device, precision=mode)
+                     for n in names for mode in modes)
+    return CheckResult(spec, seed, outcomes, exact)
 
 
 def reproduce_command(spec: ConvSpec, seed: int, exact: bool = False, *, backends: Iterable[str] = (),

@@ -14,6 +14,7 @@ tells them, before their import, unless the user already has.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import platform
@@ -56,3 +57,41 @@ def share_gpu() -> dict[str, str]:
         return {}
     os.environ.update(GPU_SHARING)
     return dict(GPU_SHARING)
+
+
+PRECISIONS = ("default", "float32")  # float32 specs as the framework runs them by default, or forced to float32
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """Where the frameworks compute: the CPU, or CUDA device ``index``."""
+
+    kind: str = "cpu"
+    index: int = 0
+
+    @classmethod
+    def parse(cls, text: str | Device | None) -> Device:
+        if text is None or isinstance(text, Device):
+            return text or CPU
+        kind, _, index = str(text).partition(":")
+        if kind == "cpu" and not index:
+            return CPU
+        if kind == "cuda" and (not index or index.isdigit()):
+            return cls("cuda", int(index or 0))
+        raise ValueError(f"device={text!r}: must be cpu, cuda or cuda:N")
+
+    @property
+    def accelerator(self) -> bool:
+        return self.kind != "cpu"
+
+    def __str__(self) -> str:
+        return "cpu" if self.kind == "cpu" else f"{self.kind}:{self.index}"
+
+
+CPU = Device()
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: must be one of {', '.join(PRECISIONS)}")
+    return precision

@@ -96,6 +96,8 @@ class Record:
     layer_index: int | None = None
     kind: str | None = None
     inputs: str | None = None  # the .npz of a failing layer's inputs, relative to the records file
+    device: str = "cpu"
+    precision: str = ""  # what the products were computed in, where not the spec's dtype ("tf32")
 
     def __post_init__(self):
         object.__setattr__(self, "status", Status(self.status))
@@ -108,7 +110,8 @@ class Record:
                    status=outcome.status, exact=result.exact, version=outcome.version,
                    max_abs_error=outcome.max_abs_error, max_rel_error=outcome.max_rel_error, ratio=outcome.ratio,
                    worst_index=outcome.worst_index, message=outcome.message, invocation=outcome.invocation,
-                   error_map=error_map(outcome), expected=_encode(outcome.expected), environment=env, **tags)
+                   error_map=error_map(outcome), expected=_encode(outcome.expected), environment=env,
+                   device=outcome.device, precision=outcome.precision, **tags)
 
     @classmethod
     def crash(cls, case: int, spec: dict, seed: int, backend: str, env: dict, exact: bool, returncode: int) -> Record:
@@ -131,6 +134,9 @@ class Record:
         data["invocation"] = None if self.invocation is None else self.invocation.to_dict()
         for name in ("model", "layer", "layer_index", "kind", "inputs", "expected"):
             if data[name] is None:
+                del data[name]
+        for name, default in (("device", "cpu"), ("precision", "")):  # kept where they say something
+            if data[name] == default:
                 del data[name]
         # the call's code and convolution line, for whoever reads the JSON rather than this type
         data["call"], data["native"] = (self.invocation.code, self.invocation.native) if self.invocation else ("", "")

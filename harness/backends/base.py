@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..calls import Apply, Call, Rendered, Step, run_steps
+from ..calls import Apply, Call, Rendered, Setting, Step, applied, run_steps
+from ..devices import CPU, Device
 from ..layouts import to_channels_first_axes, to_channels_last_axes, weight_to_spatial_first_axes
 from ..spec import ConvSpec
 
@@ -41,6 +42,15 @@ class Refusal:
 class NoForm(Exception):
     """A framework has no call for a valid spec (no groups argument, no padding mode, no
     autograd): raised by the adapter itself, declared as a refusal where it can happen."""
+
+
+ON_DEVICE = Refusal(
+    "device",
+    lambda spec: True,
+    r"computes on the CPU only|sees no CUDA device|has no GPU|on cuda:\d+ is not built yet",
+    "this backend cannot compute on the device asked for",
+    dict(layout="NCW", in_channels=1, out_channels=1, spatial=2, kernel=1),  # on a CUDA device
+)
 
 
 class Unsupported(Exception):
@@ -175,13 +185,38 @@ class Backend:
 
     def execute(self, planned: Call, x, w, b) -> np.ndarray:
         """Run the ``planned`` call on NumPy inputs; the result in ``spec.layout``."""
-        return run_call(planned, x, w, b, self.namespace())
+        namespace = self.namespace()
+        with applied(planned.settings, namespace):
+            return run_call(planned, x, w, b, namespace)
+
+    def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
+        """Steps that put the framework's inputs on ``device`` (none for the CPU);
+        NoForm where this backend cannot compute there."""
+        if device.accelerator:
+            raise NoForm(f"{self.name} computes on the CPU only")
+        return ()
+
+    def unplace(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
+        """Steps that bring the result back from ``device`` before it becomes NumPy."""
+        return ()
+
+    def float32_settings(self) -> tuple[Setting, ...]:
+        """The switches that make float32 convolutions compute in float32 where the
+        framework's default may not (TF32 on a GPU's tensor cores)."""
+        return ()
+
+    def default_precision(self, spec: ConvSpec, device: Device) -> str:
+        """What the framework's default computes a ``spec.dtype`` conv in on ``device``:
+        the dtype itself, or "tf32" where float32 runs as TF32 by default."""
+        return spec.dtype
 
     # -- the same for every framework ----------------------------------------------
 
-    def plan(self, spec: ConvSpec) -> Call:
+    def plan(self, spec: ConvSpec, *, device: Device = CPU, precision: str = "default") -> Call:
         """The one call value for ``spec``: weight order, layout and padding steps
-        around the adapter's convolution, with the conversions in and out."""
+        around the adapter's convolution, with the conversions in and out, the inputs
+        put on ``device``, and (``precision`` "float32", for a float32 spec) the
+        switches that keep float32 convolutions in float32."""
         body: list[Step] = []
         notes = list(self.notes(spec))
         if self.weights_spatial_first:
@@ -212,20 +247,25 @@ class Backend:
         if transposed:
             body.append(Step("y", self.transpose("y", layout_axes(layout, spec.layout)), f"back to {spec.layout}"))
         refusals = tuple(refusal.pattern for refusal in self.refusals if refusal.applies(spec))
-        return Call(self.imports_for(spec), self.to_framework(spec), tuple(body), self.to_numpy(spec), native,
-                    transposed, tuple(notes), refusals)
+        settings = self.float32_settings() if precision == "float32" and spec.dtype == "float32" else ()
+        return Call(self.imports_for(spec), self.to_framework(spec) + self.place(spec, device), tuple(body),
+                    self.unplace(spec, device) + self.to_numpy(spec), native, transposed, tuple(notes), refusals,
+                    settings)
 
-    def attempt(self, spec: ConvSpec, x, w, b=None) -> Attempt:
+    def attempt(self, spec: ConvSpec, x, w, b=None, *, device: Device = CPU, precision: str = "default") -> Attempt:
         """Plan and run ``spec``; whatever the framework raises is returned, not raised."""
         made = None  # the planned Call, or a hand-written backend's Script: both render what was made
         try:
             if type(self)._run is not Backend._run:
                 made = Script(self.imports_for(spec))
+                if device.accelerator:
+                    raise NoForm(f"{self.name} computes on the CPU only")
                 return Attempt(self._run(spec, x, w, b, made), made.rendered())
-            made = self.plan(spec)
+            made = self.plan(spec, device=device, precision=precision)
             return Attempt(self.execute(made, x, w, b), made.rendered())
         except Exception as exc:
-            refusal = next((r for r in self.refusals if r.matches(spec, str(exc))), None)
+            declared = self.refusals + ((ON_DEVICE,) if device.accelerator else ())
+            refusal = next((r for r in declared if r.matches(spec, str(exc))), None)
             return Attempt(None, None if made is None else made.rendered(), exc, refusal)
 
     def run(self, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Rendered]:

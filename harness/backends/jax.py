@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calls import Step, Var, call, run_steps
+from ..calls import Item, Setting, Step, Var, applied, call, run_steps
+from ..devices import Device
 from ..reference import NUMPY_PAD_MODES
 from ..spec import ConvSpec
-from .base import Backend
+from .base import Backend, NoForm, tensor_names
 
 CACHE_ENV = "CONVHARNESS_JAX_CACHE"
 
@@ -135,9 +136,40 @@ class Jax(Backend):
         return (Step("b", call("jax.numpy.reshape", Var("b"), tuple(shape))),
                 Step("y", call("jax.numpy.add", Var("y"), Var("b"))))
 
+    def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
+        if not device.accelerator:
+            return ()
+        try:
+            found = len(_jax().devices(device.kind))
+        except RuntimeError:
+            found = 0
+        if device.index >= found:
+            raise NoForm(f"jax sees no CUDA device {device} ({found} found)")
+        where = Item(call("jax.devices", device.kind), device.index)
+        return tuple(Step(n, call("jax.device_put", Var(n), where)) for n in tensor_names(spec))
+
+    def float32_settings(self) -> tuple[Setting, ...]:
+        return (Setting("jax.config.update", "highest", read="jax.config.jax_default_matmul_precision",
+                        key="jax_default_matmul_precision", function=True),)
+
+    def default_precision(self, spec: ConvSpec, device: Device) -> str:
+        """XLA's default precision convolves float32 as TF32 on tensor cores (compute
+        capability 8.0 on) unless jax_default_matmul_precision asks for more."""
+        if spec.dtype != "float32" or not device.accelerator:
+            return spec.dtype
+        jax = _jax()
+        capability = getattr(jax.devices(device.kind)[device.index], "compute_capability", "0")
+        asked = str(jax.config.jax_default_matmul_precision or "default").lower()
+        full = asked in ("highest", "float32", "precision.highest")
+        return "float32" if full or float(capability) < 8.0 else "tf32"
+
     def execute(self, planned, x, w, b):
         """NumPy arrays go into the jitted body as they are (a conversion first
-        would compile a program of its own per shape)."""
-        variables = {"y": _compiled(*self.packages)(planned.body, x, w, b)}
-        run_steps(planned.outputs, variables, self.namespace())
+        would compile a program of its own per shape); placed on a device first
+        where the call says so."""
+        namespace = self.namespace()
+        with applied(planned.settings, namespace):
+            given = run_steps(planned.inputs, {"x": x, "w": w, "b": b}, namespace)
+            variables = {"y": _compiled(*self.packages)(planned.body, given["x"], given["w"], given["b"])}
+            run_steps(planned.outputs, variables, namespace)
         return variables["y"]

@@ -207,6 +207,11 @@ class Keras(Backend):
             return without_op_name(lines[1])
         return lines[0] if lines else type(exc).__name__
 
+    def place(self, spec: ConvSpec, device) -> tuple[Step, ...]:
+        if device.accelerator:
+            raise NoForm("the Keras workers compute on the CPU only (a device for them is not built yet)")
+        return ()
+
     def padding_argument(self, spec: ConvSpec, layout: str):
         return spec.padding if isinstance(spec.padding, str) else "valid"
 

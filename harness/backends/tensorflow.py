@@ -26,7 +26,8 @@ import tempfile
 
 import numpy as np
 
-from ..calls import Step, Var, call
+from ..calls import Setting, Step, Var, call
+from ..devices import Device
 from ..layouts import channels_last_layout
 from ..reference import NUMPY_PAD_MODES
 from ..spec import ConvSpec
@@ -236,6 +237,19 @@ class TensorFlow(Backend):
 
     def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
         return tuple(Step(n, call("tf.constant", Var(n))) for n in tensor_names(spec))
+
+    def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
+        if not device.accelerator:
+            return ()
+        gpus = _tf().config.list_physical_devices("GPU")
+        if not gpus:
+            raise NoForm("this TensorFlow has no GPU (tensorflow-cpu, or no CUDA device it can use)")
+        raise NoForm(f"running TensorFlow on {device} is not built yet: it places ops with tf.device, "
+                     "which a call value does not express")
+
+    def float32_settings(self) -> tuple[Setting, ...]:
+        return (Setting("tf.config.experimental.enable_tensor_float_32_execution", False, function=True,
+                        read="tf.config.experimental.tensor_float_32_execution_enabled", read_called=True),)
 
     def to_numpy(self, spec: ConvSpec) -> tuple[Step, ...]:
         return (Step("y", call("y.numpy")),)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import warnings
 
-from ..calls import Ref, Step, Var, call
+from ..calls import Ref, Setting, Step, Var, call
+from ..devices import Device
 from ..layouts import channels_first_layout
 from ..spec import ConvSpec
-from .base import Backend, Refusal, spatial_padding_is_symmetric, tensor_names
+from .base import Backend, NoForm, Refusal, spatial_padding_is_symmetric, tensor_names
 
 HALF_REFUSAL = Refusal(
     "half_precision_cpu",
@@ -85,6 +86,36 @@ class _Torch(Backend):
             return (Step("y", call("y.detach")), Step("y", call("y.float")), Step("y", call("y.numpy")),
                     Step("y", call("y.astype", Ref("ml_dtypes.bfloat16"))))
         return Step("y", call("y.detach")), Step("y", call("y.numpy"))
+
+    def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
+        if not device.accelerator:
+            return ()
+        import torch
+
+        if not torch.cuda.is_available() or device.index >= torch.cuda.device_count():
+            raise NoForm(f"torch sees no CUDA device {device} (torch.cuda.device_count() is "
+                         f"{torch.cuda.device_count() if torch.cuda.is_available() else 0})")
+        return tuple(Step(n, call(f"{n}.to", str(device))) for n in tensor_names(spec))
+
+    def unplace(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
+        return (Step("y", call("y.cpu")),) if device.accelerator else ()
+
+    def float32_settings(self) -> tuple[Setting, ...]:
+        import torch
+
+        if hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cudnn.conv, "fp32_precision"):
+            return (Setting("torch.backends.cudnn.conv.fp32_precision", "ieee"),)
+        return (Setting("torch.backends.cudnn.allow_tf32", False),)  # releases before the fp32_precision switches
+
+    def default_precision(self, spec: ConvSpec, device: Device) -> str:
+        """cuDNN convolves float32 as TF32 on tensor cores (compute capability 8.0 on)
+        while its TF32 switch is on, as it is by default."""
+        import torch
+
+        if spec.dtype != "float32" or not device.accelerator or torch.cuda.get_device_capability(device.index) < (8, 0):
+            return spec.dtype
+        switch = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
+        return "tf32" if (switch == "tf32" if switch is not None else torch.backends.cudnn.allow_tf32) else "float32"
 
     def execute(self, planned, x, w, b):
         with warnings.catch_warnings():  # a note on speed, not on the result
