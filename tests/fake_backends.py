@@ -111,3 +111,66 @@ class SlowToLoad(NumPy):
 
     def load(self) -> None:
         time.sleep(1.5)
+
+
+def tf32(a):
+    """float32 values truncated to TF32's 10 explicit mantissa bits."""
+    import numpy as np
+
+    raw = np.ascontiguousarray(a, np.float32).view(np.uint32)
+    return (raw & np.uint32(0xFFFFE000)).view(np.float32)
+
+
+class _OnAnyDevice(NumPy):
+    """A stand-in for a framework on a GPU, so that the device path runs on a CPU machine."""
+
+    imports = (*NumPy.imports, "import fake_backends")
+
+    def namespace(self):
+        import fake_backends
+
+        return {**super().namespace(), "fake_backends": fake_backends}
+
+    def place(self, spec, device):
+        return ()
+
+
+class TensorFloat32(_OnAnyDevice):
+    """Computes float32 as a GPU's tensor cores do by default (inputs rounded to TF32)
+    and says so for accelerators, as the real adapters do."""
+
+    name = "tf32_gpu"
+    says_tf32 = True
+
+    def default_precision(self, spec, device):
+        return "tf32" if self.says_tf32 and device.accelerator and spec.dtype == "float32" else spec.dtype
+
+    def convolution(self, spec, layout, padding):
+        steps, native = super().convolution(spec, layout, padding)
+        rounded = tuple(Step(n, call("fake_backends.tf32", Var(n)), "as TF32") for n in ("x", "w"))
+        return (*rounded, *steps), native + 2
+
+
+class Tf32Unsaid(TensorFloat32):
+    """The same results, but not declared as TF32: judged by the float32 bound."""
+
+    name = "tf32_unsaid"
+    says_tf32 = False
+
+
+RUNS = {"count": 0}
+
+
+def jitter(y):
+    RUNS["count"] += 1
+    return y + RUNS["count"] * 1e-7 * y
+
+
+class Nondeterministic(_OnAnyDevice):
+    """Right within the bound, but never the same bits twice, as cuDNN may pick another algorithm."""
+
+    name = "nondeterministic"
+
+    def convolution(self, spec, layout, padding):
+        steps, native = super().convolution(spec, layout, padding)
+        return (*steps, Step("y", call("fake_backends.jitter", Var("y")))), native

@@ -1,0 +1,143 @@
+"""A device and a precision mode for every call. Everything here runs on a CPU:
+the real frameworks' float32 switches (set for the call, shown with it, put back
+after it), their declared refusals of a CUDA device this machine lacks, and the
+accelerator path itself through stand-in backends that compute as a GPU would
+(TF32, nondeterministic). Tests that need a real CUDA device are at the end,
+skipped where there is none."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+
+from harness import ConvSpec, check
+from harness.backends import REGISTRY, Entry, get_backend
+from harness import calls
+from harness.check import judge
+from harness.devices import Device
+from harness.inputs import make_inputs
+from harness.reference import reference
+from harness.tolerance import error_bound
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW
+
+pytestmark = IMPORTS_TENSORFLOW
+
+SPEC = ConvSpec(layout="NCHW", in_channels=64, out_channels=4, spatial=6, kernel=1, bias=True)
+
+
+def test_a_device_is_cpu_cuda_or_cuda_n_and_nothing_else():
+    assert str(Device.parse("cpu")) == "cpu" and str(Device.parse("cuda")) == "cuda:0"
+    assert Device.parse("cuda:2") == Device("cuda", 2) and Device.parse(None) == Device()
+    for bad in ("gpu", "cuda:x", "cpu:1", "cuda:-1"):
+        with pytest.raises(ValueError, match=f"device='{bad}': must be cpu, cuda or cuda:N"):
+            Device.parse(bad)
+
+
+def cuda_here() -> bool:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(cuda_here(), reason="this machine has a CUDA device")
+def test_without_a_cuda_device_every_backend_declares_it_cannot_compute_there():
+    result = check(SPEC, backends=("numpy", *FRAMEWORK_BACKENDS), device="cuda")
+    assert {o.backend.split("[")[0] for o in result.outcomes} == {"numpy", *FRAMEWORK_BACKENDS}
+    bad = [(o.backend, o.status, o.message) for o in result.outcomes if o.status != "unsupported"]
+    assert not bad, bad
+    assert all(o.device == "cuda:0" and "cannot compute on the device" in o.message for o in result.outcomes)
+
+
+SWITCHES = {  # backend: how to read its float32 switch, the value that means float32
+    "torch": (lambda: __import__("torch").backends.cudnn.conv.fp32_precision, "ieee",
+              "torch.backends.cudnn.conv.fp32_precision = 'ieee'"),
+    "jax": (lambda: __import__("jax").config.jax_default_matmul_precision, "highest",
+            "jax.config.update('jax_default_matmul_precision', 'highest')"),
+    "tensorflow": (lambda: __import__("tensorflow").config.experimental.tensor_float_32_execution_enabled(), False,
+                   "tf.config.experimental.enable_tensor_float_32_execution(False)"),
+}
+
+
+@pytest.mark.parametrize("backend", [b for b in SWITCHES if b in FRAMEWORK_BACKENDS])
+def test_float32_mode_sets_the_frameworks_switch_for_the_call_shows_it_and_puts_it_back(backend, monkeypatch):
+    read, forced, line = SWITCHES[backend]
+    adapter = get_backend(backend)
+    adapter.load()
+    before = read()
+    seen = []
+    real = calls.applied
+
+    @contextlib.contextmanager
+    def spied(settings, modules):  # the switch as the framework reads it while the call runs
+        with real(settings, modules):
+            seen.append(read())
+            yield
+
+    for module in ("harness.backends.base", "harness.backends.jax"):
+        monkeypatch.setattr(f"{module}.applied", spied)
+    x, w, b = make_inputs(SPEC, 0)
+    outcome = judge(backend, SPEC, reference(SPEC, x, w, b), error_bound(SPEC, x, w, b), x, w, b,
+                    precision="float32")
+    assert outcome.backend == f"{backend}[float32]" and outcome.status == "pass", outcome
+    assert line in outcome.invocation.standalone()
+    assert seen == [forced] and read() == before  # in force for the call only
+    plain = adapter.plan(SPEC).rendered().standalone()
+    assert line not in plain and line not in adapter.plan(SPEC.replace(dtype="float64"), precision="float32") \
+        .rendered().standalone()  # only float32 specs have a TF32 to switch off
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    for name, target in (("tf32_gpu", "TensorFloat32"), ("tf32_unsaid", "Tf32Unsaid"),
+                         ("nondeterministic", "Nondeterministic")):
+        monkeypatch.setitem(REGISTRY, name, Entry(f"fake_backends:{target}", "fake_backends"))
+    get_backend.cache_clear()
+    yield
+    get_backend.cache_clear()
+
+
+def test_a_tf32_result_on_an_accelerator_passes_as_tf32_and_says_how_far_outside_float32(stand_ins):
+    result = check(SPEC, backends=["tf32_gpu", "tf32_unsaid"], device="cuda")
+    by_name = {o.backend: o for o in result.outcomes}
+    assert set(by_name) == {"tf32_gpu", "tf32_gpu[float32]", "tf32_unsaid", "tf32_unsaid[float32]"}
+    said = by_name["tf32_gpu"]
+    assert (said.status, said.precision) == ("pass", "tf32"), said
+    outside = float(said.message.split("passes as TF32, ")[1].split("x")[0])
+    assert outside > 1, said.message  # 64 products: far outside float32's bound, inside TF32's
+    assert by_name["tf32_unsaid"].status == "mismatch"  # the same numbers, held to float32
+    assert by_name["tf32_gpu[float32]"].status == "mismatch"  # a float32 switch the stand-in ignores: caught
+
+
+def test_results_that_differ_between_two_runs_on_an_accelerator_are_noted(stand_ins):
+    outcome = check(SPEC, backends=["nondeterministic"], device="cuda").outcomes[0]
+    assert outcome.status == "pass" and "nondeterministic: a second run differs by up to" in outcome.message
+    assert "nondeterministic" not in check(SPEC, backends=["nondeterministic"]).outcomes[0].message  # CPU: once
+
+
+def test_records_keep_the_device_and_precision_and_read_back(stand_ins):
+    from harness.records import Record, environment
+
+    result = check(SPEC, backends=["tf32_gpu"], device="cuda")
+    record = Record.of(0, result, result.outcomes[0], environment())
+    data = record.to_dict()
+    assert (data["device"], data["precision"]) == ("cuda:0", "tf32")
+    assert Record.from_dict(data) == record
+    cpu = Record.of(0, check(SPEC, backends=["numpy"]), check(SPEC, backends=["numpy"]).outcomes[0], {}).to_dict()
+    assert "device" not in cpu and "precision" not in cpu  # CPU records as they were
+
+
+cuda = pytest.mark.skipif(not cuda_here(), reason="needs a CUDA device (torch.cuda.is_available() is False)")
+
+
+@cuda
+@pytest.mark.parametrize("backend", [b for b in ("torch", "jax") if b in FRAMEWORK_BACKENDS])
+def test_on_a_gpu_float32_passes_forced_and_by_default_as_its_precision(backend):
+    big = ConvSpec(layout="NCHW", batch=2, in_channels=64, out_channels=64, spatial=28, kernel=3, padding=1)
+    result = check(big, backends=[backend], device="cuda")
+    assert {o.status for o in result.outcomes} == {"pass"}, [(o.backend, o.ratio, o.message) for o in result.outcomes]
+    assert result.outcomes[1].backend == f"{backend}[float32]" and result.outcomes[1].precision == ""
