@@ -81,6 +81,19 @@ def _positive(name: str):
     return parse
 
 
+def _device(text: str):
+    from .devices import Device
+
+    try:
+        return Device.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+DEVICE_HELP = ("cpu (default), cuda or cuda:N: where the frameworks compute; on CUDA, float32 cases run as each "
+               "framework's default (TF32 where it is) and forced to float32 ([float32])")
+
+
 def _shard(text: str) -> tuple[int, int]:
     from .sweep import parse_shard
 
@@ -119,13 +132,14 @@ def cmd_check(args) -> int:
 
         with given_input():
             exact_magnitude(spec)
-    result = check(spec, seed=args.seed, backends=args.backends, exact=args.exact)
-    print(spec.describe() + ("  [exact: integer data, zero tolerance]" if args.exact else ""))
+    result = check(spec, seed=args.seed, backends=args.backends, exact=args.exact, device=args.device)
+    print(spec.describe() + ("  [exact: integer data, zero tolerance]" if args.exact else "")
+          + (f"  [on {args.device}]" if args.device.accelerator else ""))
     print(table.outcomes(result))
     if args.records:
         from .records import Record, RecordWriter, environment
 
-        env = environment()
+        env = environment(args.device)
         with RecordWriter(args.records) as writer:
             writer.write(Record.of(0, result, outcome, env) for outcome in result.outcomes)
     return 0 if result.ok else 1
@@ -141,8 +155,9 @@ def _check_identity(spec: ConvSpec, args) -> int:
     identity = BY_NAME[args.identity]
     if not identity.applies(spec):
         raise UsageError(f"identity={args.identity!r}: does not apply to this spec ({spec.describe()})")
-    if args.records or args.exact:
-        raise UsageError("identity: checks the seed's data only and writes no records (drop --records, --exact)")
+    if args.records or args.exact or args.device.accelerator:
+        raise UsageError("identity: checks the seed's data on the CPU only and writes no records "
+                         "(drop --records, --exact, --device)")
     x, w, b = make_inputs(spec, args.seed)
     outcomes = [check_identity(identity, name, spec, x, w, b) for name in args.backends]
     print(f"{spec.describe()}\nidentity {identity.name}, seed {args.seed}")
@@ -161,8 +176,9 @@ def cmd_sweep(args) -> int:
     print(f"sweep: {len(cases)} cases (seed {args.seed}, shard {args.shard[0]}/{args.shard[1]}{left_out}), "
           f"backends {', '.join(args.backends)}, records {args.records or 'not written'}", file=sys.stderr)
     try:
-        summary = run_sweep(cases, backends=args.backends, records=args.records,
-                            jobs=args.jobs, progress=not args.quiet, exact=args.exact, isolate=args.isolate or None)
+        summary = run_sweep(cases, backends=args.backends, records=args.records, jobs=args.jobs,
+                            progress=not args.quiet, exact=args.exact, isolate=args.isolate or None,
+                            device=args.device)
     except WorkerStartError as exc:
         print(f"convharness sweep: error: {exc}", file=sys.stderr)
         return 1
@@ -193,7 +209,7 @@ def cmd_explain(args) -> int:
     from .explain import explain
 
     spec = parse_spec(args.spec, args.overrides)
-    explanation = explain(spec, seed=args.seed, backends=args.backends)
+    explanation = explain(spec, seed=args.seed, backends=args.backends, device=args.device)
     print(explanation.text())
     return 0 if explanation.result.ok else 1
 
@@ -213,7 +229,7 @@ def cmd_port(args) -> int:
     def progress(index, layer):
         print(f"[{index + 1}/{total}] {layer.name}", file=sys.stderr, flush=True)
 
-    results = check_model(scanned, args.backends, progress=None if args.quiet else progress)
+    results = check_model(scanned, args.backends, progress=None if args.quiet else progress, device=args.device)
     print(table.layers(scanned.name, results))
     if args.records:
         write_records(args.records, scanned, results)
@@ -241,7 +257,8 @@ def cmd_compare(args) -> int:
     if args.records:
         from .porting import check_model, write_records
 
-        write_records(args.records, result.target_scan, check_model(result.target_scan, args.backends))
+        write_records(args.records, result.target_scan,
+                      check_model(result.target_scan, args.backends, device=args.device))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
     return 0 if result.agree else 1
@@ -293,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         if seed:
             command.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
             command.add_argument("--backends", help=backends_help)
+            command.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
 
     def records_and_exact(command, per: str):
         command.add_argument("--records", help=f"append one JSON line per {per} to this file (for `report`)")
@@ -311,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="number of generated cases (default 200)")
     sweep.add_argument("--seed", type=int, default=0, help="generation seed, the same cases for the same seed")
     sweep.add_argument("--backends", help=backends_help)
+    sweep.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
     records_and_exact(sweep, "case and backend")
     sweep.add_argument("--jobs", type=_positive("jobs"), default=1, help="worker processes (default 1)")
     sweep.add_argument("--shard", type=_shard, default=(1, 1), help="run shard i of n, e.g. 2/4 (default 1/1)")
@@ -336,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     port.add_argument("--input-shape", help="example input shape, e.g. 1,3,224,224 (random data)")
     port.add_argument("--name", help="the model's name in tables and records (default: its class or name)")
     port.add_argument("--backends", help=backends_help)
+    port.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
     port.add_argument("--records", help="append one JSON line per layer and backend (for `report`)")
     port.add_argument("--quiet", action="store_true", help="no progress lines")
     port.set_defaults(func=cmd_port)
@@ -350,6 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--records", help="also check the target's layers in every backend, as `port` does, and "
                                         "append their records (for `report`)")
     comp.add_argument("--backends", help=backends_help)
+    comp.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
     comp.set_defaults(func=cmd_compare)
 
     diag = sub.add_parser("diagnose", help="name the porting mistake that explains a port's output")
@@ -369,6 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if hasattr(args, "backends"):
             args.backends = _backends(args.backends)
+        if getattr(args, "device", None) is not None and args.device.accelerator:
+            from .devices import require
+
+            with given_input():
+                require(args.device)
         status = args.func(args)
         sys.stdout.flush()  # here, not at exit, so that a reader gone away is caught below
         return status

@@ -95,3 +95,52 @@ def check_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}: must be one of {', '.join(PRECISIONS)}")
     return precision
+
+
+def cuda_count() -> int:
+    """The CUDA devices PyTorch or JAX can see here (whichever is installed and sees more);
+    imports them, so it is asked only when a CUDA device is."""
+    import importlib.util
+
+    counts = [0]
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        counts.append(torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    if importlib.util.find_spec("jax") is not None:
+        import jax
+
+        try:
+            counts.append(len(jax.devices("cuda")))
+        except RuntimeError:  # no CUDA platform in this jaxlib, or no device
+            pass
+    return max(counts)
+
+
+def require(device: Device) -> Device:
+    """``device``, or ValueError (naming the field) where no framework here can reach it."""
+    if device.accelerator:
+        found = cuda_count()
+        if device.index >= found:
+            raise ValueError(f"device={device}: no such CUDA device here (PyTorch and JAX see {found})")
+    return device
+
+
+def describe(device: Device) -> dict:
+    """What the frameworks tell of a CUDA device: its name, compute capability, and the
+    CUDA and cuDNN versions PyTorch was built with (nothing for the CPU: see ``cpu``)."""
+    if not device.accelerator:
+        return {}
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability(device.index)
+            return {"name": torch.cuda.get_device_name(device.index), "capability": f"{major}.{minor}",
+                    "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+    import jax
+
+    found = jax.devices("cuda")[device.index]
+    return {"name": found.device_kind, "capability": getattr(found, "compute_capability", "")}

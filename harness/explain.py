@@ -132,9 +132,10 @@ class Explanation:
         return "\n".join(lines)
 
 
-def explain(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None) -> Explanation:
-    """Run ``spec`` in every backend and collect each exact call with its verdict."""
-    result = check(spec, seed, backends, inputs=inputs)
+def explain(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None,
+            device="cpu") -> Explanation:
+    """Run ``spec`` in every backend (on ``device``) and collect each exact call with its verdict."""
+    result = check(spec, seed, backends, inputs=inputs, device=device)
     calls = tuple(
         BackendCall(o.backend, o.invocation.standalone() if o.invocation else "", o.status,
                     o.transposed, o.notes, o.message, o.ratio)

@@ -33,10 +33,10 @@ def _installed(dist: str) -> str | None:
         return None
 
 
-def environment() -> dict:
+def environment(device: devices.Device = devices.CPU) -> dict:
     """Where the records come from: versions read from package metadata (importing
-    nothing), the settings that choose kernels, and the CPU (its model and the
-    instruction sets oneDNN picks kernels by)."""
+    nothing), the settings that choose kernels, the CPU (its model and the
+    instruction sets oneDNN picks kernels by), and the CUDA device asked for."""
     versions = {name: _installed(dist) for name, dist in DISTRIBUTIONS.items()}
     return {
         "python": platform.python_version(),
@@ -44,6 +44,7 @@ def environment() -> dict:
         "versions": {k: v for k, v in versions.items() if v},
         "variables": {k: os.environ[k] for k in VARIABLES if k in os.environ},
         "cpu": devices.cpu(),
+        **({"device": str(device), "gpu": devices.describe(device)} if device.accelerator else {}),
     }
 
 

@@ -28,7 +28,7 @@ from .records import Record, RecordWriter, environment
 from .spec import ConvSpec
 from .status import FAILING
 from .strategies import conv_cases
-from .devices import share_gpu
+from .devices import CPU, Device, share_gpu
 from .threads import share_cores
 
 def generate_cases(examples: int, seed: int, **filters) -> list[tuple[ConvSpec, int]]:
@@ -124,7 +124,7 @@ class Progress:
 
 def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool]) -> list[Record]:
     number, spec_dict, seed, backends, env, exact = job
-    result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact)
+    result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact, device=env.get("device", "cpu"))
     return [Record.of(number, result, outcome, env) for outcome in result.outcomes]
 
 
@@ -247,14 +247,15 @@ def run_sweep(
     progress: bool = True,
     exact: bool = False,
     isolate: bool | None = None,
+    device: str | Device = CPU,
 ) -> Summary:
     """Check every case; append each outcome to ``records`` as it completes.
 
     With ``jobs > 1`` or ``isolate`` the cases run in worker processes, and a
     backend that kills its process becomes an ``error`` record; otherwise they
     run here (the fastest for one job). The clock starts once the frameworks
-    are loaded."""
-    env = environment()
+    are loaded. ``device`` "cuda[:N]" runs the cases there (see ``check``)."""
+    env = environment(Device.parse(device))  # the device goes to the workers with it
     job_list = [(number, spec.to_dict(), seed, backends, env, exact) for number, (spec, seed) in cases]
     summary = Summary()
     clock = {"start": time.perf_counter()}

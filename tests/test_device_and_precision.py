@@ -141,3 +141,19 @@ def test_on_a_gpu_float32_passes_forced_and_by_default_as_its_precision(backend)
     result = check(big, backends=[backend], device="cuda")
     assert {o.status for o in result.outcomes} == {"pass"}, [(o.backend, o.ratio, o.message) for o in result.outcomes]
     assert result.outcomes[1].backend == f"{backend}[float32]" and result.outcomes[1].precision == ""
+
+
+def test_the_commands_take_a_device_and_refuse_one_that_is_not_here_in_one_line(capsys):
+    from harness.cli import main
+
+    spec = '{"layout": "NCW", "in_channels": 1, "out_channels": 1, "spatial": 4, "kernel": 2}'
+    assert main(["check", spec, "--backends", "numpy", "--device", "cpu"]) == 0
+    bad = (["check", spec, "--device", "gpu"], ["sweep", "--device", "cuda:x"], ["port", "m:f", "--device", "tpu"])
+    for argv in bad:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "must be cpu, cuda or cuda:N" in err, err
+    if not cuda_here():
+        assert main(["check", spec, "--device", "cuda:7"]) == 2
+        assert "device=cuda:7: no such CUDA device here" in capsys.readouterr().err

@@ -59,3 +59,14 @@ def test_the_report_names_the_machine_each_environment_ran_on(tmp_path):
     assert main(["check", spec, "--backends", "numpy", "--records", str(records)]) == 0
     assert main(["report", str(records), "-o", str(page)]) == 0
     assert html.escape(devices.cpu()["name"]) in page.read_text()
+
+
+def test_the_report_names_the_gpu_of_records_made_on_one():
+    from harness.report.model import environment_key, machine
+
+    env = {"platform": "Linux x86_64", "cpu": {"name": "Some CPU", "flags": ["avx2"]}, "device": "cuda:0",
+           "gpu": {"name": "NVIDIA H200", "capability": "9.0", "cuda": "12.8", "cudnn": 91000}}
+    assert machine(env) == ("Linux x86_64, Some CPU (avx2); "
+                            "on cuda:0: NVIDIA H200, capability 9.0, cuda 12.8, cudnn 91000")
+    assert environment_key(env).endswith("Some CPU, cuda:0 NVIDIA H200")
+    assert "cuda" not in machine({**env, "device": None})

@@ -255,8 +255,8 @@ class Keras(Backend):
                       "(in, out, *kernel) -> (*kernel, out, in)")]
         layer = call(f"keras.layers.Conv{spec.rank}DTranspose", spec.out_channels, spec.kernel, strides=spec.stride,
                      **arguments, data_format="channels_last" if spec.channels_last else "channels_first",
-                     dilation_rate=spec.dilation, use_bias=spec.bias, dtype=spec.dtype, kernel_initializer=Ref("np.zeros"),
-                     **NO_DRAW)
+                     dilation_rate=spec.dilation, use_bias=spec.bias, dtype=spec.dtype,
+                     kernel_initializer=Ref("np.zeros"), **NO_DRAW)
         return self._layer(spec, steps, layer)
 
     def _layer(self, spec: ConvSpec, steps: list, layer) -> tuple[tuple[Step, ...], int]:

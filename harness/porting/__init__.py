@@ -129,9 +129,10 @@ def model_outcome(layer: ConvLayer, label: str) -> Outcome:
                    worst_index=result.worst_index, shape=shape)
 
 
-def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *, progress=None) -> list[LayerResult]:
-    """Check every captured layer in every backend with its real weights and activation;
-    the model's own output for the layer is judged too (as backend "<framework> model")."""
+def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *, progress=None,
+                device="cpu") -> list[LayerResult]:
+    """Check every captured layer in every backend (on ``device``) with its real weights and
+    activation; the model's own output for the layer is judged too (as backend "<framework> model")."""
     backends = None if backends is None else tuple(backends)
     results = []
     for index, layer in enumerate(scanned.layers):
@@ -140,7 +141,7 @@ def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *,
         if layer.spec is None:
             results.append(LayerResult(layer, None))
             continue
-        result = check(layer.spec, seed=0, backends=backends, inputs=layer.inputs)
+        result = check(layer.spec, seed=0, backends=backends, inputs=layer.inputs, device=device)
         if layer.output is not None:
             own = model_outcome(layer, f"{scanned.framework} model")
             result = dataclasses.replace(result, outcomes=(own, *result.outcomes))

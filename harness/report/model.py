@@ -262,7 +262,8 @@ def environment_key(env: dict) -> str:
     parts = [f"{name} {versions[name]}" for name in ("torch", "tensorflow", "jax", "numpy") if name in versions]
     extra = [f"{k}={v}" for k, v in sorted(env.get("variables", {}).items())]
     cpu = [env["cpu"]["name"]] if env.get("cpu") else []  # one CPU's kernels are not another's
-    return ", ".join([f"python {env.get('python', '?')}", *parts, *extra, *cpu])
+    gpu = [f"{env['device']} {env.get('gpu', {}).get('name', '')}".strip()] if env.get("device") else []
+    return ", ".join([f"python {env.get('python', '?')}", *parts, *extra, *cpu, *gpu])
 
 
 def machine(env: dict) -> str:
@@ -271,7 +272,10 @@ def machine(env: dict) -> str:
     if not cpu:
         return env.get("platform", "")
     flags = f" ({' '.join(cpu['flags'])})" if cpu.get("flags") else ""
-    return f"{env.get('platform', '')}, {cpu['name']}{flags}"
+    gpu = env.get("gpu") or {}
+    on = f"; on {env.get('device')}: {gpu.get('name', '?')}" + "".join(
+        f", {key} {gpu[key]}" for key in ("capability", "cuda", "cudnn") if gpu.get(key)) if env.get("device") else ""
+    return f"{env.get('platform', '')}, {cpu['name']}{flags}{on}"
 
 
 def families(spec: ConvSpec) -> tuple[tuple[str, str], ...]:
