@@ -102,12 +102,13 @@ def cuda_count() -> int:
     imports them, so it is asked only when a CUDA device is."""
     import importlib.util
 
+    share_gpu()  # asking JAX starts its GPU client, which would otherwise take 75% of the memory here
     counts = [0]
     if importlib.util.find_spec("torch") is not None:
         import torch
 
         counts.append(torch.cuda.device_count() if torch.cuda.is_available() else 0)
-    if importlib.util.find_spec("jax") is not None:
+    if counts[-1] == 0 and importlib.util.find_spec("jax") is not None:
         import jax
 
         try:

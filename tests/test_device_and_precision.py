@@ -143,8 +143,10 @@ def test_on_a_gpu_float32_passes_forced_and_by_default_as_its_precision(backend)
     assert result.outcomes[1].backend == f"{backend}[float32]" and result.outcomes[1].precision == ""
 
 
-def test_the_commands_take_a_device_and_refuse_one_that_is_not_here_in_one_line(capsys):
+def test_the_commands_take_a_device_and_refuse_one_that_is_not_here_in_one_line(capsys, monkeypatch):
     from harness.cli import main
+
+    monkeypatch.setattr("harness.devices.share_gpu", lambda: {})  # this process's environment stays as it is
 
     spec = '{"layout": "NCW", "in_channels": 1, "out_channels": 1, "spatial": 4, "kernel": 2}'
     assert main(["check", spec, "--backends", "numpy", "--device", "cpu"]) == 0
