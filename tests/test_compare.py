@@ -99,18 +99,26 @@ def test_a_correct_port_agrees_at_every_pair_however_its_padding_is_written(kera
     assert result.final_output["max_abs_error"] < 1e-4
 
 
-@pytest.mark.parametrize("mistake,layer,verdict,differences,weights,named", [
+MISTAKES = [
     ("weight_layout", "conv3", "differs", (), "weight_layout", "weight_layout"),
     ("spatial_axes_swapped", "conv3", "differs", (), "spatial_axes_swapped", "spatial_axes_swapped"),
     ("flipped_kernel", "conv3", "differs", (), "flipped_kernel", "flipped_kernel"),
     ("padding", "conv1", "differs", ("padding",), "", None),
     ("missing_bias", "conv4", "differs", ("bias",), "", "missing_bias"),
     ("missing_activation", "conv3", "input_differs", (), "", None),
-])
-def test_an_injected_mistake_is_the_first_divergence_with_its_name(keras, mistake, layer, verdict, differences,
-                                                                    weights, named):
+]
+# a port of Net with a mistake made at a layer, and what the call its user needs begins with
+PORTS = {"keras": (lambda request, *made: keras_port(request.getfixturevalue("keras"), *made), "keras.layers."),
+         "flax": (lambda request, *made: flax_port(request.getfixturevalue("nnx"), *made), "flax.nnx.Conv(")}
+
+
+@pytest.mark.parametrize("port", PORTS)
+@pytest.mark.parametrize("mistake,layer,verdict,differences,weights,named", MISTAKES)
+def test_an_injected_mistake_is_the_first_divergence_with_its_name(request, port, mistake, layer, verdict,
+                                                                    differences, weights, named):
+    build, needed = PORTS[port]
     model = net()
-    result = compare(model, keras_port(keras, model, mistake, layer), torch.from_numpy(EXAMPLE))
+    result = compare(model, build(request, model, mistake, layer), torch.from_numpy(EXAMPLE))
     first = result.first_divergence
     assert (first.source, first.target, first.verdict) == (layer, layer, verdict), [p.to_dict() for p in result.pairs]
     assert first.spec_differences == differences and first.weights == weights
@@ -119,6 +127,8 @@ def test_an_injected_mistake_is_the_first_divergence_with_its_name(keras, mistak
     assert first.fix.startswith("fix: ")
     if verdict == "input_differs":
         assert "parted between conv2 and this layer" in first.detail
+    else:
+        assert needed in first.call  # the call the port needs, in its own framework
 
 
 def test_a_keras_model_compared_with_its_pytorch_port(keras):
@@ -278,27 +288,6 @@ def test_a_correct_flax_port_agrees_at_every_pair(nnx):
     assert [(p.source, p.target, p.verdict) for p in result.pairs] == [
         (f"conv{i}", f"conv{i}", "agree") for i in range(1, 5)], [p.to_dict() for p in result.pairs]
     assert result.final_output["target_shape"] == [2, 4, 8, 8] and result.final_output["max_abs_error"] < 1e-4
-
-
-@pytest.mark.parametrize("mistake,layer,verdict,differences,weights,named", [
-    ("weight_layout", "conv3", "differs", (), "weight_layout", "weight_layout"),
-    ("spatial_axes_swapped", "conv3", "differs", (), "spatial_axes_swapped", "spatial_axes_swapped"),
-    ("flipped_kernel", "conv3", "differs", (), "flipped_kernel", "flipped_kernel"),
-    ("padding", "conv1", "differs", ("padding",), "", None),
-    ("missing_bias", "conv4", "differs", ("bias",), "", "missing_bias"),
-    ("missing_activation", "conv3", "input_differs", (), "", None),
-])
-def test_a_mistake_in_a_flax_port_is_the_first_divergence_with_its_name(nnx, mistake, layer, verdict, differences,
-                                                                         weights, named):
-    model = net()
-    result = compare(model, flax_port(nnx, model, mistake, layer), torch.from_numpy(EXAMPLE))
-    first = result.first_divergence
-    assert (first.source, first.target, first.verdict) == (layer, layer, verdict), [p.to_dict() for p in result.pairs]
-    assert first.spec_differences == differences and first.weights == weights
-    if named:
-        assert first.mistakes[0] == named, first
-    if verdict == "differs":
-        assert "flax.nnx.Conv(" in first.call  # the layer call the Flax port needs
 
 
 class Decoder(torch.nn.Module):
