@@ -31,6 +31,24 @@ def torch_audio_block():
     return AudioBlock(), torch.randn(1, 8, 64)
 
 
+def flax_decoder():
+    """A small Flax NNX model (channels-last): a reflect-padded conv, a strided one, and a
+    ConvTranspose back up with its kernel transposed as PyTorch's is."""
+    from flax import nnx
+
+    class Decoder(nnx.Module):
+        def __init__(self, rngs):
+            self.smooth = nnx.Conv(3, 8, (3, 3), padding="REFLECT", rngs=rngs)
+            self.down = nnx.Conv(8, 16, (3, 3), strides=2, padding=((1, 1), (1, 1)), rngs=rngs)
+            self.up = nnx.ConvTranspose(16, 8, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)),
+                                        transpose_kernel=True, rngs=rngs)
+
+        def __call__(self, x):
+            return self.up(nnx.relu(self.down(nnx.relu(self.smooth(x)))))
+
+    return Decoder(nnx.Rngs(0)), np.random.default_rng(0).uniform(-1, 1, (1, 16, 16, 3)).astype(np.float32)
+
+
 def mistaken_port(folder: str = "reports/diagnose") -> tuple[Path, Path]:
     """Write inputs.npz and observed.npy of a hand port of TF 'SAME' (kernel 3,
     stride 3, input 9x9) that used PyTorch-style padding=1 instead; return their paths."""

@@ -114,3 +114,14 @@ def test_a_flax_layer_called_under_jit_is_reported_not_checked(nnx):
 
     layers = scan(Model(), np.ones((1, 5, 2), "float32")).layers
     assert len(layers) == 1 and layers[0].spec is None and "eagerly" in layers[0].unsupported
+
+
+def test_the_readmes_flax_example_passes_port_in_every_backend(nnx, capsys):
+    from pathlib import Path
+
+    from harness.cli import main
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "models.py"
+    assert main(["port", f"{example}:flax_decoder", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "3 layers: 3 agree" in out and "conv2d_transpose NHWC" in out and "(reflect)" in out
