@@ -159,3 +159,30 @@ def test_the_commands_take_a_device_and_refuse_one_that_is_not_here_in_one_line(
     if not cuda_here():
         assert main(["check", spec, "--device", "cuda:7"]) == 2
         assert "device=cuda:7: no such CUDA device here" in capsys.readouterr().err
+
+
+@pytest.mark.skipif("jax" not in FRAMEWORK_BACKENDS, reason="needs jax")
+def test_where_jax_defaults_to_a_gpu_the_cpu_asked_for_is_named_in_the_call(monkeypatch):
+    import jax
+
+    assert "device_put" not in get_backend("jax").plan(SPEC).rendered().standalone()  # the CPU is JAX's default here
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    outcome = check(SPEC, backends=["jax"]).outcomes[0]
+    assert outcome.status == "pass" and "x = jax.device_put(x, jax.devices('cpu')[0])" in outcome.invocation.inputs
+
+
+def test_the_keras_workers_see_no_gpu(monkeypatch):
+    """Each Keras backend computes on a GPU it sees, whatever the device asked for: the
+    workers, which compute on the CPU only, are started with none visible."""
+    from harness.backends import keras as keras_backend
+
+    started = []
+
+    def spy(args, **kwargs):
+        started.append(kwargs["env"])
+        raise OSError("not started: its environment is what is tested")
+
+    monkeypatch.setattr(keras_backend.subprocess, "Popen", spy)
+    with pytest.raises(OSError):
+        keras_backend._Worker("torch")
+    assert started[0]["CUDA_VISIBLE_DEVICES"] == "" and started[0]["KERAS_BACKEND"] == "torch"

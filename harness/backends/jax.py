@@ -138,7 +138,11 @@ class Jax(Backend):
 
     def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
         if not device.accelerator:
-            return ()
+            if _jax().default_backend() == "cpu":
+                return ()
+            # with a GPU, JAX computes there by default: the CPU asked for is named
+            where = Item(call("jax.devices", "cpu"), 0)
+            return tuple(Step(n, call("jax.device_put", Var(n), where)) for n in tensor_names(spec))
         try:
             found = len(_jax().devices(device.kind))
         except RuntimeError:

@@ -25,7 +25,6 @@ import sys
 import numpy as np
 
 from ..calls import Ref, Step, Var, call
-from ..devices import GPU_SHARING
 from ..layouts import weight_to_spatial_first_axes
 from ..spec import ConvSpec
 from .base import Backend, NoForm, Refusal, run_call
@@ -138,8 +137,7 @@ class _Worker:
 
     def __init__(self, keras_backend: str) -> None:
         env = {**os.environ, "KERAS_BACKEND": keras_backend, "TF_CPP_MIN_LOG_LEVEL": log_level()}
-        if not any(name in os.environ for name in GPU_SHARING):  # the worker beside this process on one GPU
-            env.update(GPU_SHARING)
+        env["CUDA_VISIBLE_DEVICES"] = ""  # the workers compute on the CPU (each Keras backend takes a GPU it sees)
         self.process = subprocess.Popen([sys.executable, "-m", "harness.backends.keras", keras_backend],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         atexit.register(self.close)
