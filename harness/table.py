@@ -24,7 +24,10 @@ def outcomes(result: CheckResult) -> str:
         call = o.message if o.status == Status.UNSUPPORTED else (o.native or o.message)  # a refusal: its reason
         if o.call and o.transposed:
             call += "  (layout transposed around the call)"
-        rows.append((o.backend, o.status, _number(o.max_abs_error), _number(o.ratio), call))
+        if o.native and o.message and o.status == Status.PASS:  # what a pass says of itself (TF32, nondeterminism)
+            call += f"  [{o.message}]"
+        status = f"{o.status} as {o.precision}" if o.precision else str(o.status)
+        rows.append((o.backend, status, _number(o.max_abs_error), _number(o.ratio), call))
     return _aligned(rows)
 
 

@@ -111,6 +111,10 @@ def test_a_tf32_result_on_an_accelerator_passes_as_tf32_and_says_how_far_outside
     assert outside > 1, said.message  # 64 products: far outside float32's bound, inside TF32's
     assert by_name["tf32_unsaid"].status == "mismatch"  # the same numbers, held to float32
     assert by_name["tf32_gpu[float32]"].status == "mismatch"  # a float32 switch the stand-in ignores: caught
+    from harness import table
+
+    row = next(line for line in table.outcomes(result).splitlines() if line.split()[0] == "tf32_gpu")
+    assert "pass as tf32" in row and "[passes as TF32, " in row
 
 
 def test_results_that_differ_between_two_runs_on_an_accelerator_are_noted(stand_ins):
