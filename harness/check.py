@@ -151,7 +151,6 @@ def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *,
     )
 
 
-
 def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None,
           exact: bool = False, device: str | Device = CPU) -> CheckResult:
     """Run ``spec`` with the data of ``seed`` (or ``inputs=(x, w, b)``) everywhere.
