@@ -355,3 +355,33 @@ def test_a_flax_model_as_the_source_and_its_pytorch_port(nnx):
     flipped = compare(flax_port(nnx, model, "flipped_kernel", "conv3"), model, example).first_divergence
     assert (flipped.source, flipped.weights) == ("conv3", "flipped_kernel")
     assert "torch.nn.functional.conv2d(" in flipped.call
+
+
+def test_a_flax_port_that_pads_with_jnp_pad_agrees(nnx):
+    """PyTorch's padding=1 at stride 2 written as jnp.pad, then 'VALID': the pad is found in the data."""
+    import jax.numpy as jnp
+
+    model = net()
+
+    class Port(nnx.Module):
+        def __init__(self, rngs):
+            self.conv1 = nnx.Conv(3, 8, (3, 3), strides=2, padding="VALID", rngs=rngs)
+
+        def __call__(self, x):
+            return self.conv1(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))))
+
+    port = Port(nnx.Rngs(0))
+    port.conv1.kernel[...] = kernel(model.conv1)
+    port.conv1.bias[...] = model.conv1.bias.detach().numpy()
+
+    class First(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = model.conv1
+
+        def forward(self, x):
+            return self.conv1(x)
+
+    result = compare(First(), port, torch.from_numpy(EXAMPLE))
+    assert [(p.source, p.target, p.verdict) for p in result.pairs] == [("conv1", "conv1", "agree")], \
+        [p.to_dict() for p in result.pairs]
