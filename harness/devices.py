@@ -91,12 +91,6 @@ class Device:
 CPU = Device()
 
 
-def check_precision(precision: str) -> str:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r}: must be one of {', '.join(PRECISIONS)}")
-    return precision
-
-
 def cuda_count() -> int:
     """The CUDA devices PyTorch or JAX can see here (whichever is installed and sees more);
     imports them, so it is asked only when a CUDA device is."""

@@ -43,7 +43,7 @@ import dataclasses
 import numpy as np
 
 from .dtypes import eps, tiny, to_float64
-from .layouts import to_channels_first
+from .layouts import from_channels_first, to_channels_first
 from .reference import convolve
 from .spec import ConvSpec
 
@@ -60,12 +60,12 @@ def error_bound(spec: ConvSpec, x, w, b=None, *, precision: str | None = None) -
     rounding = INPUT_ROUNDING.get(precision, 0.0) if precision else 0.0
     if precision and precision not in INPUT_ROUNDING and precision != spec.dtype:
         raise ValueError(f"precision={precision!r}: must be one of {', '.join(['float32', *INPUT_ROUNDING])}")
-    ax, aw = np.abs(to_float64(x)), np.abs(to_float64(w))
-    magnitude = convolve(spec, ax, aw, None if b is None else np.abs(to_float64(b)))
+    products = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)))  # |x| conv |w|
+    magnitude = products if b is None else products + from_channels_first(
+        np.abs(to_float64(b)).reshape(1, -1, *([1] * spec.rank)), spec.channels_last)
     float_bound = (C * spec.reduction_length + 1) * (eps(spec.dtype) * magnitude + tiny(spec.dtype))
     if not rounding:
         return float_bound
-    products = convolve(spec, ax, aw)  # |x| conv |w|, without the bias
     grown = (C * spec.reduction_length + 1) * eps(spec.dtype) * ((1 + rounding) ** 2 - 1) * products
     return float_bound + grown + (2 * rounding + rounding ** 2) * products
 

@@ -258,8 +258,7 @@ class Backend:
         try:
             if type(self)._run is not Backend._run:
                 made = Script(self.imports_for(spec))
-                if device.accelerator:
-                    raise NoForm(f"{self.name} computes on the CPU only")
+                self.place(spec, device)  # the CPU only, as by default
                 return Attempt(self._run(spec, x, w, b, made), made.rendered())
             made = self.plan(spec, device=device, precision=precision)
             return Attempt(self.execute(made, x, w, b), made.rendered())

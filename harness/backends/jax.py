@@ -137,18 +137,15 @@ class Jax(Backend):
                 Step("y", call("jax.numpy.add", Var("y"), Var("b"))))
 
     def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
-        if not device.accelerator:
-            if _jax().default_backend() == "cpu":
-                return ()
-            # with a GPU, JAX computes there by default: the CPU asked for is named
-            where = Item(call("jax.devices", "cpu"), 0)
-            return tuple(Step(n, call("jax.device_put", Var(n), where)) for n in tensor_names(spec))
-        try:
-            found = len(_jax().devices(device.kind))
-        except RuntimeError:
-            found = 0
-        if device.index >= found:
-            raise NoForm(f"jax sees no CUDA device {device} ({found} found)")
+        if not device.accelerator and _jax().default_backend() == "cpu":
+            return ()
+        if device.accelerator:  # (with a GPU, JAX computes there by default: a CPU case names the CPU)
+            try:
+                found = len(_jax().devices(device.kind))
+            except RuntimeError:
+                found = 0
+            if device.index >= found:
+                raise NoForm(f"jax sees no CUDA device {device} ({found} found)")
         where = Item(call("jax.devices", device.kind), device.index)
         return tuple(Step(n, call("jax.device_put", Var(n), where)) for n in tensor_names(spec))
 

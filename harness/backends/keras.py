@@ -33,7 +33,8 @@ from .tensorflow import log_level, without_op_name
 NO_KERAS_FORM = "has no Keras layer"
 # The weights are set from the spec's right after the layer is built. Keras' default initializers
 # (and its own 'zeros') would compile a program per new weight shape under JAX; np.zeros compiles nothing.
-NO_DRAW = dict(bias_initializer=Ref("np.zeros"))
+ZEROS = Ref("np.zeros")
+NO_DRAW = dict(bias_initializer=ZEROS)
 
 REFUSALS = (
     Refusal(
@@ -237,12 +238,12 @@ class Keras(Backend):
             steps += [Step("w", call("np.reshape", Var("w"), (spec.in_channels, multiplier, *spec.kernel))),
                       Step("w", call("np.transpose", Var("w"), (*range(2, 2 + r), 0, 1)), "(*kernel, C, M)")]
             layer = call(f"keras.layers.DepthwiseConv{r}D", spec.kernel, depth_multiplier=multiplier,
-                         depthwise_initializer=Ref("np.zeros"), **common)
+                         depthwise_initializer=ZEROS, **common)
         else:
             steps.append(Step("w", call("np.transpose", Var("w"), weight_to_spatial_first_axes(r)),
                               "(out, in/groups, *kernel) -> (*kernel, in/groups, out)"))
             layer = call(f"keras.layers.Conv{r}D", spec.out_channels, spec.kernel, groups=spec.groups,
-                         kernel_initializer=Ref("np.zeros"), **common)
+                         kernel_initializer=ZEROS, **common)
         return self._layer(spec, steps, layer)
 
     def convolution_transpose(self, spec: ConvSpec, layout: str):
@@ -254,7 +255,7 @@ class Keras(Backend):
         layer = call(f"keras.layers.Conv{spec.rank}DTranspose", spec.out_channels, spec.kernel, strides=spec.stride,
                      **arguments, data_format="channels_last" if spec.channels_last else "channels_first",
                      dilation_rate=spec.dilation, use_bias=spec.bias, dtype=spec.dtype,
-                     kernel_initializer=Ref("np.zeros"), **NO_DRAW)
+                     kernel_initializer=ZEROS, **NO_DRAW)
         return self._layer(spec, steps, layer)
 
     def _layer(self, spec: ConvSpec, steps: list, layer) -> tuple[tuple[Step, ...], int]:

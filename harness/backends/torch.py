@@ -29,6 +29,17 @@ HALF_REFUSAL = Refusal(
 )
 
 
+def _tf32_switch() -> tuple[str, object, bool]:
+    """cuDNN's switch for TF32 in convolutions: its path, its float32 value, and whether it
+    allows TF32 now (releases before ``conv.fp32_precision`` have ``allow_tf32``)."""
+    import torch
+
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        return "torch.backends.cudnn.conv.fp32_precision", "ieee", conv.fp32_precision == "tf32"
+    return "torch.backends.cudnn.allow_tf32", False, torch.backends.cudnn.allow_tf32
+
+
 def f_pad_widths(spec: ConvSpec) -> list[int]:
     """F.pad's widths: (before, after) pairs from the last spatial axis to the first."""
     return [p for pair in reversed(spec.explicit_padding) for p in pair]
@@ -92,20 +103,17 @@ class _Torch(Backend):
             return ()
         import torch
 
-        if not torch.cuda.is_available() or device.index >= torch.cuda.device_count():
-            raise NoForm(f"torch sees no CUDA device {device} (torch.cuda.device_count() is "
-                         f"{torch.cuda.device_count() if torch.cuda.is_available() else 0})")
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if device.index >= found:
+            raise NoForm(f"torch sees no CUDA device {device} (torch.cuda.device_count() is {found})")
         return tuple(Step(n, call(f"{n}.to", str(device))) for n in tensor_names(spec))
 
     def unplace(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
         return (Step("y", call("y.cpu")),) if device.accelerator else ()
 
     def float32_settings(self) -> tuple[Setting, ...]:
-        import torch
-
-        if hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cudnn.conv, "fp32_precision"):
-            return (Setting("torch.backends.cudnn.conv.fp32_precision", "ieee"),)
-        return (Setting("torch.backends.cudnn.allow_tf32", False),)  # releases before the fp32_precision switches
+        path, float32, _ = _tf32_switch()
+        return (Setting(path, float32),)
 
     def default_precision(self, spec: ConvSpec, device: Device) -> str:
         """cuDNN convolves float32 as TF32 on tensor cores (compute capability 8.0 on)
@@ -114,8 +122,7 @@ class _Torch(Backend):
 
         if spec.dtype != "float32" or not device.accelerator or torch.cuda.get_device_capability(device.index) < (8, 0):
             return spec.dtype
-        switch = getattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision", None)
-        return "tf32" if (switch == "tf32" if switch is not None else torch.backends.cudnn.allow_tf32) else "float32"
+        return "tf32" if _tf32_switch()[2] else "float32"
 
     def execute(self, planned, x, w, b):
         with warnings.catch_warnings():  # a note on speed, not on the result
