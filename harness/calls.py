@@ -8,7 +8,8 @@ or ``x.permute`` for a method of a variable), ``Var`` a variable, ``Ref`` a
 module attribute used as a value (``torch.bfloat16``); anything else is a
 literal rendered with ``repr``. A ``Setting`` is a framework switch in force
 while the call runs (``torch.backends.cudnn.allow_tf32 = False``), rendered
-after the imports and put back afterwards.
+after the imports and put back afterwards. A call's ``scope`` is a context
+manager it runs inside (``tf.device('/GPU:0')``), rendered as a ``with`` block.
 """
 
 from __future__ import annotations
@@ -171,12 +172,19 @@ class Call:
     notes: tuple[str, ...] = ()
     refusals: tuple[str, ...] = ()  # message patterns of the declared refusals that apply to the spec
     settings: tuple[Setting, ...] = ()  # framework switches in force for the call (a precision mode)
+    scope: Apply | None = None  # a context manager the steps run inside (a TensorFlow device)
+
+    def run(self, variables: dict, modules: dict) -> dict:
+        """The steps, from the inputs to the outputs, run inside the scope."""
+        with evaluate(self.scope, variables, modules) if self.scope else contextlib.nullcontext():
+            return run_steps(self.inputs + self.body + self.outputs, variables, modules)
 
     def rendered(self) -> Rendered:
         lines = lambda steps: tuple(step.render() for step in steps)  # noqa: E731
         imports = (*self.imports, *(setting.render() for setting in self.settings))
         return Rendered(imports, lines(self.inputs), lines(self.body), lines(self.outputs),
-                        self.body[self.native].render(), self.transposed, self.notes, self.refusals)
+                        self.body[self.native].render(), self.transposed, self.notes, self.refusals,
+                        render(self.scope) if self.scope else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,15 +200,22 @@ class Rendered:
     transposed: bool = False
     notes: tuple[str, ...] = ()
     refusals: tuple[str, ...] = ()
+    scope: str = ""  # the context manager the steps run inside, if any
 
     @property
     def code(self) -> str:
         """The body: what runs between the framework's inputs and its output."""
-        return "\n".join(self.body)
+        return "\n".join(self.scoped(self.body))
+
+    def scoped(self, lines) -> tuple[str, ...]:
+        """``lines`` inside the call's ``with`` block, where it has a scope."""
+        if not self.scope:
+            return tuple(lines)
+        return (f"with {self.scope}:", *("    " + line for line in lines))
 
     def standalone(self) -> str:
         """Pasteable after building NumPy ``x, w, b``: imports, conversions, the body, back to NumPy."""
-        return "\n".join((*self.imports, *self.inputs, *self.body, *self.outputs))
+        return "\n".join((*self.imports, *self.scoped((*self.inputs, *self.body, *self.outputs))))
 
     def to_dict(self) -> dict:
         return {field.name: list(value) if isinstance(value := getattr(self, field.name), tuple) else value

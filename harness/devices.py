@@ -101,7 +101,7 @@ def cuda_count() -> int:
     if importlib.util.find_spec("torch") is not None:
         import torch
 
-        counts.append(torch.cuda.device_count() if torch.cuda.is_available() else 0)
+        counts.append(torch.cuda.device_count())  # asks NVML where it can: CUDA is not initialised here
     if counts[-1] == 0 and importlib.util.find_spec("jax") is not None:
         import jax
 
@@ -131,7 +131,7 @@ def describe(device: Device) -> dict:
     if importlib.util.find_spec("torch") is not None:
         import torch
 
-        if torch.cuda.is_available():
+        if torch.cuda.device_count() > device.index:
             major, minor = torch.cuda.get_device_capability(device.index)
             return {"name": torch.cuda.get_device_name(device.index), "capability": f"{major}.{minor}",
                     "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}

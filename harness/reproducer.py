@@ -97,7 +97,7 @@ def reproducer(
          "# the float64 reference computed by convharness",
          *expected_lines, "",
          f"# the call {backend} made, as it ran",
-         *call.inputs, *_guarded(call), *call.outputs, "",
+         *call.scoped((*call.inputs, *_guarded(call), *call.outputs)), "",
          'print("result:", np.asarray(y, dtype=np.float64).ravel()[:8], "...")',
          "if expected is not None:",
          "    error = np.abs(np.asarray(y, dtype=np.float64) - expected)",

@@ -175,6 +175,44 @@ def test_where_jax_defaults_to_a_gpu_the_cpu_asked_for_is_named_in_the_call(monk
     assert outcome.status == "pass" and "x = jax.device_put(x, jax.devices('cpu')[0])" in outcome.invocation.inputs
 
 
+@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_device_asked_for(monkeypatch):
+    """A TensorFlow with a GPU computes there by default: every call says where it runs.
+    The GPU list is a stand-in; TensorFlow's soft placement runs '/GPU:0' on the CPU here."""
+    from harness.backends import tensorflow as tf_backend
+
+    adapter = get_backend("tensorflow")
+    assert adapter.plan(SPEC).scope is None  # tensorflow-cpu: no GPU, and nothing to name
+    monkeypatch.setattr(tf_backend, "_gpus", lambda: ("GPU 0",))
+    outcome = check(SPEC, backends=["tensorflow"]).outcomes[0]
+    assert outcome.status == "pass", outcome.message
+    lines = outcome.invocation.standalone().splitlines()
+    assert lines[len(outcome.invocation.imports)] == "with tf.device('/CPU:0'):"
+    assert all(line.startswith("    ") for line in lines[len(outcome.invocation.imports) + 1:])
+    assert adapter.plan(SPEC, device=Device("cuda", 0)).rendered().scope == "tf.device('/GPU:0')"
+    missing = adapter.attempt(SPEC, *make_inputs(SPEC), device=Device("cuda", 1))
+    assert missing.refusal is not None and "this TensorFlow sees no GPU 1 (1 found)" in str(missing.error)
+
+
+def test_a_call_runs_its_steps_inside_its_scope_and_leaves_it_after():
+    entered = []
+
+    @contextlib.contextmanager
+    def place(where):
+        entered.append(where)
+        yield
+        entered.append("left")
+
+    modules = {"ctx": type("Module", (), {"place": staticmethod(place)}),
+               "note": lambda value: entered.append(("ran", value)) or value}
+    planned = calls.Call((), (), (calls.Step("y", calls.call("note", calls.Var("x"))),), (), 0,
+                         scope=calls.call("ctx.place", "gpu"))
+    assert planned.run({"x": 3}, modules)["y"] == 3
+    assert entered == ["gpu", ("ran", 3), "left"]
+    shown = planned.rendered()
+    assert shown.code == "with ctx.place('gpu'):\n    y = note(x)" and shown.standalone() == shown.code
+
+
 def test_the_keras_workers_see_no_gpu(monkeypatch):
     """Each Keras backend computes on a GPU it sees, whatever the device asked for: the
     workers, which compute on the CPU only, are started with none visible."""

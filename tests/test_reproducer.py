@@ -87,3 +87,17 @@ def test_an_undeclared_error_propagates_with_its_traceback(fakes):
 def test_a_call_without_a_recorded_line_still_gives_a_script_that_compiles(refusals):
     script = reproducer(SPEC, "handmade", Rendered(refusals=refusals), seed=0)
     compile(script, "reproducer.py", "exec")
+
+
+@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+def test_a_call_that_runs_inside_a_device_scope_reproduces_inside_it(monkeypatch):
+    """Where TensorFlow sees a GPU its call runs inside ``tf.device``; the script runs it
+    there too. (A stand-in GPU list; TensorFlow's own device is the CPU's, named.)"""
+    from harness.backends import tensorflow as tf_backend
+
+    monkeypatch.setattr(tf_backend, "_gpus", lambda: ("a GPU",))
+    outcome, out = _run(SPEC, "tensorflow")
+    assert outcome.status == "pass" and out.returncode == 0, out.stderr[-2000:]
+    script = reproducer(SPEC, "tensorflow", outcome.invocation, seed=5)
+    assert "\nwith tf.device('/CPU:0'):\n    x = tf.constant(x)\n" in script
+    assert _printed_error(out) == outcome.max_abs_error

@@ -47,7 +47,7 @@ class NoForm(Exception):
 ON_DEVICE = Refusal(
     "device",
     lambda spec: True,
-    r"computes on the CPU only|sees no CUDA device|has no GPU|on cuda:\d+ is not built yet",
+    r"computes on the CPU only|sees no CUDA device|has no GPU|sees no GPU \d+",
     "this backend cannot compute on the device asked for",
     dict(layout="NCW", in_channels=1, out_channels=1, spatial=2, kernel=1),  # on a CUDA device
 )
@@ -66,9 +66,7 @@ class Unsupported(Exception):
 
 def run_call(planned: Call, x, w, b, namespace: dict):
     """A planned call run from NumPy ``x, w, b`` to its result ``y``, its names looked up in ``namespace``."""
-    variables = {"x": x, "w": w, "b": b}
-    run_steps(planned.inputs + planned.body + planned.outputs, variables, namespace)
-    return variables["y"]
+    return planned.run({"x": x, "w": w, "b": b}, namespace)["y"]
 
 
 def first_line(exc: BaseException) -> str:
@@ -200,6 +198,11 @@ class Backend:
         """Steps that bring the result back from ``device`` before it becomes NumPy."""
         return ()
 
+    def scope(self, device: Device) -> Apply | None:
+        """The context manager that puts the framework's work on ``device``, where the
+        framework places work that way (TensorFlow's ``tf.device``)."""
+        return None
+
     def float32_settings(self) -> tuple[Setting, ...]:
         """The switches that make float32 convolutions compute in float32 where the
         framework's default may not (TF32 on a GPU's tensor cores)."""
@@ -250,7 +253,7 @@ class Backend:
         settings = self.float32_settings() if precision == "float32" and spec.dtype == "float32" else ()
         return Call(self.imports_for(spec), self.to_framework(spec) + self.place(spec, device), tuple(body),
                     self.unplace(spec, device) + self.to_numpy(spec), native, transposed, tuple(notes), refusals,
-                    settings)
+                    settings, self.scope(device))
 
     def attempt(self, spec: ConvSpec, x, w, b=None, *, device: Device = CPU, precision: str = "default") -> Attempt:
         """Plan and run ``spec``; whatever the framework raises is returned, not raised."""

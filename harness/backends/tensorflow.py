@@ -103,6 +103,12 @@ def _tf():
     return tf
 
 
+@functools.cache
+def _gpus() -> tuple:
+    """The GPUs this TensorFlow can compute on (none with tensorflow-cpu)."""
+    return tuple(_tf().config.list_physical_devices("GPU"))
+
+
 # TensorFlow's C++ info and warning lines (its oneDNN banner) and absl's note before them
 NATIVE_LOG = re.compile(rb"^([IW]\d{4} \S+ +\d+ \S+:\d+\]|WARNING: All log messages before absl)")
 
@@ -239,13 +245,32 @@ class TensorFlow(Backend):
         return tuple(Step(n, call("tf.constant", Var(n))) for n in tensor_names(spec))
 
     def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
-        if not device.accelerator:
-            return ()
-        gpus = _tf().config.list_physical_devices("GPU")
-        if not gpus:
-            raise NoForm("this TensorFlow has no GPU (tensorflow-cpu, or no CUDA device it can use)")
-        raise NoForm(f"running TensorFlow on {device} is not built yet: it places ops with tf.device, "
-                     "which a call value does not express")
+        """Nothing to convert: ``scope`` names the device. Refused where this TensorFlow
+        has no such GPU."""
+        found = len(_gpus())
+        if device.accelerator and device.index >= found:
+            if not found:
+                raise NoForm("this TensorFlow has no GPU (tensorflow-cpu, or no CUDA device it can use)")
+            raise NoForm(f"this TensorFlow sees no GPU {device.index} ({found} found)")
+        return ()
+
+    def scope(self, device: Device):
+        """``tf.device`` where this TensorFlow sees a GPU: it computes there by default,
+        so a CPU case names the CPU too. None where it has no GPU."""
+        if not _gpus():
+            return None
+        return call("tf.device", f"/GPU:{device.index}" if device.accelerator else "/CPU:0")
+
+    def default_precision(self, spec: ConvSpec, device: Device) -> str:
+        """TensorFlow convolves float32 as TF32 on tensor cores (compute capability
+        8.0 on) while ``enable_tensor_float_32_execution`` is on, as by default."""
+        if spec.dtype != "float32" or not device.accelerator:
+            return spec.dtype
+        tf = _tf()
+        details = tf.config.experimental.get_device_details(_gpus()[device.index])
+        if tuple(details.get("compute_capability", (0, 0))) < (8, 0):
+            return spec.dtype
+        return "tf32" if tf.config.experimental.tensor_float_32_execution_enabled() else "float32"
 
     def float32_settings(self) -> tuple[Setting, ...]:
         return (Setting("tf.config.experimental.enable_tensor_float_32_execution", False, function=True,
