@@ -194,6 +194,24 @@ def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_d
     assert missing.refusal is not None and "this TensorFlow sees no GPU 1 (1 found)" in str(missing.error)
 
 
+@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+def test_tensorflow_reports_tf32_for_float32_from_compute_capability_8_while_its_switch_is_on(monkeypatch):
+    import tensorflow as tf
+
+    from harness.backends import tensorflow as tf_backend
+
+    adapter, gpu = get_backend("tensorflow"), Device("cuda", 0)
+    monkeypatch.setattr(tf_backend, "_gpus", lambda: ("GPU 0",))
+    for capability, expected in (((9, 0), "tf32"), ((8, 0), "tf32"), ((7, 5), "float32")):
+        monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda _: {"compute_capability": capability})
+        assert adapter.default_precision(SPEC, gpu) == expected, capability
+        assert adapter.default_precision(SPEC.replace(dtype="float16"), gpu) == "float16"
+        assert adapter.default_precision(SPEC, Device()) == "float32"
+    monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda _: {"compute_capability": (9, 0)})
+    with calls.applied(adapter.float32_settings(), adapter.namespace()):
+        assert adapter.default_precision(SPEC, gpu) == "float32"
+
+
 def test_a_call_runs_its_steps_inside_its_scope_and_leaves_it_after():
     entered = []
 
