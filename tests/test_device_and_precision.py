@@ -139,8 +139,13 @@ cuda = pytest.mark.skipif(not cuda_here(), reason="needs a CUDA device (torch.cu
 
 
 @cuda
-@pytest.mark.parametrize("backend", [b for b in ("torch", "jax") if b in FRAMEWORK_BACKENDS])
+@pytest.mark.parametrize("backend", [b for b in ("torch", "jax", "tensorflow") if b in FRAMEWORK_BACKENDS])
 def test_on_a_gpu_float32_passes_forced_and_by_default_as_its_precision(backend):
+    if backend == "tensorflow":
+        from harness.backends.tensorflow import _gpus
+
+        if not _gpus():
+            pytest.skip("this TensorFlow has no GPU (tensorflow-cpu)")
     big = ConvSpec(layout="NCHW", batch=2, in_channels=64, out_channels=64, spatial=28, kernel=3, padding=1)
     result = check(big, backends=[backend], device="cuda")
     assert {o.status for o in result.outcomes} == {"pass"}, [(o.backend, o.ratio, o.message) for o in result.outcomes]
@@ -182,7 +187,8 @@ def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_d
     from harness.backends import tensorflow as tf_backend
 
     adapter = get_backend("tensorflow")
-    assert adapter.plan(SPEC).scope is None  # tensorflow-cpu: no GPU, and nothing to name
+    if not tf_backend._gpus():
+        assert adapter.plan(SPEC).scope is None  # tensorflow-cpu: no GPU, and nothing to name
     monkeypatch.setattr(tf_backend, "_gpus", lambda: ("GPU 0",))
     outcome = check(SPEC, backends=["tensorflow"]).outcomes[0]
     assert outcome.status == "pass", outcome.message
