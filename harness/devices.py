@@ -91,25 +91,50 @@ class Device:
 CPU = Device()
 
 
-def cuda_count() -> int:
-    """The CUDA devices PyTorch or JAX can see here (whichever is installed and sees more);
-    imports them, so it is asked only when a CUDA device is."""
+# JAX starts its GPU client (a CUDA context on every device) when asked for its devices:
+# asked in a child process, so the process that spawns the workers holds none
+JAX_GPUS = """
+import json, jax
+try:
+    found = jax.devices("cuda")
+except RuntimeError:  # no CUDA platform in this jaxlib, or no device
+    found = []
+print(json.dumps([[d.device_kind, str(getattr(d, "compute_capability", ""))] for d in found]))
+"""
+
+
+@functools.cache
+def jax_gpus() -> tuple[tuple[str, str], ...]:
+    """JAX's CUDA devices as (name, compute capability), asked in a child process."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("jax") is None:
+        return ()
+    run = subprocess.run([sys.executable, "-c", JAX_GPUS], capture_output=True, text=True,
+                         env={**os.environ, **GPU_SHARING})
+    if run.returncode != 0:
+        return ()
+    return tuple(tuple(found) for found in json.loads(run.stdout.strip().splitlines()[-1]))
+
+
+def torch_gpus() -> int:
+    """The CUDA devices PyTorch sees, asked of NVML where it can: CUDA is not initialised."""
     import importlib.util
 
-    share_gpu()  # asking JAX starts its GPU client, which would otherwise take 75% of the memory here
-    counts = [0]
-    if importlib.util.find_spec("torch") is not None:
-        import torch
+    if importlib.util.find_spec("torch") is None:
+        return 0
+    import torch
 
-        counts.append(torch.cuda.device_count())  # asks NVML where it can: CUDA is not initialised here
-    if counts[-1] == 0 and importlib.util.find_spec("jax") is not None:
-        import jax
+    return torch.cuda.device_count()
 
-        try:
-            counts.append(len(jax.devices("cuda")))
-        except RuntimeError:  # no CUDA platform in this jaxlib, or no device
-            pass
-    return max(counts)
+
+def cuda_count() -> int:
+    """The CUDA devices PyTorch or JAX can see here (JAX asked only where PyTorch sees none);
+    asked only when a CUDA device is."""
+    return torch_gpus() or len(jax_gpus())
 
 
 def require(device: Device) -> Device:
@@ -126,16 +151,11 @@ def describe(device: Device) -> dict:
     CUDA and cuDNN versions PyTorch was built with (nothing for the CPU: see ``cpu``)."""
     if not device.accelerator:
         return {}
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is not None:
+    if torch_gpus() > device.index:
         import torch
 
-        if torch.cuda.device_count() > device.index:
-            major, minor = torch.cuda.get_device_capability(device.index)
-            return {"name": torch.cuda.get_device_name(device.index), "capability": f"{major}.{minor}",
-                    "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
-    import jax
-
-    found = jax.devices("cuda")[device.index]
-    return {"name": found.device_kind, "capability": getattr(found, "compute_capability", "")}
+        major, minor = torch.cuda.get_device_capability(device.index)
+        return {"name": torch.cuda.get_device_name(device.index), "capability": f"{major}.{minor}",
+                "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+    name, capability = jax_gpus()[device.index]
+    return {"name": name, "capability": capability}
