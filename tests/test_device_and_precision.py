@@ -252,3 +252,16 @@ def test_the_keras_workers_see_no_gpu(monkeypatch):
     with pytest.raises(OSError):
         keras_backend._Worker("torch")
     assert started[0]["CUDA_VISIBLE_DEVICES"] == "" and started[0]["KERAS_BACKEND"] == "torch"
+
+
+def test_the_report_keeps_a_backends_gpu_results_apart_from_its_cpu_results(stand_ins):
+    from harness.records import Record, environment
+    from harness.report.model import build
+
+    records = [Record.of(0, result, outcome, environment())
+               for device in ("cpu", "cuda") for result in [check(SPEC, backends=["tf32_gpu"], device=device)]
+               for outcome in result.outcomes]
+    report = build(records)
+    rows = [version for version, _ in report.matrix.rows]
+    assert len(rows) == 3 and sum(version.endswith(" on cuda:0") for version in rows) == 2, rows
+    assert {backend for backend, _ in report.counts} == {"tf32_gpu", "tf32_gpu on cuda:0", "tf32_gpu[float32] on cuda:0"}

@@ -392,10 +392,11 @@ def build(records: list[Record], sources: tuple[str, ...] = (), skipped_lines: i
             continue
         spec = record.conv_spec
         case = cases.setdefault((spec.to_json(), record.seed), f"c{len(cases) + 1}")
+        where = "" if record.device == "cpu" else f" on {record.device}"  # a GPU's results are not the CPU's
         backend, status = record.backend, str(record.status)
-        version = f"{backend} {record.version}".strip()
+        version = f"{backend} {record.version}".strip() + where
         versions[version] = None
-        counts[backend][status] += 1
+        counts[backend + where][status] += 1
         for family in families(spec):
             columns.add(family)
             cells[(version, family)][status] += 1
