@@ -174,9 +174,13 @@ class Call:
     settings: tuple[Setting, ...] = ()  # framework switches in force for the call (a precision mode)
     scope: Apply | None = None  # a context manager the steps run inside (a TensorFlow device)
 
+    def within(self, modules: dict):
+        """The call's scope, to enter (a context that does nothing where it has none)."""
+        return evaluate(self.scope, {}, modules) if self.scope else contextlib.nullcontext()
+
     def run(self, variables: dict, modules: dict) -> dict:
         """The steps, from the inputs to the outputs, run inside the scope."""
-        with evaluate(self.scope, variables, modules) if self.scope else contextlib.nullcontext():
+        with self.within(modules):
             return run_steps(self.inputs + self.body + self.outputs, variables, modules)
 
     def rendered(self) -> Rendered:

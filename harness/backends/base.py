@@ -287,15 +287,16 @@ class Backend:
         Unsupported, as in ``run``."""
         try:
             planned, namespace = self.plan(spec), self.namespace()
-            given = run_steps(planned.inputs, {"x": np.zeros(spec.input_shape, cotangent.dtype), "w": w, "b": None},
-                              namespace)
-            cotangent = run_steps(planned.inputs, {"x": cotangent, "w": w, "b": None}, namespace)["x"]
+            with planned.within(namespace):
+                given = run_steps(planned.inputs, {"x": np.zeros(spec.input_shape, cotangent.dtype), "w": w,
+                                                   "b": None}, namespace)
+                cotangent = run_steps(planned.inputs, {"x": cotangent, "w": w, "b": None}, namespace)["x"]
 
-            def forward(x):
-                return run_steps(planned.body, {**given, "x": x}, namespace)["y"]
+                def forward(x):
+                    return run_steps(planned.body, {**given, "x": x}, namespace)["y"]
 
-            gradient = self.vjp(forward, given["x"], cotangent)
-            return run_steps(planned.outputs, {"y": gradient}, namespace)["y"]
+                gradient = self.vjp(forward, given["x"], cotangent)
+                return run_steps(planned.outputs, {"y": gradient}, namespace)["y"]
         except Exception as exc:
             refusal = next((r for r in self.refusals + self.gradient_refusals if r.matches(spec, str(exc))), None)
             if refusal is None:
