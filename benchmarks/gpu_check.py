@@ -3,10 +3,13 @@
 Prints, per backend, dtype and precision mode (the framework's default, and
 forced to float32 as ``name[float32]``): the cases, how many pass, the worst
 error/bound, and for the default mode the precision it ran at ("tf32"); then
-the sweep's cases/s on the GPU against the same sweep on the CPU cores.
+the sweep's cases/s on the GPU against the same sweep on the CPU cores, for
+each number of jobs (what the default --jobs on a GPU should be).
 Without a CUDA device it says so and exits 0 (nothing to measure).
 
-    python benchmarks/gpu_check.py [--examples 200] [--backends torch,jax] [--device cuda:0] [--jobs 1]
+    python benchmarks/gpu_check.py [--examples 200] [--backends torch,jax] [--device cuda:0] [--jobs 1,2,4]
+
+A TensorFlow with a GPU joins with --backends torch,jax,tensorflow.
 """
 
 import argparse
@@ -28,7 +31,7 @@ def main():
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--backends", default="torch,jax")
     parser.add_argument("--device", default="cuda:0")
-    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--jobs", default="1,2,4", help="the sweep's job counts to measure, comma-separated")
     args = parser.parse_args()
 
     from harness import check
@@ -57,14 +60,15 @@ def main():
     for (backend, dtype), row in sorted(rows.items()):
         print(f"{backend:<18} {dtype:<9} {','.join(sorted(row['precision'])):<9} {row['cases']:>6} "
               f"{row['pass']:>6} {row['worst']:>16.3g}")
-    seconds = {}
-    for where in (str(device), "cpu"):
-        code = SWEEP.format(examples=args.examples, seed=args.seed, backends=backends, jobs=args.jobs, device=where)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-        seconds[where] = float(out.split("cases in ")[1].split(" s")[0])
-    gpu, cpu = seconds[str(device)], seconds["cpu"]
-    print(f"sweep, {args.examples} cases, --jobs {args.jobs}: {device} {args.examples / gpu:.1f} cases/s "
-          f"({gpu:.1f} s, both precision modes), cpu {args.examples / cpu:.1f} cases/s ({cpu:.1f} s)")
+    for jobs in map(int, args.jobs.split(",")):
+        seconds = {}
+        for where in (str(device), "cpu"):
+            code = SWEEP.format(examples=args.examples, seed=args.seed, backends=backends, jobs=jobs, device=where)
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            seconds[where] = float(out.split("cases in ")[1].split(" s")[0])
+        gpu, cpu = seconds[str(device)], seconds["cpu"]
+        print(f"sweep, {args.examples} cases, --jobs {jobs}: {device} {args.examples / gpu:.1f} cases/s "
+              f"({gpu:.1f} s, both precision modes), cpu {args.examples / cpu:.1f} cases/s ({cpu:.1f} s)")
     return 0
 
 
