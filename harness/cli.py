@@ -303,14 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
     examples.add_argument("--backends", help=backends_help)
     examples.set_defaults(func=cmd_examples)
 
+    def backends_and_device(command):
+        command.add_argument("--backends", help=backends_help)
+        command.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
+
     def spec_arguments(command, seed: bool = True):
-        """The spec, its overrides, and (where data are drawn) --seed and --backends."""
+        """The spec, its overrides, and (where data are drawn) --seed, --backends and --device."""
         command.add_argument("spec", help="a JSON file or JSON string in the form ConvSpec.to_dict() writes")
         command.add_argument("overrides", nargs="*", help="key=value overrides, e.g. stride=2 dtype=float64")
         if seed:
             command.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
-            command.add_argument("--backends", help=backends_help)
-            command.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
+            backends_and_device(command)
 
     def records_and_exact(command, per: str):
         command.add_argument("--records", help=f"append one JSON line per {per} to this file (for `report`)")
@@ -328,8 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--examples", type=_positive("examples"), default=200,
                        help="number of generated cases (default 200)")
     sweep.add_argument("--seed", type=int, default=0, help="generation seed, the same cases for the same seed")
-    sweep.add_argument("--backends", help=backends_help)
-    sweep.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
+    backends_and_device(sweep)
     records_and_exact(sweep, "case and backend")
     sweep.add_argument("--jobs", type=_positive("jobs"), default=1, help="worker processes (default 1)")
     sweep.add_argument("--shard", type=_shard, default=(1, 1), help="run shard i of n, e.g. 2/4 (default 1/1)")
@@ -354,8 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     port.add_argument("target", help="module:callable (or file.py:callable) returning a model or (model, input)")
     port.add_argument("--input-shape", help="example input shape, e.g. 1,3,224,224 (random data)")
     port.add_argument("--name", help="the model's name in tables and records (default: its class or name)")
-    port.add_argument("--backends", help=backends_help)
-    port.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
+    backends_and_device(port)
     port.add_argument("--records", help="append one JSON line per layer and backend (for `report`)")
     port.add_argument("--quiet", action="store_true", help="no progress lines")
     port.set_defaults(func=cmd_port)
@@ -369,8 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--json", help="write the comparison as JSON (a stable format, see the README)")
     comp.add_argument("--records", help="also check the target's layers in every backend, as `port` does, and "
                                         "append their records (for `report`)")
-    comp.add_argument("--backends", help=backends_help)
-    comp.add_argument("--device", type=_device, default="cpu", help=DEVICE_HELP)
+    backends_and_device(comp)
     comp.set_defaults(func=cmd_compare)
 
     diag = sub.add_parser("diagnose", help="name the porting mistake that explains a port's output")

@@ -57,7 +57,7 @@ INPUT_ROUNDING = {"tf32": 2.0 ** -10}
 def error_bound(spec: ConvSpec, x, w, b=None, *, precision: str | None = None) -> np.ndarray:
     """Per-element bound on |backend - reference|, in ``spec.layout``. ``precision``
     "tf32" (float32 specs) allows for the inputs rounded to TF32 before the products."""
-    rounding = INPUT_ROUNDING.get(precision, 0.0) if precision else 0.0
+    rounding = INPUT_ROUNDING.get(precision, 0.0)
     if precision and precision not in INPUT_ROUNDING and precision != spec.dtype:
         raise ValueError(f"precision={precision!r}: must be one of {', '.join(['float32', *INPUT_ROUNDING])}")
     products = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)))  # |x| conv |w|

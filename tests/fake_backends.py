@@ -142,8 +142,11 @@ class TensorFloat32(_OnAnyDevice):
     name = "tf32_gpu"
     says_tf32 = True
 
-    def default_precision(self, spec, device):
-        return "tf32" if self.says_tf32 and device.accelerator and spec.dtype == "float32" else spec.dtype
+    def capability(self, device):
+        return (8, 0)
+
+    def allows_tf32(self):
+        return self.says_tf32
 
     def convolution(self, spec, layout, padding):
         steps, native = super().convolution(spec, layout, padding)

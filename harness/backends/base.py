@@ -210,8 +210,19 @@ class Backend:
 
     def default_precision(self, spec: ConvSpec, device: Device) -> str:
         """What the framework's default computes a ``spec.dtype`` conv in on ``device``:
-        the dtype itself, or "tf32" where float32 runs as TF32 by default."""
-        return spec.dtype
+        "tf32" for float32 on tensor cores (compute capability 8.0 on) while the
+        framework's TF32 switch is on, as it is by default; else the dtype itself."""
+        if spec.dtype != "float32" or not device.accelerator or self.capability(device) < (8, 0):
+            return spec.dtype
+        return "tf32" if self.allows_tf32() else "float32"
+
+    def capability(self, device: Device) -> tuple[int, ...]:
+        """The CUDA compute capability of ``device``, as the framework reports it."""
+        return (0, 0)
+
+    def allows_tf32(self) -> bool:
+        """Whether the framework's switch lets float32 convolutions run as TF32 now."""
+        return False
 
     # -- the same for every framework ----------------------------------------------
 

@@ -153,16 +153,14 @@ class Jax(Backend):
         return (Setting("jax.config.update", "highest", read="jax.config.jax_default_matmul_precision",
                         key="jax_default_matmul_precision", function=True),)
 
-    def default_precision(self, spec: ConvSpec, device: Device) -> str:
-        """XLA's default precision convolves float32 as TF32 on tensor cores (compute
-        capability 8.0 on) unless jax_default_matmul_precision asks for more."""
-        if spec.dtype != "float32" or not device.accelerator:
-            return spec.dtype
-        jax = _jax()
-        capability = getattr(jax.devices(device.kind)[device.index], "compute_capability", "0")
-        asked = str(jax.config.jax_default_matmul_precision or "default").lower()
-        full = asked in ("highest", "float32", "precision.highest")
-        return "float32" if full or float(capability) < 8.0 else "tf32"
+    def capability(self, device: Device) -> tuple[int, ...]:
+        found = _jax().devices(device.kind)[device.index]
+        return tuple(int(part) for part in str(getattr(found, "compute_capability", "0.0")).split("."))
+
+    def allows_tf32(self) -> bool:
+        """XLA's default precision does, unless jax_default_matmul_precision asks for more."""
+        asked = str(_jax().config.jax_default_matmul_precision or "default").lower()
+        return asked not in ("highest", "float32", "precision.highest")
 
     def execute(self, planned, x, w, b):
         """NumPy arrays go into the jitted body as they are (a conversion first

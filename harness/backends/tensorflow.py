@@ -261,16 +261,12 @@ class TensorFlow(Backend):
             return None
         return call("tf.device", f"/GPU:{device.index}" if device.accelerator else "/CPU:0")
 
-    def default_precision(self, spec: ConvSpec, device: Device) -> str:
-        """TensorFlow convolves float32 as TF32 on tensor cores (compute capability
-        8.0 on) while ``enable_tensor_float_32_execution`` is on, as by default."""
-        if spec.dtype != "float32" or not device.accelerator:
-            return spec.dtype
-        tf = _tf()
-        details = tf.config.experimental.get_device_details(_gpus()[device.index])
-        if tuple(details.get("compute_capability", (0, 0))) < (8, 0):
-            return spec.dtype
-        return "tf32" if tf.config.experimental.tensor_float_32_execution_enabled() else "float32"
+    def capability(self, device: Device) -> tuple[int, ...]:
+        details = _tf().config.experimental.get_device_details(_gpus()[device.index])
+        return tuple(details.get("compute_capability", (0, 0)))
+
+    def allows_tf32(self) -> bool:
+        return _tf().config.experimental.tensor_float_32_execution_enabled()
 
     def float32_settings(self) -> tuple[Setting, ...]:
         return (Setting("tf.config.experimental.enable_tensor_float_32_execution", False, function=True,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 
 from ..calls import Ref, Setting, Step, Var, call
-from ..devices import Device
+from ..devices import Device, torch_gpus
 from ..layouts import channels_first_layout
 from ..spec import ConvSpec
 from .base import Backend, NoForm, Refusal, spatial_padding_is_symmetric, tensor_names
@@ -101,9 +101,7 @@ class _Torch(Backend):
     def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
         if not device.accelerator:
             return ()
-        import torch
-
-        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        found = torch_gpus()
         if device.index >= found:
             raise NoForm(f"torch sees no CUDA device {device} (torch.cuda.device_count() is {found})")
         return tuple(Step(n, call(f"{n}.to", str(device))) for n in tensor_names(spec))
@@ -115,14 +113,13 @@ class _Torch(Backend):
         path, float32, _ = _tf32_switch()
         return (Setting(path, float32),)
 
-    def default_precision(self, spec: ConvSpec, device: Device) -> str:
-        """cuDNN convolves float32 as TF32 on tensor cores (compute capability 8.0 on)
-        while its TF32 switch is on, as it is by default."""
+    def capability(self, device: Device) -> tuple[int, ...]:
         import torch
 
-        if spec.dtype != "float32" or not device.accelerator or torch.cuda.get_device_capability(device.index) < (8, 0):
-            return spec.dtype
-        return "tf32" if _tf32_switch()[2] else "float32"
+        return torch.cuda.get_device_capability(device.index)
+
+    def allows_tf32(self) -> bool:
+        return _tf32_switch()[2]
 
     def execute(self, planned, x, w, b):
         with warnings.catch_warnings():  # a note on speed, not on the result
