@@ -16,7 +16,7 @@ from harness.backends import REGISTRY, _extra_entries, get_backend
 from harness.calls import Rendered
 from harness.reference import reference
 from harness.reproducer import REFUSED_MARK, RESULT_MARK, reproducer
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, SLOW
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW
 
 pytestmark = [IMPORTS_TENSORFLOW, SLOW]  # each test runs a script in a new process
 
@@ -54,6 +54,13 @@ TRANSPOSED = ConvSpec(layout="NCHW", in_channels=2, out_channels=3, spatial=(4, 
 @pytest.mark.parametrize("backend", ["numpy", *FRAMEWORK_BACKENDS])
 def test_a_pass_reproduces_the_error_check_measured(backend, spec):
     outcome, out = _run(spec, backend)
+    assert outcome.status == "pass" and out.returncode == 0, out.stderr[-2000:]
+    assert _printed_error(out) == outcome.max_abs_error
+
+
+@pytest.mark.parametrize("backend", [b for b in ("jax", "flax") if b in (*FRAMEWORK_BACKENDS, *LAYER_BACKENDS)])
+def test_a_float64_jax_reproducer_switches_x64_on_and_prints_the_error_check_measured(backend):
+    outcome, out = _run(SPEC.replace(dtype="float64"), backend)  # without x64 JAX would compute in float32
     assert outcome.status == "pass" and out.returncode == 0, out.stderr[-2000:]
     assert _printed_error(out) == outcome.max_abs_error
 

@@ -10,7 +10,7 @@ padding mode with other pads goes through jax.numpy.pad first); a transposed
 layer's integer pads are those of the stride-dilated input, (k-1)*d - crop;
 ConvTranspose has no groups (a declared refusal). The rest is the jax
 backend's: the body runs jitted, padding modes go through jax.numpy.pad, and
-float64 needs jax_enable_x64, switched on at first use.
+a float64 call switches jax_enable_x64 on for itself.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def flax_mode_pads(spec: ConvSpec) -> tuple[tuple[int, int], ...]:
 class Flax(Jax):
     name = "flax"
     module = "flax"
-    imports = ("import jax", 'jax.config.update("jax_enable_x64", True)', "import flax.nnx", "import numpy as np")
+    imports = ("import jax", "import flax.nnx", "import numpy as np")
     refusals = REFUSALS
     weights_spatial_first = True
     native_padding_modes = True  # padding_argument decides, per spec, whether Flax's own string pads it

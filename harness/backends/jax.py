@@ -5,16 +5,19 @@ padding is native; the neutral weight order (O, I/g, *k) is JAX's "OI..."),
 except padding modes (jax.numpy.pad first) and transposed specs, which run
 as the forward conv of the input dilated by the stride (lhs_dilation) with
 the flipped, in/out-swapped kernel and padding (k-1)*d minus the crop (the
-path that has groups and output_padding, which lax.conv_transpose lacks);
-float64 needs jax_enable_x64, switched on at first use, and the call's
-body runs jitted (one compilation per body and shapes), and compiled
-programs go to a persistent cache, so a repeated sweep skips compilation:
-CONVHARNESS_JAX_CACHE names its folder (default ~/.cache/convharness/jax;
-"off" disables it).
+path that has groups and output_padding, which lax.conv_transpose lacks).
+A float64 spec needs jax_enable_x64: its call switches it on (a line after
+the imports), and only its call. The call's body runs jitted (one
+compilation per body and shapes), and compiled programs go to a persistent
+cache, so a repeated sweep skips compilation: CONVHARNESS_JAX_CACHE names
+its folder (default ~/.cache/convharness/jax; "off" disables it). Both are
+in force only while the harness's own JAX work runs (``scoped``): a user's
+JAX code in the same process sees its own settings before and after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
@@ -30,6 +33,7 @@ from ..spec import ConvSpec
 from .base import Backend, NoForm, tensor_names
 
 CACHE_ENV = "CONVHARNESS_JAX_CACHE"
+X64 = 'jax.config.update("jax_enable_x64", True)'  # the line a float64 call adds after its imports
 
 
 def cache_dir() -> str | None:
@@ -41,15 +45,63 @@ def cache_dir() -> str | None:
 def _jax():
     import jax
 
-    jax.config.update("jax_enable_x64", True)
-    folder = cache_dir()
-    if folder:
-        jax.config.update("jax_compilation_cache_dir", folder)
-        for option, value in (("jax_persistent_cache_min_compile_time_secs", 0.0),
-                              ("jax_persistent_cache_min_entry_size_bytes", 0)):
-            if hasattr(jax.config, option):  # the entry-size option is newer than some releases
-                jax.config.update(option, value)
     return jax
+
+
+@functools.cache
+def _cache_settings(folder: str | None) -> tuple[Setting, ...]:
+    """The persistent cache in ``folder``, every program saved however fast it compiled."""
+    if folder is None:
+        return ()
+    wanted = (("jax_compilation_cache_dir", folder), ("jax_persistent_cache_min_compile_time_secs", 0.0),
+              ("jax_persistent_cache_min_entry_size_bytes", 0))
+    return tuple(Setting("jax.config.update", value, read=f"jax.config.{key}", key=key, function=True)
+                 for key, value in wanted
+                 if hasattr(_jax().config, key))  # the entry-size option is newer than some releases
+
+
+def _enable_x64(jax):
+    """JAX's thread-local x64 switch (``jax.enable_x64`` from JAX 0.8, ``jax.experimental.enable_x64`` before)."""
+    switch = getattr(jax, "enable_x64", None)  # (a State, which refuses bool())
+    return importlib.import_module("jax.experimental").enable_x64 if switch is None else switch
+
+
+def _reset_cache() -> None:
+    from jax.experimental.compilation_cache import compilation_cache
+
+    compilation_cache.reset_cache()
+
+
+@contextlib.contextmanager
+def scoped(settings: tuple[Setting, ...] = (), *, x64: bool):
+    """The harness's own JAX work: ``settings`` (a call's switches), jax_enable_x64 = ``x64``
+    and the persistent cache in force inside the block only, the values they had put back.
+
+    JAX opens its persistent cache once per process, in the folder set at the first
+    compilation, and keeps writing there whatever the folder says later: where the user's
+    folder is another (or none), it is closed before and after the block, so that the
+    harness's programs go to its folder and the user's never do."""
+    jax = _jax()
+    folder = cache_dir()
+    cache = _cache_settings(folder)
+    separate = bool(cache) and jax.config.jax_compilation_cache_dir != folder
+    if separate:
+        _reset_cache()
+    try:
+        with _enable_x64(jax)(x64), applied(settings + cache, {"jax": jax}):
+            yield
+    finally:
+        if separate:
+            _reset_cache()
+
+
+def configure_process() -> None:
+    """For a process that does only the harness's JAX work (a Keras worker): x64 and the
+    persistent cache for all of it."""
+    jax = _jax()
+    jax.config.update("jax_enable_x64", True)
+    for setting in _cache_settings(cache_dir()):
+        jax.config.update(setting.key, setting.value)
 
 
 def _modules(packages: tuple[str, ...]) -> dict:
@@ -79,7 +131,7 @@ def dimension_numbers(layout: str) -> tuple[str, str, str]:
 class Jax(Backend):
     name = "jax"
     module = "jax"
-    imports = ("import jax", 'jax.config.update("jax_enable_x64", True)')
+    imports: tuple[str, ...] = ("import jax",)
     packages: tuple[str, ...] = ()  # what the call's names use besides jax and NumPy
 
     def load(self) -> None:
@@ -87,6 +139,12 @@ class Jax(Backend):
 
     def namespace(self) -> dict:
         return _modules(self.packages)
+
+    def imports_for(self, spec: ConvSpec) -> tuple[str, ...]:
+        if spec.dtype != "float64":
+            return self.imports
+        at = self.imports.index("import jax") + 1
+        return (*self.imports[:at], X64, *self.imports[at:])
 
     def padding_argument(self, spec: ConvSpec, layout: str):
         if spec.padding in ("same", "valid"):
@@ -123,6 +181,10 @@ class Jax(Backend):
                     lhs_dilation=spec.stride, rhs_dilation=spec.dilation,
                     dimension_numbers=dimension_numbers(layout), feature_group_count=g)
         return (*kernel, Step("y", conv), *self.bias(spec, layout)), len(kernel)
+
+    def input_gradient(self, spec: ConvSpec, w, cotangent) -> np.ndarray:
+        with scoped(x64=X64 in self.imports_for(spec)):
+            return super().input_gradient(spec, w, cotangent)
 
     def vjp(self, forward, x, cotangent):
         _, pull_back = _jax().vjp(forward, x)
@@ -165,9 +227,9 @@ class Jax(Backend):
     def execute(self, planned, x, w, b):
         """NumPy arrays go into the jitted body as they are (a conversion first
         would compile a program of its own per shape); placed on a device first
-        where the call says so."""
+        where the call says so; x64 on where its imports switch it on."""
         namespace = self.namespace()
-        with applied(planned.settings, namespace):
+        with scoped(planned.settings, x64=X64 in planned.imports):
             given = run_steps(planned.inputs, {"x": x, "w": w, "b": b}, namespace)
             variables = {"y": _compiled(*self.packages)(planned.body, given["x"], given["w"], given["b"])}
             run_steps(planned.outputs, variables, namespace)

@@ -293,9 +293,9 @@ def _serve(keras_backend: str) -> None:
     os.dup2(2, 1)  # what Keras or a framework prints goes to stderr, not into the channel
     try:
         if keras_backend == "jax":
-            from .jax import _jax
+            from .jax import configure_process
 
-            _jax()  # x64 on, and the persistent compilation cache the jax backend keeps
+            configure_process()  # x64 on, and the persistent compilation cache the jax backend keeps
         if keras_backend == "tensorflow":
             from .tensorflow import _tf
 
