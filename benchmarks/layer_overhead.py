@@ -1,0 +1,108 @@
+"""Layer backends' overhead: each layer backend's cost per case in a sweep
+against a bare loop, in one process, that builds the same layer, sets its
+weights and calls it (the call value's own code, compiled before the clock
+starts; Flax's body jitted as the backend jits it), with no reference,
+bound, comparison, records or worker around it. Both run in fresh
+processes on one warm JAX cache (an uncounted pair first), runs alternating,
+the ratio taken pair by pair; goal: at most 1.10 for each backend.
+
+    python benchmarks/layer_overhead.py [--examples 100] [--backends keras.tensorflow,keras.jax,keras.torch,flax]
+        [--repeat 3]
+
+TensorFlow's kernels differ with oneDNN: run it under TF_ENABLE_ONEDNN_OPTS=0 and =1.
+"""
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+SWEPT = """
+from harness.sweep import generate_cases, run_sweep
+cases = list(enumerate(generate_cases({examples}, {seed})))
+summary = run_sweep(cases, backends=({backend!r},), records={records!r}, jobs=1, progress=False)
+print(f"{{summary.cases}} cases in {{summary.seconds:.3f}} s")
+"""
+
+# The layer's steps as a user writes them: from NumPy x, w, b to NumPy y. Keras runs under
+# KERAS_BACKEND (set in this process's environment), Keras on JAX with the settings its worker
+# uses (x64 and the persistent cache: the call's imports and CONVHARNESS_JAX_CACHE).
+BARE = """
+import os, time
+import numpy as np
+from harness.backends import get_backend
+from harness.inputs import make_inputs
+from harness.sweep import generate_cases
+adapter = get_backend({backend!r})
+jitted = {backend!r} == "flax"  # the flax backend runs its body jitted, one program per case
+prepared, imports = [], set()
+for spec, seed in generate_cases({examples}, {seed}):
+    try:
+        call = adapter.plan(spec).rendered()
+    except Exception:
+        continue  # no call for this spec: the sweep makes none either
+    imports.update(line for line in call.imports if "KERAS_BACKEND" not in line)
+    if jitted:
+        body = "\\n".join("    " + line for line in call.body)
+        code = "\\n".join((*call.inputs, f"def body(x, w, b):\\n{{body}}\\n    return y", "y = jax.jit(body)(x, w, b)",
+                          *call.outputs))
+    else:
+        code = "\\n".join((*call.inputs, *call.body, *call.outputs))
+    prepared.append((make_inputs(spec, seed), compile(code, "<call>", "exec")))
+namespace = {{}}
+exec("\\n".join(sorted(imports, key=lambda line: not line.startswith("import "))), namespace)
+folder = os.environ.get("CONVHARNESS_JAX_CACHE")
+if "jax" in namespace and folder:
+    jax = namespace["jax"]
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+start = time.perf_counter()
+for (x, w, b), code in prepared:
+    try:
+        exec(code, {{**namespace, "x": x, "w": w, "b": b}})
+    except Exception:
+        pass  # a refusal costs the same call in the sweep
+print(f"{{len(prepared)}} cases in {{time.perf_counter() - start:.3f}} s")
+"""
+
+KERAS_BACKEND = {"keras.tensorflow": "tensorflow", "keras.jax": "jax", "keras.torch": "torch"}
+
+
+def seconds(code: str, env: dict) -> float:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(out.stderr[-3000:])
+    return float(re.search(r"cases in ([\d.]+) s", out.stdout).group(1))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--examples", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--backends", default="keras.tensorflow,keras.jax,keras.torch,flax")
+    parser.add_argument("--repeat", type=int, default=3, help="pairs of runs, alternating (median)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "CONVHARNESS_JAX_CACHE": os.path.join(tmp, "jax-cache"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        for backend in args.backends.split(","):
+            fill = dict(examples=args.examples, seed=args.seed, backend=backend)
+            bare_env = {**env, "KERAS_BACKEND": KERAS_BACKEND.get(backend, "")}
+            swept, bare = [], []
+            for run in range(args.repeat + 1):  # the first pair fills the cache and is not counted
+                pair = (seconds(SWEPT.format(**fill, records=os.path.join(tmp, "r.jsonl")), env),
+                        seconds(BARE.format(**fill), bare_env))
+                if run:
+                    swept.append(pair[0])
+                    bare.append(pair[1])
+            ratios = [s / b for s, b in zip(swept, bare)]
+            per_case = [1000 * s / args.examples for s in (statistics.median(swept), statistics.median(bare))]
+            print(f"{backend}: sweep {per_case[0]:.1f} ms a case, bare loop {per_case[1]:.1f} ms; sweep/bare "
+                  f"pair by pair {min(ratios):.3f}/{statistics.median(ratios):.3f}/{max(ratios):.3f} "
+                  "(min/median/max; goal <= 1.10)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
