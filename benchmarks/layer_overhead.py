@@ -14,11 +14,10 @@ TensorFlow's kernels differ with oneDNN: run it under TF_ENABLE_ONEDNN_OPTS=0 an
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
-import sys
 import tempfile
+
+from sweep_speed import seconds, spread  # (this script's folder is on the path)
 
 SWEPT = """
 from harness.sweep import generate_cases, run_sweep
@@ -71,13 +70,6 @@ print(f"{{len(prepared)}} cases in {{time.perf_counter() - start:.3f}} s")
 KERAS_BACKEND = {"keras.tensorflow": "tensorflow", "keras.jax": "jax", "keras.torch": "torch"}
 
 
-def seconds(code: str, env: dict) -> float:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    if out.returncode:
-        raise SystemExit(out.stderr[-3000:])
-    return float(re.search(r"cases in ([\d.]+) s", out.stdout).group(1))
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", type=int, default=100)
@@ -100,8 +92,7 @@ def main():
             ratios = [s / b for s, b in zip(swept, bare)]
             per_case = [1000 * s / args.examples for s in (statistics.median(swept), statistics.median(bare))]
             print(f"{backend}: sweep {per_case[0]:.1f} ms a case, bare loop {per_case[1]:.1f} ms; sweep/bare "
-                  f"pair by pair {min(ratios):.3f}/{statistics.median(ratios):.3f}/{max(ratios):.3f} "
-                  "(min/median/max; goal <= 1.10)", flush=True)
+                  f"pair by pair {spread(ratios, '.3f')} (min/median/max; goal <= 1.10)", flush=True)
 
 
 if __name__ == "__main__":

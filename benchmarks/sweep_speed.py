@@ -59,7 +59,10 @@ print(f"{{summary.cases}} cases in {{summary.seconds:.2f}} s")
 
 
 def seconds(code: str, env: dict) -> float:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    """The seconds a script prints as "N cases in S s", run in a new process."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(out.stderr[-3000:])
     return float(re.search(r"cases in ([\d.]+) s", out.stdout).group(1))
 
 
@@ -107,11 +110,11 @@ def measure_overhead(fill: dict, records: str, env: dict, repeat: int) -> None:
         swept.append(seconds(SWEPT.format(**fill, records=records, jobs=1), env))
     ratios = sorted(s / b for s, b in zip(swept, bare))
     print(f"overhead ({','.join(fill['backends'])}, {fill['examples']} cases, {repeat} pairs): "
-          f"bare loop {_spread(bare)} s, sweep {_spread(swept)} s\n"
-          f"  sweep/bare time pair by pair {_spread(ratios, '.3f')} (min/median/max; goal <= 1.05)")
+          f"bare loop {spread(bare)} s, sweep {spread(swept)} s\n"
+          f"  sweep/bare time pair by pair {spread(ratios, '.3f')} (min/median/max; goal <= 1.05)")
 
 
-def _spread(values: list, form: str = ".2f") -> str:
+def spread(values: list, form: str = ".2f") -> str:
     return "/".join(format(v, form) for v in (min(values), statistics.median(values), max(values)))
 
 
