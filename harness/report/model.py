@@ -342,7 +342,7 @@ def _reproducer(record: Record, spec: ConvSpec, page_folder: Path) -> tuple[str,
     if record.invocation is None or not record.invocation.body:
         return "# no reproducer: the backend raised before it made a call", ""
     options = dict(seed=record.seed, status=str(record.status), recorded=_recorded(record), exact=record.exact,
-                   variables=record.environment.get("variables", {}),
+                   variables=record.environment.get("variables", {}), precision=record.precision,
                    expected=None if record.expected is None else decode_array(record.expected))
     inputs = ""
     try:
