@@ -1,12 +1,43 @@
 """convharness: one convolution spec, checked across PyTorch, TensorFlow and JAX
-against a float64 NumPy reference. Importing it imports no framework."""
+against a float64 NumPy reference. Importing it imports no framework, and no
+numeric library until a name below is first used (the command line's --help
+needs none)."""
 
-from .backends import Unsupported, available_backends, run_backend
-from .check import CheckResult, Outcome, check
-from .diagnosis import diagnose
-from .inputs import make_inputs
-from .reference import reference
-from .spec import ConvSpec
+import importlib
+import sys
+import types
+
+# each public name and the module it comes from, imported on first use
+_PUBLIC = {
+    "ConvSpec": "spec", "make_inputs": "inputs", "reference": "reference", "available_backends": "backends",
+    "run_backend": "backends", "Unsupported": "backends", "check": "check", "CheckResult": "check",
+    "Outcome": "check", "diagnose": "diagnosis",
+}
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value) -> None:
+        # importing harness.check or harness.reference binds the submodule here; the package's
+        # name is the function of the same name, as the public API has always had it
+        if isinstance(value, types.ModuleType) and _PUBLIC.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __dir__():
+    return sorted([*globals(), *_PUBLIC])
+
 
 __all__ = [
     "ConvSpec", "make_inputs", "reference", "available_backends", "run_backend",

@@ -2,7 +2,8 @@
 
 Bad input (a spec, a file, a backend name, an option) is reported on one
 line naming the field and the rule, with exit status 2; what the modules
-raise while they run is not input and propagates.
+raise while they run is not input and propagates. Each command imports what
+it runs: --help, --version and bad options import no numeric library.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from . import table
 from .backends import available_backends, resolve_backends
-from .check import check
 from .spec import ConvSpec
 
 EXACT_HELP = "small integer data and zero tolerance: every backend must equal the reference exactly"
@@ -81,6 +80,15 @@ def _positive(name: str):
     return parse
 
 
+def _shape(text: str) -> tuple[int, ...]:
+    """--input-shape: positive integers separated by commas or x (1,3,224,224 or 1x3x224x224)."""
+    parts = re.split(r"[,x]", text)
+    if not all(part.strip().isdecimal() and int(part) >= 1 for part in parts):
+        raise argparse.ArgumentTypeError(f"input-shape={text!r}: every part must be a positive integer, "
+                                         "like 1,3,224,224")
+    return tuple(int(part) for part in parts)
+
+
 def _device(text: str):
     from .devices import Device
 
@@ -94,13 +102,12 @@ DEVICE_HELP = ("cpu (default), cuda or cuda:N: where the frameworks compute; on 
                "framework's default (TF32 where it is) and forced to float32 ([float32])")
 
 
-def _shard(text: str) -> tuple[int, int]:
-    from .sweep import parse_shard
-
-    try:
-        return parse_shard(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def parse_shard(text: str) -> tuple[int, int]:
+    """--shard 'i/n' with 1 <= i <= n, e.g. '2/4' is the second of four shards."""
+    index, sep, count = text.partition("/")
+    if not (sep and index.isdecimal() and count.isdecimal() and 1 <= int(index) <= int(count)):
+        raise argparse.ArgumentTypeError(f"shard={text!r}: must be i/n with 1 <= i <= n, e.g. 1/4")
+    return int(index), int(count)
 
 
 class Parser(argparse.ArgumentParser):
@@ -111,6 +118,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def cmd_examples(args) -> int:
+    from . import table
+    from .check import check
     from .examples import worked_examples
 
     failed = False
@@ -127,6 +136,9 @@ def cmd_check(args) -> int:
     spec = parse_spec(args.spec, args.overrides)
     if args.identity:
         return _check_identity(spec, args)
+    from . import table
+    from .check import check
+
     if args.exact:
         from .inputs import exact_magnitude
 
@@ -147,6 +159,7 @@ def cmd_check(args) -> int:
 
 def _check_identity(spec: ConvSpec, args) -> int:
     """Both sides of one identity in each backend, on the data of the seed."""
+    from . import table
     from .identities import BY_NAME, check_identity
     from .inputs import make_inputs
 
@@ -166,9 +179,13 @@ def _check_identity(spec: ConvSpec, args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import WorkerStartError, exact_cases, generate_cases, run_sweep, select_shard
+    from .sweep import Summary, WorkerStartError, exact_cases, generate_cases, run_sweep, select_shard
 
-    cases = select_shard(generate_cases(args.examples, args.seed), args.shard)
+    print(f"sweep: drawing {args.examples} cases (seed {args.seed})", file=sys.stderr, flush=True)
+    try:
+        cases = select_shard(generate_cases(args.examples, args.seed), args.shard)
+    except KeyboardInterrupt:  # Ctrl-C while the cases are drawn ends as it does once they run
+        return _interrupted(Summary(interrupted=True), args.examples, args.records)
     left_out = ""
     if args.exact:
         cases, dropped = exact_cases(cases)
@@ -182,13 +199,18 @@ def cmd_sweep(args) -> int:
     except WorkerStartError as exc:
         print(f"convharness sweep: error: {exc}", file=sys.stderr)
         return 1
-    print(summary.line())
     if summary.interrupted:
-        kept = f"; their records are in {args.records}" if args.records else ""
-        print(f"convharness sweep: interrupted: {summary.cases} of {len(cases)} cases finished{kept}",
-              file=sys.stderr)
-        return 130
+        return _interrupted(summary, len(cases), args.records)
+    print(summary.line())
     return 1 if summary.failed else 0
+
+
+def _interrupted(summary, total: int, records: str | None) -> int:
+    """The end of a sweep stopped by Ctrl-C: its summary, what finished and where it is kept; exit 130."""
+    print(summary.line())
+    kept = f"; their records are in {records}" if records else ""
+    print(f"convharness sweep: interrupted: {summary.cases} of {total} cases finished{kept}", file=sys.stderr)
+    return 130
 
 
 def cmd_report(args) -> int:
@@ -206,9 +228,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_explain(args) -> int:
+    spec = parse_spec(args.spec, args.overrides)
     from .explain import explain
 
-    spec = parse_spec(args.spec, args.overrides)
     explanation = explain(spec, seed=args.seed, backends=args.backends, device=args.device)
     print(explanation.text())
     return 0 if explanation.result.ok else 1
@@ -216,13 +238,14 @@ def cmd_explain(args) -> int:
 
 def cmd_port(args) -> int:
     from .backends.tensorflow import native_logs_held
+    from . import table
     from .porting import check_model, scan, write_records
-    from .porting.target import build_target, find_target, parse_shape
+    from .porting.target import build_target, find_target
 
     with native_logs_held():  # a model module that imports Keras imports TensorFlow
         with given_input():
-            build, shape = find_target(args.target), parse_shape(args.input_shape)
-        model, example = build_target(build, shape)
+            build = find_target(args.target)
+        model, example = build_target(build, args.input_shape)
     scanned = scan(model, example, name=args.name)
     total = len(scanned.layers)
 
@@ -241,14 +264,14 @@ def cmd_port(args) -> int:
 
 def cmd_compare(args) -> int:
     from .backends.tensorflow import native_logs_held
+    from . import table
     from .porting.compare import compare
-    from .porting.target import build_target, find_target, parse_shape
+    from .porting.target import build_target, find_target
 
     with native_logs_held():
         with given_input():
             source_build, target_build = find_target(args.source), find_target(args.target)
-            shape = parse_shape(args.input_shape)
-        source, example = build_target(source_build, shape)
+        source, example = build_target(source_build, args.input_shape)
         target, _ = build_target(target_build)
     if example is None:
         raise UsageError("example: the source needs an example input (return (model, input) or pass --input-shape)")
@@ -265,10 +288,10 @@ def cmd_compare(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
+    spec = parse_spec(args.spec, args.overrides)
     from .diagnosis import diagnose, validate_observed
     from .inputs import load_array, load_inputs, validate_inputs
 
-    spec = parse_spec(args.spec, args.overrides)
     with given_input():
         x, w, b = load_inputs(args.inputs)
         observed = validate_observed(spec, load_array(args.observed))
@@ -295,8 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    layers = available_backends(layers=True)
-    backends_help = (f"comma-separated backends (default: the installed ones: {', '.join(available_backends())}"
+    try:
+        installed, layers = available_backends(), available_backends(layers=True)
+    except ValueError:  # a malformed CONVHARNESS_BACKENDS, reported on one line where a command resolves backends
+        installed, layers = (), ()
+    backends_help = (f"comma-separated backends (default: the installed ones: {', '.join(installed)}"
                      + (f"; layer backends run when named: {', '.join(layers)})" if layers else ")"))
 
     examples = sub.add_parser("examples", help="check the worked examples from the TensorFlow docs discussion")
@@ -334,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     backends_and_device(sweep)
     records_and_exact(sweep, "case and backend")
     sweep.add_argument("--jobs", type=_positive("jobs"), default=1, help="worker processes (default 1)")
-    sweep.add_argument("--shard", type=_shard, default=(1, 1), help="run shard i of n, e.g. 2/4 (default 1/1)")
+    sweep.add_argument("--shard", type=parse_shard, default=(1, 1), help="run shard i of n, e.g. 2/4 (default 1/1)")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.add_argument("--isolate", action="store_true",
                        help="run cases in a worker process even with --jobs 1, so a framework crash "
@@ -354,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     port = sub.add_parser("port", help="check every convolution of a PyTorch, Keras or Flax NNX model in every backend")
     port.add_argument("target", help="module:callable (or file.py:callable) returning a model or (model, input)")
-    port.add_argument("--input-shape", help="example input shape, e.g. 1,3,224,224 (random data)")
+    port.add_argument("--input-shape", type=_shape, help="example input shape, e.g. 1,3,224,224 (random data)")
     port.add_argument("--name", help="the model's name in tables and records (default: its class or name)")
     backends_and_device(port)
     port.add_argument("--records", help="append one JSON line per layer and backend (for `report`)")
@@ -364,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compare", help="compare a model with its port: the first layer where they part, and why")
     comp.add_argument("source", help="module:callable (or file.py:callable) returning the model or (model, input)")
     comp.add_argument("target", help="the same for its port")
-    comp.add_argument("--input-shape", help="the source's example input shape, e.g. 1,3,224,224 (random data)")
+    comp.add_argument("--input-shape", type=_shape, help="the source's example input shape, e.g. 1,3,224,224 (random data)")
     comp.add_argument("--target-layout", choices=("channels_first", "channels_last"),
                       help="the target's input layout (default: inferred from the target)")
     comp.add_argument("--json", help="write the comparison as JSON (a stable format, see the README)")
@@ -382,7 +408,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or one line on a bad option (Parser.error)

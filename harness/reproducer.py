@@ -12,11 +12,13 @@ inlined.
 from __future__ import annotations
 
 import base64
+import inspect
 
 import numpy as np
 
+from . import tolerance
 from .calls import Rendered
-from .inputs import inputs_code
+from .inputs import inputs_code, load_inputs, make_inputs
 from .spec import ConvSpec
 
 RESULT_MARK = "max_abs_error = "
@@ -66,24 +68,44 @@ def _guarded(call: Rendered) -> list[str]:
             "    raise SystemExit(0)"]
 
 
+# the comparison as the harness makes it, written into each script from its own source
+WORST_ELEMENT = [line for f in (tolerance.absolute_error, tolerance.error_ratios, tolerance.worst_element)
+                 for line in (*inspect.getsource(f).splitlines(), "")]
+
+
+def _bound(spec: ConvSpec, seed: int | None, inputs, exact: bool, precision: str, expected) -> np.ndarray:
+    """The bound the harness held the result to, from the same inputs the script builds."""
+    from .check import Bounds
+
+    x, w, b = make_inputs(spec, seed, exact=exact) if inputs is None else inputs
+    return Bounds(spec, x, w, b, exact, expected)(precision)
+
+
 def reproducer(
     spec: ConvSpec, backend: str, call: Rendered, *, seed: int | None = 0, inputs=None, expected=None,
     status: str = "", recorded: str = "", variables: dict | None = None, exact: bool = False,
-    inputs_file: str | None = None, inputs_path=None,
+    inputs_file: str | None = None, inputs_path=None, precision: str = "",
 ) -> str:
     """The script that makes ``call`` (as the backend ran it) on ``spec`` with the
     data of ``seed``, or with ``inputs=(x, w, b)`` inlined, or loaded from
     ``inputs_file`` (an .npz with x, w and b, as ``port`` saves them; read now
     from ``inputs_path`` where the script names it another way), and compares
-    the result with ``expected``, the float64 reference (or the .npz's own)."""
+    the result with ``expected``, the float64 reference (or the .npz's own):
+    the max abs error, and where ``expected`` is inlined, the worst element by
+    the bound of ``precision`` ("tf32", or "" for the spec's dtype)."""
     saved = False  # the reference saved beside the inputs: large layers stay out of the script
     if inputs_file is not None:
         with np.load(inputs_path or inputs_file) as data:
             saved = "expected" in data.files
     if saved:
-        expected_lines = ['expected = data["expected"]']
+        expected_lines = ['expected = data["expected"]', "bound = None  # not inlined: the layer is large"]
     elif expected is not None:
-        expected_lines = [_inline("expected", np.asarray(expected, np.float64))]
+        expected = np.asarray(expected, np.float64)
+        bound = _bound(spec, seed, load_inputs(inputs_path or inputs_file) if inputs_file else inputs, exact,
+                       precision, expected)
+        expected_lines = [_inline("expected", expected),
+                          "# the bound each element is held to (harness.tolerance.error_bound)",
+                          _inline("bound", bound)]
     else:
         expected_lines = ["expected = None  # not kept: the output is too large to inline"]
     header = [f"Reproduces convharness {backend} {status or 'outcome'}: {spec.describe()}"]
@@ -96,15 +118,17 @@ def reproducer(
          *_input_lines(spec, seed, inputs, exact, inputs_file), "",
          "# the float64 reference computed by convharness",
          *expected_lines, "",
+         "# how convharness compares (harness.tolerance): the worst element has the largest error/bound",
+         *WORST_ELEMENT,
          f"# the call {backend} made, as it ran",
          *call.scoped((*call.inputs, *_guarded(call), *call.outputs)), "",
          'print("result:", np.asarray(y, dtype=np.float64).ravel()[:8], "...")',
          "if expected is not None:",
-         "    error = np.abs(np.asarray(y, dtype=np.float64) - expected)",
+         "    error = absolute_error(expected, np.asarray(y, dtype=np.float64))",
          '    print("expected:", expected.ravel()[:8], "...")',
          f'    print("{RESULT_MARK}" + repr(float(error.max())) if error.size else "{RESULT_MARK}0.0")',
-         '    print("worst index:", tuple(int(i) for i in np.unravel_index(int(np.argmax(error)), error.shape)) '
-         'if error.size else None)'],
+         "    if bound is not None:",
+         '        print("worst index:", worst_element(error, bound))'],
     )
     quoted = "\n".join(line.replace('"""', "'''") for line in header)
     return f'"""{quoted}\n"""\n{body}\n'

@@ -8,13 +8,16 @@ every n-th case, and --jobs runs cases in worker processes.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
+import itertools
 import json
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, as_completed, wait
 from typing import Iterable, Iterator, TextIO
@@ -32,18 +35,58 @@ from .devices import CPU, Device, share_gpu
 from .threads import share_cores
 
 def generate_cases(examples: int, seed: int, **filters) -> list[tuple[ConvSpec, int]]:
-    """``examples`` (spec, data seed) cases, the same for the same seed and filters."""
-    cases: list[tuple[ConvSpec, int]] = []
+    """``examples`` distinct (spec, data seed) cases, the same for the same seed and
+    filters. Hypothesis may draw a case twice: it is kept once, and as many more are
+    drawn under a seed derived from ``seed`` (fewer only where ``filters`` leave fewer).
+    A later round draws a few spare: each draw begins with the simplest case, a repeat."""
+    cases: dict[tuple[ConvSpec, int], None] = {}
+    with _ctrl_c_between_draws() as stop_if_pressed:
+        for round_ in itertools.count():
+            before, missing = len(cases), examples - len(cases)
+            cases.update(dict.fromkeys(_draw(missing if round_ == 0 else 2 * missing + 8, seed + round_ * 2**32,
+                                             filters, stop_if_pressed)))
+            if len(cases) >= examples or len(cases) == before:
+                return list(cases)[:examples]
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_draws():
+    """Yields a function that raises KeyboardInterrupt once Ctrl-C has been pressed.
+    Raised by Python's own handler, the KeyboardInterrupt can land inside Hypothesis'
+    internals, where a gc callback swallows it; so, in the main thread and where Ctrl-C
+    is not ignored, the handler only notes it and the draws raise it between cases."""
+    pressed = []
+
+    def stop_if_pressed() -> None:
+        if pressed:
+            raise KeyboardInterrupt
+
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield stop_if_pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: pressed.append(True))
+    try:
+        yield stop_if_pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    stop_if_pressed()
+
+
+def _draw(examples: int, seed: int, filters: dict, stop_if_pressed) -> list[tuple[ConvSpec, int]]:
+    """``examples`` cases as Hypothesis draws them under ``seed`` (repeats included)."""
+    drawn: list[tuple[ConvSpec, int]] = []
 
     @settings(max_examples=examples, database=None, phases=[Phase.generate], deadline=None,
               suppress_health_check=list(HealthCheck))
     @hypothesis_seed(seed)
     @given(conv_cases(**filters))
     def collect(case):
-        cases.append(case)
+        stop_if_pressed()  # a KeyboardInterrupt passes through Hypothesis untouched
+        drawn.append(case)
 
     collect()
-    return cases[:examples]
+    return drawn
 
 
 def exact_cases(cases: list) -> tuple[list, int]:
@@ -52,14 +95,6 @@ def exact_cases(cases: list) -> tuple[list, int]:
 
     kept = [case for case in cases if can_be_exact(case[1][0])]
     return kept, len(cases) - len(kept)
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'i/n' with 1 <= i <= n, e.g. '2/4' is the second of four shards."""
-    index, sep, count = text.partition("/")
-    if not (sep and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
-        raise ValueError(f"shard={text!r}: must be i/n with 1 <= i <= n, e.g. 1/4")
-    return int(index), int(count)
 
 
 def select_shard(cases: list, shard: tuple[int, int]) -> list[tuple[int, object]]:

@@ -96,20 +96,35 @@ def compare(expected: np.ndarray, got, bound: np.ndarray) -> Comparison:
         return Comparison(False, float("inf"), float("inf"), float("inf"), None)
     if expected.size == 0:
         return Comparison(True, 0.0, 0.0, 0.0, None)
+    error = absolute_error(expected, got)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(error == 0, 0.0, error / np.abs(expected))
+    worst = worst_element(error, bound)
+    return Comparison(True, float(error.max()), float(relative.max()), float(error_ratios(error, bound)[worst]),
+                      worst, error)
+
+
+def absolute_error(expected, got):
+    """|got - expected| per element, infinite where ``got`` is NaN or infinite."""
     error = np.abs(got - expected)
     error[~np.isfinite(got)] = np.inf
+    return error
+
+
+def error_ratios(error, bound):
+    """|error| / bound per element: 0 where there is no error, infinite where the bound is 0 and there is one."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(error == 0, 0.0, error / bound)
-        relative = np.where(error == 0, 0.0, error / np.abs(expected))
-    worst = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
-    return Comparison(
-        True,
-        float(error.max()),
-        float(relative.max()),
-        float(ratios[worst]),
-        tuple(int(i) for i in worst),
-        error,
-    )
+        return np.where(error == 0, 0.0, error / bound)
+
+
+def worst_element(error, bound):
+    """The worst element, the one definition that checks, records and reproducers use:
+    the index of the largest |error| / bound, the first in C order among equals
+    (``np.argmax``'s rule); None for an empty array."""
+    ratios = error_ratios(error, bound)
+    if not ratios.size:
+        return None
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(ratios)), ratios.shape))
 
 
 def where_errors_sit(errors: np.ndarray, bound: np.ndarray, channels_last: bool) -> str:

@@ -9,9 +9,9 @@ import pytest
 
 from harness import ConvSpec, check
 from harness.backends import get_backend
-from harness.cli import main
+from harness.cli import main, parse_shard
 from harness.records import Record, read_records
-from harness.sweep import generate_cases, parse_shard, select_shard
+from harness.sweep import generate_cases, select_shard
 from helpers import FRAMEWORK_BACKENDS, SLOW
 
 SPEC = ConvSpec(layout="NWC", in_channels=2, out_channels=4, spatial=9, kernel=2, stride=2,
@@ -341,12 +341,12 @@ def test_your_own_backend_registers_through_a_function(monkeypatch):
 
 
 def test_an_error_from_inside_a_command_is_not_reported_as_bad_input(monkeypatch):
-    import harness.cli
+    import harness.check
 
     def deep(*args, **kwargs):
         raise ValueError("raised while running, not bad input")
 
-    monkeypatch.setattr(harness.cli, "check", deep)
+    monkeypatch.setattr(sys.modules["harness.check"], "check", deep)  # what cmd_check imports when it runs
     with pytest.raises(ValueError, match="raised while running"):
         main(["check", SPEC.to_json(), "--backends", "numpy"])
 
@@ -359,3 +359,54 @@ def test_tensorflow_loads_quietly_unless_its_log_level_is_set():
     run = subprocess.run([sys.executable, "-m", "harness.cli", "check", SPEC.to_json(), "--backends", "tensorflow"],
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0 and run.stderr == "", run.stderr
+
+
+@SLOW
+def test_ctrl_c_while_the_cases_are_drawn_ends_as_cleanly_as_while_they_run(tmp_path):
+    import os
+    import signal
+    import time
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    run = subprocess.Popen([sys.executable, "-m", "harness.cli", "sweep", "--examples", "2000", "--backends", "numpy",
+                            "--records", str(tmp_path / "r.jsonl")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    first = run.stderr.readline()
+    assert first.startswith("sweep: drawing 2000 cases"), first
+    time.sleep(0.5)  # inside Hypothesis' drawing, which takes seconds for 2000 cases
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert out.rstrip().endswith("nothing run  [interrupted]"), out
+    assert err.splitlines()[-1].startswith("convharness sweep: interrupted: 0 of 2000 cases finished"), err
+
+
+def test_sweep_cases_are_distinct_where_hypothesis_draws_one_twice(tmp_path, capsys):
+    from harness.sweep import _draw
+
+    drawn = _draw(100, 0, {}, lambda: None)
+    assert len(set(drawn)) < 100  # seed 0 draws a case twice (cases 0 and 7 when this was written)
+    cases = generate_cases(100, seed=0)
+    assert len(cases) == len(set(cases)) == 100
+    assert cases[:len(set(drawn))] == list(dict.fromkeys(drawn))  # the first draw's cases kept, in order
+    records = tmp_path / "r.jsonl"
+    assert main(["sweep", "--examples", "100", "--seed", "0", "--backends", "numpy", "--records", str(records),
+                 "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("100 cases in ")
+    rows = read_records([records])[0]
+    assert len(rows) == len({(json.dumps(r.spec, sort_keys=True), r.seed) for r in rows}) == 100
+
+
+@pytest.mark.parametrize("shape", ["1,8,x", "1,8,", "1,0,8", "1,-8", "8.5", ""])
+def test_an_input_shape_part_that_is_not_a_positive_integer_is_a_usage_error(shape, capsys):
+    assert main(["port", "no_such_module:build", "--input-shape", shape]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"input-shape={shape!r}: every part must be a positive integer" in err
+
+
+def test_input_shapes_are_read_with_commas_or_x():
+    from harness.cli import _shape
+
+    assert _shape("1,3,224,224") == _shape("1x3x224x224") == _shape("1, 3, 224, 224") == (1, 3, 224, 224)

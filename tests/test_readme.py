@@ -41,3 +41,31 @@ def test_the_example_script_writes_into_the_folder_it_names_and_says_so(tmp_path
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["inputs.npz", "observed.npy"]
     assert f"wrote {tmp_path / 'd' / 'inputs.npz'}" in run.stdout and "next: convharness diagnose" in run.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # nothing written beside it
+
+
+FIRST_CHECK = README.split("### Your first check", 1)[1].split("\n## ", 1)[0]
+# each command of the first-check section and the output block documented after it
+DOCUMENTED = re.findall(r"^    convharness (check [^\n]+)\n\n```\n(.*?)\n```", FIRST_CHECK, re.S | re.M)
+
+
+def _without_figures(text: str) -> list[str]:
+    """The lines with every free-standing number (the errors, which vary by machine) as N, and runs of spaces
+    as one (the columns widen with the numbers)."""
+    return [re.sub(r"(?<!\S)-?\d[\d.]*(?:e[-+]?\d+)?(?!\S)", "N", " ".join(line.split()))
+            for line in text.strip().splitlines()]
+
+
+def test_the_first_check_section_documents_its_commands_output():
+    assert [command.split()[:2] for command, _ in DOCUMENTED] == [
+        ["check", "examples/specs/nhwc-same-stride2.json"], ["check", "examples/specs/depthwise-ncdhw-bfloat16.json"]]
+    assert _without_figures("  numpy  pass  6.51e-06  0.00592  y = f(x, 2)") == ["numpy pass N N y = f(x, 2)"]
+
+
+@SLOW
+@pytest.mark.skipif(set(FRAMEWORK_BACKENDS) < {"torch", "tensorflow", "jax"}, reason="documented with every framework")
+@pytest.mark.parametrize("command, documented", DOCUMENTED, ids=[c.split()[1] for c, _ in DOCUMENTED])
+def test_the_first_check_prints_what_the_readme_shows_but_the_figures(command, documented):
+    run = subprocess.run([sys.executable, "-m", "harness.cli", *command.split()], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert _without_figures(run.stdout) == _without_figures(documented)

@@ -3,11 +3,13 @@ tolerant of truncated records; reproducers print the numbers the harness recorde
 
 from __future__ import annotations
 
+import html
 import html.parser
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -325,3 +327,24 @@ def test_a_port_failure_names_its_model_and_layer_and_its_reproducer_survives_a_
     printed = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
     assert float(printed[len(RESULT_MARK):]) == outcome.max_abs_error
     assert "model Net, layer features.1 (#1)" in (tmp_path / "page" / "index.html").read_text()
+
+
+def test_every_histogram_axis_label_fits_whole_inside_its_plot(tmp_path):
+    import re
+
+    records = tmp_path / "r.jsonl"
+    records.write_text(json.dumps(_record(status="mismatch", ratio=500.0, max_abs_error=0.5)) + "\n")
+    output = tmp_path / "index.html"
+    build_report([records], output)
+    (svg,) = re.findall(r"<svg [^>]*aria-label=\"error/bound histogram.*?</svg>", output.read_text(), re.S)
+    width, height = (float(v) for v in re.search(r'width="([\d.]+)" height="([\d.]+)"', svg).groups())
+    labels = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" font-size="([\d.]+)" transform="rotate\(45 [^"]*\)">'
+                        r"([^<]*)</text>", svg)
+    assert [html.unescape(text) for *_, text in labels][-1] == ">100"  # the whole label, not >10
+    for x, y, size, text in labels:
+        # a text turned 45 degrees reaches sqrt(1/2) x (its length + its height) right of its start and less
+        # below it; a monospace character is at most 0.62 of the font size wide
+        reach = 0.5 ** 0.5 * (len(html.unescape(text)) * 0.62 * float(size) + float(size))
+        assert float(x) + reach <= width and float(y) + reach <= height, (text, x, y, width, height)
+    css = (Path(build_report.__code__.co_filename).parent / "templates" / "report.css").read_text()
+    assert re.search(r"\.histogram text \{ font-family: [^}]*monospace", css)

@@ -12,13 +12,15 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-import numpy as np
-
-from ..spec import ConvSpec
 from ..calls import Rendered
-from .base import Backend, Refusal, Unsupported
+from ..spec import ConvSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .base import Backend, Refusal, Unsupported  # noqa: F401
 
 INSTALL = "pip install 'convharness[{extra}]' -c constraints.txt"
 # The user's TensorFlow log level, read before any framework of ours is imported: importing
@@ -70,7 +72,11 @@ def _extra_entries(value: str) -> dict[str, Entry]:
     return entries
 
 
-REGISTRY.update(_extra_entries(os.environ.get(EXTRA_ENV, "")))
+def entries() -> dict[str, Entry]:
+    """The registry with the backends of CONVHARNESS_BACKENDS, read when a backend is
+    resolved (not at import, so a malformed value cannot break ``import harness``):
+    ValueError naming the variable and its form where it is malformed."""
+    return {**REGISTRY, **_extra_entries(os.environ.get(EXTRA_ENV, ""))}
 
 
 def register(name: str, target: str, *, requires: str | None = None, extra: str = "") -> None:
@@ -87,15 +93,16 @@ def available_backends(*, layers: bool = False) -> tuple[str, ...]:
     """The registered backends whose framework is installed (imports none): the ones
     that run by default, or with ``layers`` the layer backends (Keras under each of
     its backends), which run when named, each in a worker process of its own."""
-    return tuple(name for name, entry in REGISTRY.items() if entry.installed() and entry.default != layers)
+    return tuple(name for name, entry in entries().items() if entry.installed() and entry.default != layers)
 
 
 @functools.cache
 def get_backend(name: str) -> Backend:
+    known = entries()
     try:
-        entry = REGISTRY[name]
+        entry = known[name]
     except KeyError:
-        raise ValueError(f"backend={name!r}: unknown; choose from {', '.join(REGISTRY)}") from None
+        raise ValueError(f"backend={name!r}: unknown; choose from {', '.join(known)}") from None
     module_name, class_name = entry.target.split(":")
     try:
         module = importlib.import_module(module_name)
@@ -112,10 +119,11 @@ def resolve_backends(names: Iterable[str] | None) -> tuple[str, ...]:
     names = tuple(names)
     if not names:
         raise ValueError("backends: name at least one")
+    known = entries()
     for name in names:
-        entry = REGISTRY.get(name)
+        entry = known.get(name)
         if entry is None:
-            raise ValueError(f"backends={name!r}: unknown backend; known: {', '.join(REGISTRY)}")
+            raise ValueError(f"backends={name!r}: unknown backend; known: {', '.join(known)}")
         if not entry.installed():
             raise ValueError(f"backends={name!r}: needs {entry.requires}, which is not installed: "
                              f"{entry.install_hint()}")
@@ -136,6 +144,15 @@ def input_gradient(name: str, spec: ConvSpec, w, cotangent) -> np.ndarray:
     """The gradient of ``spec``'s output, at ``cotangent``, with respect to its input,
     by the framework's autograd (``Backend.input_gradient``)."""
     return get_backend(name).input_gradient(spec, w, cotangent)
+
+
+def __getattr__(name: str):
+    """The adapters' base types, imported (with NumPy) on first use, not with the registry."""
+    if name in ("Backend", "Refusal", "Unsupported"):
+        from . import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -121,17 +121,39 @@ def log_level() -> str:
 
 
 @contextlib.contextmanager
+def log_level_set():
+    """TF_CPP_MIN_LOG_LEVEL at ``log_level()`` inside the block (TensorFlow reads it as
+    it loads), and after it what the user had, set or unset."""
+    before = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = log_level()
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = before
+
+
+@contextlib.contextmanager
 def native_logs_held():
     """TensorFlow's import writes its oneDNN banner from C++ before its logging is
     set up, so no log level silences it: unless the user set TF_CPP_MIN_LOG_LEVEL
     to 0 or 1 (else it is 3 here, as for every TensorFlow log), what is written
     to stderr inside the block (importing TensorFlow, or a user's module that
     imports Keras) is held and given back without those lines; all of it if
-    the block fails."""
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = log_level()
-    if log_level() in ("0", "1"):
-        yield
-        return
+    the block fails. The log level is set for the block only (``log_level_set``)."""
+    with log_level_set():
+        if log_level() in ("0", "1"):
+            yield
+        else:
+            with _stderr_filtered():
+                yield
+
+
+@contextlib.contextmanager
+def _stderr_filtered():
+    """What is written to file descriptor 2 inside, given back without TensorFlow's native log lines."""
     sys.stderr.flush()
     saved = os.dup(2)
     failed = False

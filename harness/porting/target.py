@@ -60,15 +60,3 @@ def _example(model, shape: tuple[int, ...]):
 
         return torch.from_numpy(data)
     return data
-
-
-def parse_shape(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise ValueError(f"input-shape={text!r}: must be positive integers like 1,3,224,224")
-    return shape

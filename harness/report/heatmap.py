@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 
 from ..layouts import to_channels_first_axes
+from ..tolerance import error_ratios, worst_element
 
 MAX_SLICES = 6
 
@@ -44,7 +45,7 @@ def heat_map(error_map: dict, layout: str) -> HeatMap:
 
     1-D outputs draw one grid per batch item (rows are channels); 2-D one per
     (batch, channel); 3-D one per (batch, channel, depth). The slices with the
-    largest errors come first.
+    worst element (by |error| / bound, as checks judge) come first.
     """
     shape = tuple(error_map["shape"])
     errors = np.asarray(error_map["abs"], dtype=np.float64).reshape(shape)
@@ -60,8 +61,9 @@ def heat_map(error_map: dict, layout: str) -> HeatMap:
     for index in np.ndindex(*errors.shape[:lead]):
         grid, grid_bound = errors[index], bound[index]
         label = " ".join(f"{n}={i}" for n, i in zip(names, index))
-        slices.append((float(np.nan_to_num(grid, posinf=np.inf).max()), label, index, grid, grid_bound))
-    slices.sort(key=lambda item: -item[0])
+        slices.append((float(error_ratios(grid, grid_bound)[worst_element(grid, grid_bound)]), label, index, grid,
+                       grid_bound))
+    slices.sort(key=lambda item: -item[0])  # stable: among equals, the first in C order
     drawn = []
     for _, label, index, grid, grid_bound in slices[:MAX_SLICES]:
         row_name, col_name = names[-2:]

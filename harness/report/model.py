@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
+import math
 import os
 import re
 from pathlib import Path
@@ -225,6 +226,23 @@ class Distribution:
     total: int
 
     HEIGHT = 48  # pixels of the tallest bar
+    STEP = 16  # pixels from one bar to the next; bar i's axis label starts at (10 + STEP*i, LABEL_Y), turned 45 degrees
+    LABEL_Y = HEIGHT + 16
+    FONT = 9  # the axis labels' size in pixels; their font is monospace (report.css), a character at most 0.62 wide
+
+    def _reach(self, label: str) -> float:
+        """How far a label turned 45 degrees reaches right of (and below) its start: its
+        length along the slope, plus its height for the glyphs that lean right."""
+        return math.sqrt(0.5) * (len(label) * 0.62 * self.FONT + self.FONT)
+
+    @property
+    def width(self) -> int:
+        """Pixels wide enough for every bar and every axis label, whole."""
+        return math.ceil(max(10 + self.STEP * i + self._reach(bar.label) for i, bar in enumerate(self.bars)) + 4)
+
+    @property
+    def height(self) -> int:
+        return math.ceil(self.LABEL_Y + max(self._reach(bar.label) for bar in self.bars) + 4)
 
 
 def distributions(ratios: dict[tuple[str, str], list[float]]) -> tuple[Distribution, ...]:
@@ -342,7 +360,7 @@ def _reproducer(record: Record, spec: ConvSpec, page_folder: Path) -> tuple[str,
     if record.invocation is None or not record.invocation.body:
         return "# no reproducer: the backend raised before it made a call", ""
     options = dict(seed=record.seed, status=str(record.status), recorded=_recorded(record), exact=record.exact,
-                   variables=record.environment.get("variables", {}),
+                   variables=record.environment.get("variables", {}), precision=record.precision,
                    expected=None if record.expected is None else decode_array(record.expected))
     inputs = ""
     try:
