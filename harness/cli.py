@@ -20,6 +20,8 @@ from .backends import available_backends, resolve_backends
 from .check import check
 from .spec import ConvSpec
 
+ISOLATE_HELP = ("run every backend in a child process, so a framework that kills its process is an error row "
+                "(by default only a backend that declares a crash on the spec runs in one)")
 EXACT_HELP = "small integer data and zero tolerance: every backend must equal the reference exactly"
 
 
@@ -132,7 +134,8 @@ def cmd_check(args) -> int:
 
         with given_input():
             exact_magnitude(spec)
-    result = check(spec, seed=args.seed, backends=args.backends, exact=args.exact, device=args.device)
+    result = check(spec, seed=args.seed, backends=args.backends, exact=args.exact, device=args.device,
+                   isolate=args.isolate or None)
     print(spec.describe() + ("  [exact: integer data, zero tolerance]" if args.exact else "")
           + (f"  [on {args.device}]" if args.device.accelerator else ""))
     print(table.outcomes(result))
@@ -209,7 +212,8 @@ def cmd_explain(args) -> int:
     from .explain import explain
 
     spec = parse_spec(args.spec, args.overrides)
-    explanation = explain(spec, seed=args.seed, backends=args.backends, device=args.device)
+    explanation = explain(spec, seed=args.seed, backends=args.backends, device=args.device,
+                          isolate=args.isolate or None)
     print(explanation.text())
     return 0 if explanation.result.ok else 1
 
@@ -229,7 +233,8 @@ def cmd_port(args) -> int:
     def progress(index, layer):
         print(f"[{index + 1}/{total}] {layer.name}", file=sys.stderr, flush=True)
 
-    results = check_model(scanned, args.backends, progress=None if args.quiet else progress, device=args.device)
+    results = check_model(scanned, args.backends, progress=None if args.quiet else progress, device=args.device,
+                          isolate=args.isolate or None)
     print(table.layers(scanned.name, results))
     if args.records:
         write_records(args.records, scanned, results)
@@ -325,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--identity", metavar="NAME",
                      help="run both sides of this metamorphic identity in each backend instead "
                           "(as a failing property test prints it)")
+    one.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
     one.set_defaults(func=cmd_check)
 
     sweep = sub.add_parser("sweep", help="check generated cases outside pytest; exit 1 on any mismatch or error")
@@ -350,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="print the exact equivalent call in each framework, run them, "
                                              "and say whether they agree")
     spec_arguments(explain)
+    explain.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
     explain.set_defaults(func=cmd_explain)
 
     port = sub.add_parser("port", help="check every convolution of a PyTorch, Keras or Flax NNX model in every backend")
@@ -359,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     backends_and_device(port)
     port.add_argument("--records", help="append one JSON line per layer and backend (for `report`)")
     port.add_argument("--quiet", action="store_true", help="no progress lines")
+    port.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
     port.set_defaults(func=cmd_port)
 
     comp = sub.add_parser("compare", help="compare a model with its port: the first layer where they part, and why")

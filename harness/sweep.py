@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import json
 import multiprocessing
-import os
 import signal
-import subprocess
 import sys
 import time
 from concurrent.futures import FIRST_EXCEPTION, as_completed, wait
@@ -174,28 +171,13 @@ def _wait_until_loaded(loaded, size: int, futures) -> None:
             raise WorkerStartError(f"the sweep workers did not load the frameworks within {STARTUP_TIMEOUT} s")
 
 
-PINPOINT = """
-import json, sys
-from harness.sweep import _check_case
-job = json.loads(sys.argv[1])
-print(json.dumps([r.to_dict() for r in _check_case((job[0], job[1], job[2], tuple(job[3]), job[4], job[5]))]))
-"""
-
-
 def _pinpoint(job: tuple) -> list[Record]:
-    """Re-run a case whose worker died, one backend per fresh process, so the
+    """Re-run a case whose worker died with every backend in a child process, so the
     backend that crashes gets an ``error`` record and the others their outcomes."""
     number, spec_dict, seed, backends, env, exact = job
-    records = []
-    path = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # what the workers import
-    for backend in backends or available_backends():
-        one = json.dumps([number, spec_dict, seed, [backend], env, exact])
-        run = subprocess.run([sys.executable, "-c", PINPOINT, one], capture_output=True, text=True, env=path)
-        if run.returncode == 0:
-            records += map(Record.from_dict, json.loads(run.stdout.strip().splitlines()[-1]))
-        else:
-            records.append(Record.crash(number, spec_dict, seed, backend, env, exact, run.returncode))
-    return records
+    result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact, device=env.get("device", "cpu"),
+                   isolate=True)
+    return [Record.of(number, result, outcome, env) for outcome in result.outcomes]
 
 
 def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> Iterator[list[Record]]:

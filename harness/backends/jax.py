@@ -27,9 +27,33 @@ from ..calls import Item, Setting, Step, Var, applied, call, run_steps
 from ..devices import Device
 from ..reference import NUMPY_PAD_MODES
 from ..spec import ConvSpec
-from .base import Backend, NoForm, tensor_names
+from .base import Backend, Crash, NoForm, tensor_names
 
 CACHE_ENV = "CONVHARNESS_JAX_CACHE"
+
+
+def xla_simplifier_aborts(spec: ConvSpec) -> bool:
+    """A transposed spec whose lhs-dilated conv has an axis of stride 2, kernel 2,
+    dilation 1, at least 3 inputs and no pads (each window meets one input), and
+    another axis whose dilated kernel spans its whole stride-dilated input: the
+    class of shapes on which XLA's algebraic simplifier aborts the process."""
+    pads = spec.dilated_input_padding
+    spans = [(k - 1) * d + 1 >= (n - 1) * s + 1
+             for n, k, s, d in zip(spec.spatial, spec.kernel, spec.stride, spec.dilation)]
+    return spec.transposed and any(
+        (n, k, s, d, pads[i]) == (n, 2, 2, 1, (0, 0)) and n >= 3 and any(spans[:i] + spans[i + 1:])
+        for i, (n, k, s, d) in enumerate(zip(spec.spatial, spec.kernel, spec.stride, spec.dilation)))
+
+
+CRASHES = (
+    Crash(
+        "xla_lhs_dilation_simplifier_abort",
+        xla_simplifier_aborts,
+        "XLA_REASON",
+        dict(layout="NCHW", in_channels=2, out_channels=1, spatial=(8, 1), kernel=(2, 2), batch=2, stride=(2, 2),
+             dilation=(1, 2), padding=((1, 2), (2, 0)), dtype="float64", transposed=True, output_padding=(1, 0)),
+    ),
+)
 
 
 def cache_dir() -> str | None:
@@ -81,6 +105,7 @@ class Jax(Backend):
     module = "jax"
     imports = ("import jax", 'jax.config.update("jax_enable_x64", True)')
     packages: tuple[str, ...] = ()  # what the call's names use besides jax and NumPy
+    crashes = CRASHES
 
     def load(self) -> None:
         _compiled(*self.packages)
