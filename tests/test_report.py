@@ -209,6 +209,22 @@ def test_version_matrix_counts_each_framework_version_separately(tmp_path):
     assert report.cases == 2
 
 
+def test_version_matrix_shows_which_versions_crash_on_a_case(tmp_path):
+    records = tmp_path / "r.jsonl"
+    crashed = "crashed: the process running jax on this spec died (signal SIGABRT)"
+    lines = [_record(version="0.4.38", backend="jax", status="error", message=crashed),
+             _record(version="0.10.2", backend="jax", status="error", message="ValueError: raised, not crashed"),
+             _record(version="0.10.2", backend="jax", seed=1)]
+    records.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    report = build_report([records], tmp_path / "index.html")
+    rows = dict(report.matrix.rows)
+    column = report.matrix.columns.index(("rank", "1d"))
+    assert rows["jax 0.4.38"][column].counts == (("crashed", 1),)
+    assert rows["jax 0.4.38"][column].worst == "error"
+    assert rows["jax 0.10.2"][column].counts == (("pass", 1), ("error", 1))
+    assert 'title="crashed">1</span>' in (tmp_path / "index.html").read_text()
+
+
 def test_where_errors_sit_names_border_everywhere_and_scattered():
     bound = np.full((1, 1, 6, 6), 0.5)
     border = np.zeros((1, 1, 6, 6))

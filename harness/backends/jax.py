@@ -41,7 +41,7 @@ def xla_simplifier_aborts(spec: ConvSpec) -> bool:
     spans = [(k - 1) * d + 1 >= (n - 1) * s + 1
              for n, k, s, d in zip(spec.spatial, spec.kernel, spec.stride, spec.dilation)]
     return spec.transposed and any(
-        (n, k, s, d, pads[i]) == (n, 2, 2, 1, (0, 0)) and n >= 3 and any(spans[:i] + spans[i + 1:])
+        k == s == 2 and d == 1 and n >= 3 and pads[i] == (0, 0) and any(spans[:i] + spans[i + 1:])
         for i, (n, k, s, d) in enumerate(zip(spec.spatial, spec.kernel, spec.stride, spec.dilation)))
 
 
@@ -49,7 +49,18 @@ CRASHES = (
     Crash(
         "xla_lhs_dilation_simplifier_abort",
         xla_simplifier_aborts,
-        "XLA_REASON",
+        (
+            "jax 0.10.2 (jaxlib's XLA) on the CPU aborts the process (SIGABRT, 'algebraic_simplifier.cc:586] Check "
+            "failed: ... Window dimensions do not match RHS shape') compiling jax.lax.conv_general_dilated with "
+            "lhs_dilation, the call a transposed spec runs as (flax.nnx.ConvTranspose makes the same call): "
+            "float32 and float64, 2-D and 3-D, when one axis has stride 2, kernel 2, dilation 1, at least 3 inputs "
+            "and no pads on the dilated input (each window meets one input), and another axis's dilated kernel "
+            "spans its whole stride-dilated input. A grid of 480 transposed specs around the example (spatial "
+            "sizes, kernel, stride, dilation, crop, rank 2 and 3, float32 and float64) aborted in 48 cases in jax "
+            "and 32 of its 288 float32 cases in flax, every one inside this class, which covers 92 (jax) and 62 "
+            "(flax); keras.jax aborted in none of 288 (Keras pads a transposed conv its own way). Stride 3 with "
+            "kernel 3, and 1-D convs (324 cases), never abort. Found by a 1500-case sweep (seed 77)."
+        ),
         dict(layout="NCHW", in_channels=2, out_channels=1, spatial=(8, 1), kernel=(2, 2), batch=2, stride=(2, 2),
              dilation=(1, 2), padding=((1, 2), (2, 0)), dtype="float64", transposed=True, output_padding=(1, 0)),
     ),
