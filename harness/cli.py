@@ -169,9 +169,11 @@ def _check_identity(spec: ConvSpec, args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import WorkerStartError, exact_cases, generate_cases, run_sweep, select_shard
+    from .sweep import WorkerStartError, declared_crash_cases, exact_cases, generate_cases, run_sweep, select_shard
 
     cases = select_shard(generate_cases(args.examples, args.seed), args.shard)
+    if args.declared_crashes and args.shard[0] == 1:  # once, in the first shard
+        cases += list(enumerate(declared_crash_cases(args.backends), start=args.examples))
     left_out = ""
     if args.exact:
         cases, dropped = exact_cases(cases)
@@ -345,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--isolate", action="store_true",
                        help="run cases in a worker process even with --jobs 1, so a framework crash "
                             "becomes an error record (always so with --jobs 2 or more)")
+    sweep.add_argument("--declared-crashes", action="store_true",
+                       help="also check the example of each crash the backends declare (numbered after the "
+                            "generated cases, in shard 1), so the records say which versions still crash")
     sweep.set_defaults(func=cmd_sweep)
 
     report = sub.add_parser("report", help="merge JSON Lines records into one self-contained HTML report")

@@ -51,6 +51,20 @@ def exact_cases(cases: list) -> tuple[list, int]:
     return kept, len(cases) - len(kept)
 
 
+def declared_crash_cases(backends: tuple[str, ...] | None) -> list[tuple[ConvSpec, int]]:
+    """The example of each crash that ``backends`` declare (``Backend.crashes``), data seed 0:
+    swept with the generated cases, its records say which framework versions still crash."""
+    examples: dict[str, ConvSpec] = {}
+    for name in backends or available_backends():
+        try:
+            crashes = get_backend(name).crashes
+        except Exception:  # not importable: its generated cases report that
+            continue
+        for crash in crashes:
+            examples.setdefault(crash.name, ConvSpec(**crash.example))
+    return [(spec, 0) for spec in examples.values()]
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """'i/n' with 1 <= i <= n, e.g. '2/4' is the second of four shards."""
     index, sep, count = text.partition("/")

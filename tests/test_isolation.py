@@ -118,3 +118,16 @@ def test_check_of_the_xla_abort_example_prints_every_row_and_exits_1():
     assert table["jax"][0] == "error" and "crashed: the process running jax on this spec died (signal SIGABRT)" \
         in table["jax"][1]
     assert "Check failed" not in run.stdout + run.stderr  # the framework's stack trace stays in the child
+
+
+def test_a_sweep_with_declared_crashes_records_each_example_after_the_generated_cases(killers, tmp_path):
+    from fake_backends import DeclaresItsCrash
+    from harness.records import read_records
+
+    records = tmp_path / "r.jsonl"
+    assert main(["sweep", "--examples", "2", "--backends", "numpy,declares_crash", "--declared-crashes",
+                 "--records", str(records), "--quiet"]) == 1
+    rows = [r for r in read_records([records])[0] if r.case == 2]
+    assert [(r.backend, r.status, r.message.split(" (")[0]) for r in rows] == [
+        ("numpy", "pass", ""), ("declares_crash", "error", "crashed: the process running declares_crash on this spec died")]
+    assert all(r.spec == ConvSpec(**DeclaresItsCrash.crashes[0].example).to_dict() for r in rows)
