@@ -150,19 +150,23 @@ def child_process(needed: bool):
 def judge_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *, device: Device = CPU,
                 precision: str = "default") -> Outcome:
     """``judge`` in ``pool``'s child process: a backend that kills it is an ``error``
-    outcome ("crashed: ..."), with the call it was running, and this process goes on."""
+    outcome ("crashed: ..."), and this process goes on. Where the backend declares
+    the crash (its run dies, not its import) the outcome has the framework's version
+    and the call it was running, both taken here; an undeclared crash may have
+    been the import, so nothing is imported here to say more."""
     from pebble import ProcessExpired
 
     future = pool.schedule(judge, (backend, spec, expected, bound, x, w, b), dict(device=device, precision=precision))
     try:
         return future.result()
     except ProcessExpired as died:
-        adapter = get_backend(backend)
-        try:
-            call = adapter.plan(spec, device=device, precision=precision).rendered()
-        except Exception:  # a hand-written backend has no plan
-            call = None
-        return Outcome(**_where(backend, device, precision), status=Status.ERROR, version=adapter.version(),
+        version, call = "", None
+        if declares_crash(backend, spec):
+            adapter = get_backend(backend)
+            version = adapter.version()
+            with contextlib.suppress(Exception):  # a hand-written backend has no plan
+                call = adapter.plan(spec, device=device, precision=precision).rendered()
+        return Outcome(**_where(backend, device, precision), status=Status.ERROR, version=version,
                        invocation=call, message=crash_message(backend, died.exitcode), expected=expected)
 
 
