@@ -50,7 +50,8 @@ def sweep(session: nox.Session, env: str) -> None:
         f"keras=={keras}", *([f"flax=={flax}"] if flax else []),
     )
     RECORDS.mkdir(parents=True, exist_ok=True)
-    args = ["--backends", BACKENDS + (",flax" if flax else ""), *(session.posargs or ["--examples", "300"])]
+    args = ["--backends", BACKENDS + (",flax" if flax else ""), "--declared-crashes",
+            *(session.posargs or ["--examples", "300"])]
     shard = args[args.index("--shard") + 1].replace("/", "-of-") if "--shard" in args else ""
     records = RECORDS / (f"{env}-shard-{shard}.jsonl" if shard else f"{env}.jsonl")
     records.unlink(missing_ok=True)

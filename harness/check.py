@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import multiprocessing
+import os
+import signal
 from typing import Iterable
 
 import numpy as np
@@ -100,6 +104,72 @@ class Bounds:
         return self.known[key]
 
 
+def _where(backend: str, device: Device, precision: str) -> dict:
+    """An outcome's backend label (``name[float32]`` with the float32 switches on) and device."""
+    return dict(backend=backend if precision == "default" else f"{backend}[{precision}]", device=str(device))
+
+
+def crash_message(backend: str, exitcode: int) -> str:
+    """The message of a backend that killed the process running it (``exitcode`` as
+    multiprocessing and subprocess give it: minus the signal's number)."""
+    how = (f"signal {signal.Signals(-exitcode).name}" if exitcode < 0 and -exitcode in signal.valid_signals()
+           else f"exit status {exitcode}")
+    return f"crashed: the process running {backend} on this spec died ({how})"
+
+
+def declares_crash(backend: str, spec: ConvSpec) -> bool:
+    """Whether ``backend`` declares that ``spec`` kills its process (``Backend.crashes``)."""
+    try:
+        return get_backend(backend).crash(spec) is not None
+    except Exception:  # not installed or not importable: judge reports it
+        return False
+
+
+def _quiet_child() -> None:
+    """A child's stderr goes nowhere: a framework that aborts prints its stack trace there."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+
+
+@contextlib.contextmanager
+def child_process(needed: bool):
+    """A pool of one spawned worker (pebble's ProcessPool, which replaces a worker that
+    dies), or None where no backend runs apart; stopped when the block ends."""
+    if not needed:
+        yield None
+        return
+    from pebble import ProcessPool
+
+    pool = ProcessPool(1, initializer=_quiet_child, context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.stop()
+        pool.join()
+
+
+def judge_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *, device: Device = CPU,
+                precision: str = "default") -> Outcome:
+    """``judge`` in ``pool``'s child process: a backend that kills it is an ``error``
+    outcome ("crashed: ..."), and this process goes on. Where the backend declares
+    the crash (its run dies, not its import) the outcome has the framework's version
+    and the call it was running, both taken here; an undeclared crash may have
+    been the import, so nothing is imported here to say more."""
+    from pebble import ProcessExpired
+
+    future = pool.schedule(judge, (backend, spec, expected, bound, x, w, b), dict(device=device, precision=precision))
+    try:
+        return future.result()
+    except ProcessExpired as died:
+        version, call = "", None
+        if declares_crash(backend, spec):
+            adapter = get_backend(backend)
+            version = adapter.version()
+            with contextlib.suppress(Exception):  # a hand-written backend has no plan
+                call = adapter.plan(spec, device=device, precision=precision).rendered()
+        return Outcome(**_where(backend, device, precision), status=Status.ERROR, version=version,
+                       invocation=call, message=crash_message(backend, died.exitcode), expected=expected)
+
+
 def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *, device: Device = CPU,
           precision: str = "default") -> Outcome:
     """Run one backend and compare it with the reference; never raises. ``bound`` is an
@@ -108,8 +178,7 @@ def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *,
     computed twice: two that differ bit for bit are noted as nondeterministic.
     ``precision`` "float32" runs with the framework's float32 switches on, and the
     outcome is labelled ``backend[float32]``."""
-    label = backend if precision == "default" else f"{backend}[{precision}]"
-    where = dict(backend=label, device=str(device))
+    where = _where(backend, device, precision)
     try:
         adapter = get_backend(backend)
         version = adapter.version()
@@ -152,7 +221,7 @@ def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *,
 
 
 def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None,
-          exact: bool = False, device: str | Device = CPU) -> CheckResult:
+          exact: bool = False, device: str | Device = CPU, isolate: bool | None = None) -> CheckResult:
     """Run ``spec`` with the data of ``seed`` (or ``inputs=(x, w, b)``) everywhere.
 
     With ``exact=True`` the data are small integers (``make_inputs(exact=True)``)
@@ -160,6 +229,11 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
     On an accelerator ``device`` ("cuda", "cuda:1"), a float32 spec runs in each
     backend twice: as the framework's defaults compute it (TF32 where they do,
     judged by the TF32 bound) and with its float32 switches on (``name[float32]``).
+
+    A backend that declares that ``spec`` kills its process (``Backend.crashes``)
+    runs in a child process, and so does every backend with ``isolate=True``
+    (none with ``isolate=False``): a backend that dies there is an ``error``
+    outcome, "crashed: ...", and the others' outcomes are kept.
     """
     names = available_backends() if backends is None else tuple(backends)
     device = Device.parse(device)
@@ -170,8 +244,11 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
     expected = reference(spec, x, w, b)
     bounds = Bounds(spec, x, w, b, exact, expected)
     modes = PRECISIONS if device.accelerator and spec.dtype == "float32" else ("default",)
-    outcomes = tuple(judge(n, spec, expected, bounds, x, w, b, device=device, precision=mode)
-                     for n in names for mode in modes)
+    apart = {n: isolate if isolate is not None else declares_crash(n, spec) for n in names}
+    with child_process(any(apart.values())) as pool:
+        outcomes = tuple(judge_apart(pool, n, spec, expected, bounds, x, w, b, device=device, precision=mode)
+                         if apart[n] else judge(n, spec, expected, bounds, x, w, b, device=device, precision=mode)
+                         for n in names for mode in modes)
     return CheckResult(spec, seed, outcomes, exact)
 
 

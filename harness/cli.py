@@ -19,6 +19,8 @@ from pathlib import Path
 from .backends import available_backends, resolve_backends
 from .spec import ConvSpec
 
+ISOLATE_HELP = ("run every backend in a child process, so a framework that kills its process is an error row "
+                "(by default only a backend that declares a crash on the spec runs in one)")
 EXACT_HELP = "small integer data and zero tolerance: every backend must equal the reference exactly"
 
 
@@ -144,7 +146,8 @@ def cmd_check(args) -> int:
 
         with given_input():
             exact_magnitude(spec)
-    result = check(spec, seed=args.seed, backends=args.backends, exact=args.exact, device=args.device)
+    result = check(spec, seed=args.seed, backends=args.backends, exact=args.exact, device=args.device,
+                   isolate=args.isolate or None)
     print(spec.describe() + ("  [exact: integer data, zero tolerance]" if args.exact else "")
           + (f"  [on {args.device}]" if args.device.accelerator else ""))
     print(table.outcomes(result))
@@ -179,13 +182,16 @@ def _check_identity(spec: ConvSpec, args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import Summary, WorkerStartError, exact_cases, generate_cases, run_sweep, select_shard
+    from .sweep import (Summary, WorkerStartError, declared_crash_cases, exact_cases, generate_cases, run_sweep,
+                        select_shard)
 
     print(f"sweep: drawing {args.examples} cases (seed {args.seed})", file=sys.stderr, flush=True)
     try:
         cases = select_shard(generate_cases(args.examples, args.seed), args.shard)
     except KeyboardInterrupt:  # Ctrl-C while the cases are drawn ends as it does once they run
         return _interrupted(Summary(interrupted=True), args.examples, args.records)
+    if args.declared_crashes and args.shard[0] == 1:  # once, in the first shard
+        cases += list(enumerate(declared_crash_cases(args.backends), start=args.examples))
     left_out = ""
     if args.exact:
         cases, dropped = exact_cases(cases)
@@ -231,7 +237,8 @@ def cmd_explain(args) -> int:
     spec = parse_spec(args.spec, args.overrides)
     from .explain import explain
 
-    explanation = explain(spec, seed=args.seed, backends=args.backends, device=args.device)
+    explanation = explain(spec, seed=args.seed, backends=args.backends, device=args.device,
+                          isolate=args.isolate or None)
     print(explanation.text())
     return 0 if explanation.result.ok else 1
 
@@ -252,7 +259,8 @@ def cmd_port(args) -> int:
     def progress(index, layer):
         print(f"[{index + 1}/{total}] {layer.name}", file=sys.stderr, flush=True)
 
-    results = check_model(scanned, args.backends, progress=None if args.quiet else progress, device=args.device)
+    results = check_model(scanned, args.backends, progress=None if args.quiet else progress, device=args.device,
+                          isolate=args.isolate or None)
     print(table.layers(scanned.name, results))
     if args.records:
         write_records(args.records, scanned, results)
@@ -351,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--identity", metavar="NAME",
                      help="run both sides of this metamorphic identity in each backend instead "
                           "(as a failing property test prints it)")
+    one.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
     one.set_defaults(func=cmd_check)
 
     sweep = sub.add_parser("sweep", help="check generated cases outside pytest; exit 1 on any mismatch or error")
@@ -365,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--isolate", action="store_true",
                        help="run cases in a worker process even with --jobs 1, so a framework crash "
                             "becomes an error record (always so with --jobs 2 or more)")
+    sweep.add_argument("--declared-crashes", action="store_true",
+                       help="also check the example of each crash the backends declare (numbered after the "
+                            "generated cases, in shard 1), so the records say which versions still crash")
     sweep.set_defaults(func=cmd_sweep)
 
     report = sub.add_parser("report", help="merge JSON Lines records into one self-contained HTML report")
@@ -376,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="print the exact equivalent call in each framework, run them, "
                                              "and say whether they agree")
     spec_arguments(explain)
+    explain.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
     explain.set_defaults(func=cmd_explain)
 
     port = sub.add_parser("port", help="check every convolution of a PyTorch, Keras or Flax NNX model in every backend")
@@ -385,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     backends_and_device(port)
     port.add_argument("--records", help="append one JSON line per layer and backend (for `report`)")
     port.add_argument("--quiet", action="store_true", help="no progress lines")
+    port.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
     port.set_defaults(func=cmd_port)
 
     comp = sub.add_parser("compare", help="compare a model with its port: the first layer where they part, and why")

@@ -133,9 +133,10 @@ class Explanation:
 
 
 def explain(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None,
-            device="cpu") -> Explanation:
-    """Run ``spec`` in every backend (on ``device``) and collect each exact call with its verdict."""
-    result = check(spec, seed, backends, inputs=inputs, device=device)
+            device="cpu", isolate: bool | None = None) -> Explanation:
+    """Run ``spec`` in every backend (on ``device``; in a child process as ``check``
+    decides by ``isolate``) and collect each exact call with its verdict."""
+    result = check(spec, seed, backends, inputs=inputs, device=device, isolate=isolate)
     calls = tuple(
         BackendCall(o.backend, o.invocation.standalone() if o.invocation else "", o.status,
                     o.transposed, o.notes, o.message, o.ratio)

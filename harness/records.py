@@ -114,16 +114,6 @@ class Record:
                    error_map=error_map(outcome), expected=_encode(outcome.expected), environment=env,
                    device=outcome.device, precision=outcome.precision, **tags)
 
-    @classmethod
-    def crash(cls, case: int, spec: dict, seed: int, backend: str, env: dict, exact: bool, returncode: int) -> Record:
-        """A backend that killed its process (a segfault, an abort)."""
-        import signal
-
-        how = (f"signal {signal.Signals(-returncode).name}" if returncode < 0 and -returncode in signal.valid_signals()
-               else f"exit status {returncode}")
-        return cls(case=case, spec=spec, seed=seed, backend=backend, status=Status.ERROR, exact=exact,
-                   message=f"crashed: the process running {backend} on this spec died ({how})", environment=env)
-
     @property
     def conv_spec(self) -> ConvSpec | None:
         return None if self.spec is None else ConvSpec.from_dict(self.spec)

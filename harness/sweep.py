@@ -11,11 +11,8 @@ import collections
 import contextlib
 import dataclasses
 import itertools
-import json
 import multiprocessing
-import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -95,6 +92,20 @@ def exact_cases(cases: list) -> tuple[list, int]:
 
     kept = [case for case in cases if can_be_exact(case[1][0])]
     return kept, len(cases) - len(kept)
+
+
+def declared_crash_cases(backends: tuple[str, ...] | None) -> list[tuple[ConvSpec, int]]:
+    """The example of each crash that ``backends`` declare (``Backend.crashes``), data seed 0:
+    swept with the generated cases, its records say which framework versions still crash."""
+    examples: dict[str, ConvSpec] = {}
+    for name in backends or available_backends():
+        try:
+            crashes = get_backend(name).crashes
+        except Exception:  # not importable: its generated cases report that
+            continue
+        for crash in crashes:
+            examples.setdefault(crash.name, ConvSpec(**crash.example))
+    return [(spec, 0) for spec in examples.values()]
 
 
 def select_shard(cases: list, shard: tuple[int, int]) -> list[tuple[int, object]]:
@@ -209,28 +220,13 @@ def _wait_until_loaded(loaded, size: int, futures) -> None:
             raise WorkerStartError(f"the sweep workers did not load the frameworks within {STARTUP_TIMEOUT} s")
 
 
-PINPOINT = """
-import json, sys
-from harness.sweep import _check_case
-job = json.loads(sys.argv[1])
-print(json.dumps([r.to_dict() for r in _check_case((job[0], job[1], job[2], tuple(job[3]), job[4], job[5]))]))
-"""
-
-
 def _pinpoint(job: tuple) -> list[Record]:
-    """Re-run a case whose worker died, one backend per fresh process, so the
+    """Re-run a case whose worker died with every backend in a child process, so the
     backend that crashes gets an ``error`` record and the others their outcomes."""
     number, spec_dict, seed, backends, env, exact = job
-    records = []
-    path = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # what the workers import
-    for backend in backends or available_backends():
-        one = json.dumps([number, spec_dict, seed, [backend], env, exact])
-        run = subprocess.run([sys.executable, "-c", PINPOINT, one], capture_output=True, text=True, env=path)
-        if run.returncode == 0:
-            records += map(Record.from_dict, json.loads(run.stdout.strip().splitlines()[-1]))
-        else:
-            records.append(Record.crash(number, spec_dict, seed, backend, env, exact, run.returncode))
-    return records
+    result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact, device=env.get("device", "cpu"),
+                   isolate=True)
+    return [Record.of(number, result, outcome, env) for outcome in result.outcomes]
 
 
 def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> Iterator[list[Record]]:

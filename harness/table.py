@@ -24,7 +24,7 @@ def outcomes(result: CheckResult) -> str:
         call = o.message if o.status == Status.UNSUPPORTED else (o.native or o.message)  # a refusal: its reason
         if o.call and o.transposed:
             call += "  (layout transposed around the call)"
-        if o.native and o.message and o.status == Status.PASS:  # what a pass says of itself (TF32, nondeterminism)
+        if o.native and o.message and o.status in (Status.PASS, Status.ERROR):  # a pass's note (TF32), an error's words
             call += f"  [{o.message}]"
         status = f"{o.status} as {o.precision}" if o.precision else str(o.status)
         rows.append((o.backend, status, _number(o.max_abs_error), _number(o.ratio), call))

@@ -8,6 +8,7 @@ import signal
 import time
 
 
+from harness.backends.base import Crash
 from harness.backends.numpy import NumPy
 from harness.calls import Step, Var, call
 
@@ -83,6 +84,14 @@ class KillsItsProcess(NumPy):
         if len(x.shape) == 4:
             os.kill(os.getpid(), signal.SIGSEGV)
         return super().execute(planned, x, w, b)
+
+
+class DeclaresItsCrash(KillsItsProcess):
+    """KillsItsProcess with its crash declared, as an adapter declares a framework's."""
+
+    name = "declares_crash"
+    crashes = (Crash("two_d", lambda spec: spec.rank == 2, "dies on every 2-D spec",
+                     dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2)),)
 
 
 class KilledMidCase(NumPy):

@@ -14,6 +14,7 @@ from typing import Callable
 
 from harness import ConvSpec, check
 from harness.devices import cpu_flags
+from harness.backends import available_backends, get_backend
 from harness.backends.tensorflow import REFUSALS
 
 
@@ -147,6 +148,20 @@ KNOWN_FAILURES = (
 )
 
 
+def declared_crashes() -> tuple[KnownFailure, ...]:
+    """The crashes the installed backends declare (``Backend.crashes``, harness data:
+    ``check`` runs such a backend in a child process), each a known failure of the
+    backends that declare it."""
+    declared = [(name, crash) for name in available_backends() + available_backends(layers=True)
+                for crash in get_backend(name).crashes]
+    crashes = {crash.name: crash for _, crash in declared}
+    return tuple(KnownFailure(tuple(name for name, c in declared if c.name == key), crash.name, crash.applies,
+                              crash.reason, crash.example) for key, crash in crashes.items())
+
+
+DECLARED_CRASHES = declared_crashes()
+
+
 def known_failure(backend: str, spec: ConvSpec) -> KnownFailure | None:
-    return next((k for k in KNOWN_FAILURES if backend in k.backends and k.applies(spec) and k.present(spec)),
-                None)
+    return next((k for k in KNOWN_FAILURES + DECLARED_CRASHES
+                 if backend in k.backends and k.applies(spec) and k.present(spec)), None)

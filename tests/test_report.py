@@ -197,18 +197,34 @@ def test_report_of_a_missing_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "records" in err
 
 
-def test_version_matrix_counts_each_framework_version_separately(tmp_path):
+def _matrix_1d_cells(tmp_path, lines):
+    """The report of these records, and its matrix's cells in the 1-D column by version."""
     records = tmp_path / "r.jsonl"
-    lines = [_record(version="2.18.1", backend="tensorflow", status="unsupported", message="no"),
-             _record(version="2.21.0", backend="tensorflow"),
-             _record(version="2.21.0", backend="tensorflow", seed=1)]
     records.write_text("".join(json.dumps(r) + "\n" for r in lines))
     report = build_report([records], tmp_path / "index.html")
-    rows = dict(report.matrix.rows)
     column = report.matrix.columns.index(("rank", "1d"))
-    assert rows["tensorflow 2.18.1"][column].counts == (("unsupported", 1),)
-    assert rows["tensorflow 2.21.0"][column].counts == (("pass", 2),)
+    return report, {version: cells[column] for version, cells in report.matrix.rows}
+
+
+def test_version_matrix_counts_each_framework_version_separately(tmp_path):
+    report, cells = _matrix_1d_cells(tmp_path, [
+        _record(version="2.18.1", backend="tensorflow", status="unsupported", message="no"),
+        _record(version="2.21.0", backend="tensorflow"),
+        _record(version="2.21.0", backend="tensorflow", seed=1)])
+    assert cells["tensorflow 2.18.1"].counts == (("unsupported", 1),)
+    assert cells["tensorflow 2.21.0"].counts == (("pass", 2),)
     assert report.cases == 2
+
+
+def test_version_matrix_shows_which_versions_crash_on_a_case(tmp_path):
+    crashed = "crashed: the process running jax on this spec died (signal SIGABRT)"
+    _, cells = _matrix_1d_cells(tmp_path, [
+        _record(version="0.4.38", backend="jax", status="error", message=crashed),
+        _record(version="0.10.2", backend="jax", status="error", message="ValueError: raised, not crashed"),
+        _record(version="0.10.2", backend="jax", seed=1)])
+    assert cells["jax 0.4.38"].counts == (("crashed", 1),) and cells["jax 0.4.38"].worst == "error"
+    assert cells["jax 0.10.2"].counts == (("pass", 1), ("error", 1))
+    assert 'title="crashed">1</span>' in (tmp_path / "index.html").read_text()
 
 
 def test_where_errors_sit_names_border_everywhere_and_scattered():

@@ -39,6 +39,18 @@ class Refusal:
         return self.applies(spec) and re.search(self.pattern, message) is not None
 
 
+@dataclasses.dataclass(frozen=True)
+class Crash:
+    """A valid spec on which the framework kills its own process (an abort, a
+    segfault) instead of raising: ``check`` runs the backend in a child process
+    wherever one applies, so the crash is an outcome and the caller lives."""
+
+    name: str
+    applies: Callable[[ConvSpec], bool]
+    reason: str
+    example: dict  # ConvSpec fields of a spec that kills the process, for its verification test
+
+
 class NoForm(Exception):
     """A framework has no call for a valid spec (no groups argument, no padding mode, no
     autograd): raised by the adapter itself, declared as a refusal where it can happen."""
@@ -113,6 +125,7 @@ class Backend:
     module: str = ""  # the framework's import name
     imports: tuple[str, ...] = ()  # the lines that bind what ``namespace`` returns
     refusals: tuple[Refusal, ...] = ()
+    crashes: tuple[Crash, ...] = ()  # specs on which the framework kills its process
     gradient_refusals: tuple[Refusal, ...] = ()  # what the framework's autograd refuses (input_gradient only)
     weights_spatial_first = False  # the framework takes (*kernel, in/groups, out), not (out, in/groups, *kernel)
     no_padding = "valid"  # the convolution's padding argument once the input is padded
@@ -125,6 +138,10 @@ class Backend:
     def version(self) -> str:
         self.load()  # the adapter's own import, with its settings
         return str(getattr(sys.modules[self.module], "__version__", "unknown"))
+
+    def crash(self, spec: ConvSpec) -> Crash | None:
+        """The declared crash that ``spec`` meets here, if any."""
+        return next((crash for crash in self.crashes if crash.applies(spec)), None)
 
     def message(self, exc: BaseException) -> str:
         """The framework's own words for an error, on one line."""

@@ -130,9 +130,10 @@ def model_outcome(layer: ConvLayer, label: str) -> Outcome:
 
 
 def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *, progress=None,
-                device="cpu") -> list[LayerResult]:
+                device="cpu", isolate: bool | None = None) -> list[LayerResult]:
     """Check every captured layer in every backend (on ``device``) with its real weights and
-    activation; the model's own output for the layer is judged too (as backend "<framework> model")."""
+    activation; the model's own output for the layer is judged too (as backend "<framework> model").
+    ``isolate`` runs backends in a child process as ``check`` does."""
     backends = None if backends is None else tuple(backends)
     results = []
     for index, layer in enumerate(scanned.layers):
@@ -141,7 +142,8 @@ def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *,
         if layer.spec is None:
             results.append(LayerResult(layer, None))
             continue
-        result = check(layer.spec, seed=0, backends=backends, inputs=layer.inputs, device=device)
+        result = check(layer.spec, seed=0, backends=backends, inputs=layer.inputs, device=device,
+                       isolate=isolate)
         if layer.output is not None:
             own = model_outcome(layer, f"{scanned.framework} model")
             result = dataclasses.replace(result, outcomes=(own, *result.outcomes))

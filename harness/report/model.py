@@ -89,6 +89,16 @@ class Row:
         return " ".join(self.tags)
 
 
+# A matrix cell counts an error whose backend killed its process apart, as "crashed":
+# which framework versions still crash on a declared crash's example shows at a glance.
+CRASHED = "crashed"
+MATRIX_COUNTS = (*STATUSES, CRASHED)
+
+
+def matrix_status(record: Record) -> str:
+    return CRASHED if record.status == Status.ERROR and record.message.startswith("crashed:") else str(record.status)
+
+
 @dataclasses.dataclass(frozen=True)
 class MatrixCell:
     counts: tuple[tuple[str, int], ...]  # (status, count), non-zero only
@@ -96,9 +106,9 @@ class MatrixCell:
 
     @property
     def worst(self) -> str:
-        for status in (Status.ERROR, Status.SHAPE_MISMATCH, Status.MISMATCH, Status.UNSUPPORTED, Status.PASS):
+        for status in (CRASHED, Status.ERROR, Status.SHAPE_MISMATCH, Status.MISMATCH, Status.UNSUPPORTED, Status.PASS):
             if any(s == status for s, _ in self.counts):
-                return status
+                return Status.ERROR if status == CRASHED else status
         return "empty"
 
 
@@ -417,7 +427,7 @@ def build(records: list[Record], sources: tuple[str, ...] = (), skipped_lines: i
         counts[backend + where][status] += 1
         for family in families(spec):
             columns.add(family)
-            cells[(version, family)][status] += 1
+            cells[(version, family)][matrix_status(record)] += 1
         anchor = ""
         if record.status == Status.UNSUPPORTED:  # one section per way of refusing, listing its cases
             same = (version, key, record.message.split(":")[0])
@@ -442,7 +452,7 @@ def build(records: list[Record], sources: tuple[str, ...] = (), skipped_lines: i
     ordered = tuple(sorted(columns, key=lambda c: (FAMILY_ORDER.index(c[0]), c[1])))
     matrix = Matrix(ordered, tuple(
         (version, tuple(
-            MatrixCell(tuple((s, cells[(version, col)][s]) for s in STATUSES if cells[(version, col)][s]),
+            MatrixCell(tuple((s, cells[(version, col)][s]) for s in MATRIX_COUNTS if cells[(version, col)][s]),
                        f"version={version.replace(' ', '=')} {col[0]}={col[1]}")
             for col in ordered
         ))
