@@ -253,7 +253,8 @@ def cmd_port(args) -> int:
         with given_input():
             build = find_target(args.target)
         model, example = build_target(build, args.input_shape)
-    scanned = scan(model, example, name=args.name)
+    with given_input():  # a model that is none of the kinds, or cannot run on this machine
+        scanned = scan(model, example, name=args.name)
     total = len(scanned.layers)
 
     def progress(index, layer):

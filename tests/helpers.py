@@ -28,6 +28,18 @@ SLOW = pytest.mark.slow
 DECIMAL_INPUT_RTOL = 1e-12
 
 
+def refused_here(backend: str, spec):
+    """The declared refusal that this machine's code path gives ``spec`` in ``backend``: one
+    whose presence is probed (Refusal.present other than the default) and present here. Such
+    refusals are exact (a kernel that is missing here), so a test expects them, not a result."""
+    from harness.backends import get_backend
+    from harness.backends.base import Refusal
+
+    always = Refusal.__dataclass_fields__["present"].default
+    return next((r for r in get_backend(backend).refusals
+                 if r.present is not always and r.applies(spec) and r.present(spec)), None)
+
+
 def assert_all_agree(result: CheckResult) -> None:
     """Every backend passed, or refused in a way its adapter declares, or hit a known bug."""
     bad = [o for o in result.outcomes if not o.ok and known_failure(o.backend, result.spec) is None]

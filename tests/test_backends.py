@@ -101,12 +101,18 @@ DECLARED = [
 
 @pytest.mark.parametrize("backend,refusal", DECLARED, ids=[f"{b}-{r.name}" for b, r in DECLARED])
 def test_declared_refusal_is_what_the_framework_does(backend, refusal):
-    """Each declared refusal's example is refused with that refusal, or runs correctly."""
+    """Each declared refusal's example is refused with that refusal where this machine runs
+    the refusing code path (its probe), and computed right where it does not; a declaration
+    whose code path runs here and no longer refuses fails, so it cannot outlive the refusal."""
     spec = ConvSpec(**refusal.example)
     assert refusal.applies(spec)
     outcome = check(spec, backends=[backend]).outcomes[0]
-    if outcome.status == "pass":
-        pytest.skip(f"{backend} {get_backend(backend).version()} no longer refuses: {refusal.reason}")
+    if not refusal.present(spec):
+        assert outcome.status == "pass", f"{refusal.name}: the code path without the refusal fails here: {outcome}"
+        return
+    assert outcome.status != "pass", (
+        f"{backend} {get_backend(backend).version()} no longer refuses ({refusal.reason}): remove the declaration, "
+        "or narrow its probe (Refusal.present) to the code paths that still refuse")
     assert outcome.status == "unsupported", outcome
     with pytest.raises(Unsupported) as info:
         run_backend(backend, spec, *make_inputs(spec))
@@ -119,7 +125,8 @@ GRADIENT_DECLARED = [(name, refusal) for name in FRAMEWORK_BACKENDS for refusal 
 
 @pytest.mark.parametrize("backend,refusal", GRADIENT_DECLARED, ids=[f"{b}-{r.name}" for b, r in GRADIENT_DECLARED])
 def test_declared_gradient_refusal_is_what_the_framework_does(backend, refusal):
-    """Each declared refusal of the framework's autograd shows on its example, or the gradient is right."""
+    """Each declared refusal of the framework's autograd shows on its example where its code
+    path runs here, and the gradient is right where it does not; a stale one fails."""
     spec = ConvSpec(**refusal.example)
     assert refusal.applies(spec)
     _, w, _ = make_inputs(spec)
@@ -127,11 +134,13 @@ def test_declared_gradient_refusal_is_what_the_framework_does(backend, refusal):
     try:
         gradient = input_gradient(backend, spec, w, cotangent)
     except Unsupported as refused:
+        assert refusal.present(spec), f"{refusal.name}: refused where its probe says the code path computes"
         assert refused.refusal is refusal
         return
+    assert not refusal.present(spec), (
+        f"{backend} {get_backend(backend).version()} no longer refuses ({refusal.reason}): remove the declaration")
     transposed = spec.replace(transposed=True, spatial=spec.output_spatial, output_padding=0)
     np.testing.assert_allclose(gradient, reference(transposed, cotangent, w), rtol=1e-6)
-    pytest.skip(f"{backend} {get_backend(backend).version()} no longer refuses: {refusal.reason}")
 
 
 @pytest.mark.parametrize("backend", FRAMEWORK_BACKENDS)

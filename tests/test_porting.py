@@ -76,9 +76,22 @@ def _keras_model(keras, layer, shape):
          "conv1d-transpose-same-stride-beyond-kernel", "conv3d-transpose-same", "conv2d-transpose-channels-first"],
 )
 def test_keras_layer_kinds_map_to_the_spec_their_own_output_confirms(keras, layer, shape):
+    """Each layer kind's spec is confirmed by the layer's own output; where this machine's
+    TensorFlow has no kernel for it (channels-first on its Eigen kernels), scanning says so in
+    one line that names the declared refusal."""
+    from harness.backends.keras import TENSORFLOW_REFUSALS
+    from harness.backends.tensorflow import runs_eigen
+    from harness.porting.keras import CannotRunHere
+
     model = _keras_model(keras, layer(keras), shape)
     for variable in model.weights:  # a non-zero bias, so a dropped bias would show
         variable.assign(np.random.default_rng(1).uniform(-1, 1, variable.shape).astype("float32"))
+    if model.layers[-1].data_format == "channels_first" and runs_eigen("float32"):
+        refusal = next(r for r in TENSORFLOW_REFUSALS if r.name == "channels_first_cpu")
+        with pytest.raises(CannotRunHere) as info:
+            scan(model)
+        assert refusal.reason in str(info.value) and "\n" not in str(info.value)
+        return
     scanned = scan(model)
     results = check_model(scanned)
     assert_every_layer_agrees(results, "keras model")
@@ -119,3 +132,24 @@ def test_port_keeps_tensorflows_import_banner_out_and_the_users_own_stderr_in(tm
     assert "the user speaks" in run.stderr
     native = [line for line in run.stderr.splitlines() if re.match(r"[IW]\d{4} \S+ +\d+ \S+:\d+\]", line)]
     assert not native and "before absl" not in run.stderr, run.stderr
+
+
+@SLOW
+def test_port_of_a_channels_first_keras_model_on_tensorflows_eigen_kernels_is_one_line_and_exit_2(tmp_path):
+    """With oneDNN off (as on AMD CPUs by default) TensorFlow has no channels-first Conv2D on the
+    CPU: the model cannot run here, which is one line naming why, exit 2, not a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("keras")
+    (tmp_path / "model.py").write_text(
+        "import keras\n"
+        "def build():\n    x = keras.Input((2, 6, 5))\n"
+        "    return keras.Model(x, keras.layers.Conv2D(3, 3, data_format='channels_first')(x))\n")
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "KERAS_BACKEND": "tensorflow"}
+    run = subprocess.run([sys.executable, "-m", "harness.cli", "port", "model.py:build", "--backends", "numpy",
+                          "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot run on this machine" in lines[0] and "channels-first" in lines[0], run.stderr

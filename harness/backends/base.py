@@ -34,6 +34,9 @@ class Refusal:
     pattern: str  # regular expression searched in the framework's message
     reason: str
     example: dict  # ConvSpec fields of a spec that shows the refusal, for its verification test
+    # Whether this machine runs the code path that refuses ``spec`` (the framework's version, its
+    # switches such as oneDNN, the CPU): where it does, the example must be refused, else computed.
+    present: Callable[[ConvSpec], bool] = lambda spec: True
 
     def matches(self, spec: ConvSpec, message: str) -> bool:
         return self.applies(spec) and re.search(self.pattern, message) is not None
@@ -79,6 +82,11 @@ class Unsupported(Exception):
 def run_call(planned: Call, x, w, b, namespace: dict):
     """A planned call run from NumPy ``x, w, b`` to its result ``y``, its names looked up in ``namespace``."""
     return planned.run({"x": x, "w": w, "b": b}, namespace)["y"]
+
+
+def release(version: str) -> tuple[int, ...]:
+    """A release string as numbers to compare: "2.13.0+cpu" -> (2, 13, 0)."""
+    return tuple(int(part) for part in re.findall(r"\d+", version.split("+")[0])[:3])
 
 
 def first_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ declared refusals, with the reason.
 from __future__ import annotations
 
 import atexit
+import importlib.metadata
 import os
 import pickle
 import re
@@ -27,8 +28,8 @@ import numpy as np
 from ..calls import Ref, Step, Var, call
 from ..layouts import weight_to_spatial_first_axes
 from ..spec import ConvSpec
-from .base import Backend, NoForm, Refusal, run_call
-from .tensorflow import log_level, without_op_name
+from .base import Backend, NoForm, Refusal, release, run_call
+from .tensorflow import log_level, runs_eigen, without_op_name
 
 NO_KERAS_FORM = "has no Keras layer"
 # The weights are set from the spec's right after the layer is built. Keras' default initializers
@@ -43,14 +44,6 @@ REFUSALS = (
         r"`strides > 1` not supported in conjunction with `dilation_rate > 1`",
         "Keras' convolution layers refuse a stride and a dilation both above 1",
         dict(layout="NWC", in_channels=1, out_channels=1, spatial=5, kernel=2, stride=2, dilation=2),
-    ),
-    Refusal(
-        "torch_transposed_output_padding",
-        lambda spec: spec.transposed,
-        r"lead to a Torch output_padding \(\d+\) that is greater than strides",
-        "Keras' torch backend maps some transposed 'same' layers to an output_padding torch refuses (3.10.0 does; "
-        "3.15.1 crops instead)",
-        dict(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=2, padding="same", transposed=True),
     ),
     Refusal(
         "padding_mode",
@@ -70,6 +63,18 @@ REFUSALS = (
     ),
 )
 
+TORCH_REFUSALS = (
+    Refusal(
+        "torch_transposed_output_padding",
+        lambda spec: spec.transposed,
+        r"lead to a Torch output_padding \(\d+\) that is greater than strides",
+        "Keras' torch backend maps some transposed 'same' layers to an output_padding torch refuses (3.10.0 does; "
+        "3.15.1 crops instead)",
+        dict(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=2, padding="same", transposed=True),
+        lambda spec: keras_version() < (3, 15),
+    ),
+)
+
 TENSORFLOW_REFUSALS = (  # the TensorFlow backend's CPU kernels, as tf.nn's
     Refusal(
         "depthwise_unequal_strides",
@@ -85,6 +90,7 @@ TENSORFLOW_REFUSALS = (  # the TensorFlow backend's CPU kernels, as tf.nn's
         r"only supports the N\w*C tensor format|only supports N\w*C|only supported for N\w*C format",
         "the TensorFlow backend's CPU kernels refuse channels-first convolutions for some dtypes",
         dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, dtype="float64"),
+        lambda spec: runs_eigen(spec.dtype),
     ),
     Refusal(
         "tensorflow_cpu",
@@ -92,10 +98,19 @@ TENSORFLOW_REFUSALS = (  # the TensorFlow backend's CPU kernels, as tf.nn's
         r"only supports dilated rates of 1|does not support grouped|[Gg]rouped convolution is not supported"
         r"|must match last dimension of input|input and filter must have the same depth"
         r"|not yet support dilation rates larger than 1",
-        "the TensorFlow backend's CPU kernels refuse some grouped and dilated convolutions (as tf.nn's do)",
-        dict(layout="NDHWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2),
+        "the TensorFlow backend's CPU kernels refuse some grouped and dilated convolutions (as tf.nn's do): "
+        "Keras 3.15.1 runs grouped and dilated forward convs through XLA or tf.nn.convolution, so the dilated "
+        "transposed ones remain (Eigen's kernels; oneDNN's dilate in float32)",
+        dict(layout="NWC", in_channels=1, out_channels=1, spatial=3, kernel=2, dilation=2, transposed=True,
+             dtype="float64"),
+        lambda spec: runs_eigen(spec.dtype),
     ),
 )
+
+
+def keras_version() -> tuple[int, ...]:
+    """The installed Keras release as numbers, read without importing it."""
+    return release(importlib.metadata.version("keras"))
 
 
 def transposed_crop(kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None):
@@ -285,6 +300,7 @@ class KerasJax(Keras):
 class KerasTorch(Keras):
     name = "keras.torch"
     keras_backend = "torch"
+    refusals = REFUSALS + TORCH_REFUSALS
 
 
 def _serve(keras_backend: str) -> None:

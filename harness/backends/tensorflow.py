@@ -31,7 +31,7 @@ from ..devices import Device
 from ..layouts import channels_last_layout
 from ..reference import NUMPY_PAD_MODES
 from ..spec import ConvSpec
-from .base import Backend, NoForm, Refusal, tensor_names
+from .base import Backend, NoForm, Refusal, release, tensor_names
 
 CHANNELS_LAST_ONLY = r"only supports the NHWC tensor format"
 
@@ -45,11 +45,15 @@ REFUSALS = (
         dict(layout="NDHWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2),
     ),
     Refusal(
-        "conv3d_dilation",
-        lambda spec: spec.rank == 3 and any(d > 1 for d in spec.dilation),
-        r"only supports dilated rates of 1",
-        "TensorFlow's CPU Conv3D supports dilation 1 only",
-        dict(layout="NDHWC", in_channels=1, out_channels=1, spatial=3, kernel=2, dilation=2),
+        "conv3d_strided_dilation",
+        lambda spec: spec.rank == 3 and not spec.transposed and any(d > 1 for d in spec.dilation)
+        and any(s > 1 for s in spec.stride),
+        r"strides > 1`? not supported in conjunction with `?dilation_rate > 1",
+        "TensorFlow's Eigen CPU Conv3D supports dilation 1 only, and tf.nn.convolution, which dilates by "
+        "space-to-batch instead, takes stride 1 only with a dilation",
+        dict(layout="NDHWC", in_channels=1, out_channels=1, spatial=5, kernel=2, dilation=2, stride=2,
+             dtype="float64"),
+        lambda spec: runs_eigen(spec.dtype),
     ),
     Refusal(
         "transposed_groups",
@@ -66,13 +70,16 @@ REFUSALS = (
         "float32 and bfloat16 run through oneDNN, which dilates)",
         dict(layout="NWC", in_channels=1, out_channels=1, spatial=3, kernel=2, dilation=2, transposed=True,
              dtype="float64"),
+        lambda spec: runs_eigen(spec.dtype),
     ),
     Refusal(
         "grouped_cpu",
         lambda spec: spec.groups > 1,
         r"does not support grouped convolutions|[Gg]rouped convolution is not supported",
-        "this TensorFlow build's CPU convolution has no grouped form",
+        "this TensorFlow build's CPU convolution has no grouped form (2.21.0 computes grouped conv1d and "
+        "conv2d on both its oneDNN and its Eigen path)",
         dict(layout="NHWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2),
+        lambda spec: version() < (2, 21),
     ),
 )
 
@@ -84,6 +91,8 @@ GRADIENT_REFUSALS = (
         r"Conv2DCustomBackpropInputOp only supports NHWC",
         "TensorFlow's CPU gradient of a padded channels-first conv2d runs a kernel that takes NHWC only",
         dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, padding=1),
+        # only where the forward runs channels-first natively: elsewhere the adapter transposes to NHWC
+        lambda spec: not runs_eigen(spec.dtype),
     ),
     Refusal(
         "dilated_gradient_cpu",
@@ -172,6 +181,20 @@ def _stderr_filtered():
             kept = b"".join(line for line in lines if failed or not NATIVE_LOG.match(line))
             sys.stderr.write(kept.decode(errors="replace"))
             sys.stderr.flush()
+
+
+def version() -> tuple[int, ...]:
+    """TensorFlow's release as numbers, (2, 21, 0)."""
+    return release(_tf().__version__)
+
+
+@functools.cache
+def runs_eigen(dtype: str) -> bool:
+    """Whether TensorFlow computes ``dtype`` convolutions here with its Eigen CPU kernels
+    rather than oneDNN's. TensorFlow turns oneDNN on by default only on some x86 CPUs
+    (TF_ENABLE_ONEDNN_OPTS=0 or 1 decides), and then for float32 and bfloat16 only.
+    The probe is the one kernel only oneDNN has: a channels-first Conv2D."""
+    return not native_channels_first(2, dtype)
 
 
 @functools.cache
@@ -299,7 +322,10 @@ class TensorFlow(Backend):
 
     def convolution(self, spec: ConvSpec, layout: str, padding):
         last = layout.endswith("C")
-        conv = call(f"tf.nn.conv{spec.rank}d", Var("x"), Var("w"), _full(spec.stride, last), padding,
+        function = f"tf.nn.conv{spec.rank}d"
+        if spec.rank == 3 and max(spec.dilation) > 1 and runs_eigen(spec.dtype):
+            function = "tf.nn.convolution"  # Eigen's Conv3D refuses dilation; this dilates by space-to-batch
+        conv = call(function, Var("x"), Var("w"), _full(spec.stride, last), padding,
                     data_format=layout, dilations=_full(spec.dilation, last))
         return (Step("y", conv), *self.bias(spec, layout)), 0
 

@@ -18,15 +18,23 @@ from ..calls import Ref, Setting, Step, Var, call
 from ..devices import Device, torch_gpus
 from ..layouts import channels_first_layout
 from ..spec import ConvSpec
-from .base import Backend, NoForm, Refusal, spatial_padding_is_symmetric, tensor_names
+from .base import Backend, NoForm, Refusal, release, spatial_padding_is_symmetric, tensor_names
 
 HALF_REFUSAL = Refusal(
     "half_precision_cpu",
     lambda spec: spec.dtype in ("float16", "bfloat16"),
     r"not implemented for '(Half|BFloat16)'",
-    "this PyTorch build has no CPU convolution kernel for this half-precision dtype",
+    "this PyTorch build has no CPU convolution kernel for this half-precision dtype (native float16 CPU "
+    "convolutions arrived after 2.0; 2.13.0 has them)",
     dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, dtype="float16"),
+    lambda spec: torch_release() < (2, 2),
 )
+
+
+def torch_release() -> tuple[int, ...]:
+    import torch
+
+    return release(torch.__version__)
 
 
 def _tf32_switch() -> tuple[str, object, bool]:

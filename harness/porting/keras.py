@@ -13,9 +13,13 @@ its output follows Keras' own size rule (``transposed_crop``).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from ..backends.keras import transposed_crop
+from ..backends.base import first_line
+from ..backends.keras import TENSORFLOW_REFUSALS, transposed_crop
+from ..backends.tensorflow import without_op_name
 from ..dtypes import numpy_dtype
 from ..layouts import weight_from_spatial_first_axes
 from ..reference import reference
@@ -104,6 +108,19 @@ def _own_output(layer, x, y, keras):
         layer.activation = activation
 
 
+class CannotRunHere(ValueError):
+    """The model's own forward pass needs a kernel this machine's framework lacks."""
+
+
+def cannot_run_here(keras, exc: BaseException):
+    """The declared refusal of Keras on TensorFlow that ``exc`` is (a channels-first layer on
+    TensorFlow's Eigen CPU kernels, say), or None; only under Keras' TensorFlow backend."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    text = str(exc)
+    return next((r for r in TENSORFLOW_REFUSALS if re.search(r.pattern, text)), None)
+
+
 def scan_keras(model, example=None, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
     import keras
 
@@ -116,7 +133,14 @@ def scan_keras(model, example=None, *, name: str | None = None, fold_zero_paddin
     extractor = keras.Model(model.inputs, [t for layer, pad in zip(layers, before)
                                            for t in (layer.input, layer.output, (pad[0] if pad else layer).input)]
                             + list(model.outputs[:single]))
-    values = extractor([example], training=False)
+    try:
+        values = extractor([example], training=False)
+    except Exception as exc:
+        refused = cannot_run_here(keras, exc)
+        if refused is None:
+            raise
+        raise CannotRunHere(f"model {name or model.name}: cannot run on this machine ({refused.reason}): "
+                            f"{without_op_name(first_line(exc))}") from exc
     values = [np.asarray(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
     captured: list[ConvLayer] = []
     for i, layer in enumerate(layers):
