@@ -1,5 +1,6 @@
 """The command line: tables, records, shards, exit statuses and one-line errors."""
 
+import os
 import json
 import subprocess
 import sys
@@ -410,3 +411,17 @@ def test_input_shapes_are_read_with_commas_or_x():
     from harness.cli import _shape
 
     assert _shape("1,3,224,224") == _shape("1x3x224x224") == _shape("1, 3, 224, 224") == (1, 3, 224, 224)
+
+
+@SLOW
+def test_check_of_a_dilated_conv3d_passes_in_tensorflow_on_its_eigen_kernels():
+    """Where TensorFlow runs its Eigen CPU kernels (oneDNN off, as on AMD CPUs by default), its
+    Conv3D refuses dilation, and tf.nn.convolution computes the same conv: the call says which."""
+    spec = ConvSpec(layout="NDHWC", in_channels=2, out_channels=3, spatial=(5, 6, 4), kernel=2, dilation=2,
+                    padding="same", bias=True)
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"}
+    run = subprocess.run([sys.executable, "-m", "harness.cli", "check", spec.to_json(), "--backends",
+                          "numpy,tensorflow"], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (row,) = [line for line in run.stdout.splitlines() if line.strip().startswith("tensorflow")]
+    assert row.split()[1] == "pass" and "tf.nn.convolution(" in row, row
