@@ -253,8 +253,12 @@ def cmd_port(args) -> int:
         with given_input():
             build = find_target(args.target)
         model, example = build_target(build, args.input_shape)
-    with given_input():  # a model that is none of the kinds, or cannot run on this machine
+    from .porting.keras import CannotRunHere
+
+    try:
         scanned = scan(model, example, name=args.name)
+    except CannotRunHere as exc:  # the model needs a kernel this machine's framework lacks
+        raise UsageError(str(exc)) from None
     total = len(scanned.layers)
 
     def progress(index, layer):

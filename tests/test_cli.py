@@ -415,7 +415,7 @@ def test_input_shapes_are_read_with_commas_or_x():
 
 @SLOW
 def test_check_of_a_dilated_conv3d_passes_in_tensorflow_on_its_eigen_kernels():
-    """Where TensorFlow runs its Eigen CPU kernels (oneDNN off, as on AMD CPUs by default), its
+    """Where TensorFlow runs its Eigen CPU kernels (oneDNN off, as by default on CPUs without AVX-512 VNNI, such as AVX2-only EPYCs), its
     Conv3D refuses dilation, and tf.nn.convolution computes the same conv: the call says which."""
     spec = ConvSpec(layout="NDHWC", in_channels=2, out_channels=3, spatial=(5, 6, 4), kernel=2, dilation=2,
                     padding="same", bias=True)

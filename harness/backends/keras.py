@@ -69,7 +69,7 @@ TORCH_REFUSALS = (
         lambda spec: spec.transposed,
         r"lead to a Torch output_padding \(\d+\) that is greater than strides",
         "Keras' torch backend maps some transposed 'same' layers to an output_padding torch refuses (3.10.0 does; "
-        "3.15.1 crops instead)",
+        "3.15.1 crops instead; releases between not verified, the cut-off at 3.15 assumed)",
         dict(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=2, padding="same", transposed=True),
         lambda spec: keras_version() < (3, 15),
     ),
