@@ -33,11 +33,9 @@ def refused_here(backend: str, spec):
     whose presence is probed (Refusal.present other than the default) and present here. Such
     refusals are exact (a kernel that is missing here), so a test expects them, not a result."""
     from harness.backends import get_backend
-    from harness.backends.base import Refusal
 
-    always = Refusal.__dataclass_fields__["present"].default
-    return next((r for r in get_backend(backend).refusals
-                 if r.present is not always and r.applies(spec) and r.present(spec)), None)
+    return next((r for r in get_backend(backend).refusals if r.probed and r.applies(spec) and r.present(spec)),
+                None)
 
 
 def assert_all_agree(result: CheckResult) -> None:

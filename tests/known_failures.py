@@ -8,11 +8,11 @@ cannot outlive the bug unnoticed.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Callable
 
-from harness import ConvSpec, check
+from harness import ConvSpec
+from harness.backends.tensorflow import runs_eigen
 from harness.devices import cpu_flags
 from harness.backends import available_backends, get_backend
 
@@ -28,14 +28,6 @@ class KnownFailure:
     present: Callable[[ConvSpec], bool] = lambda spec: True
 
 
-def tensorflow_runs_eigen(dtype: str) -> bool:
-    """Whether TensorFlow computes ``dtype`` convolutions with its Eigen CPU kernels here
-    (harness.backends.tensorflow.runs_eigen: oneDNN is off, or does not take the dtype)."""
-    from harness.backends.tensorflow import runs_eigen
-
-    return runs_eigen(dtype)
-
-
 # oneDNN's avx512_core ISA: the kernels it picks on a CPU with these flags. On an AVX2-only
 # CPU with oneDNN forced on, onednn_single_output_column does not reproduce.
 AVX512_CORE = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})
@@ -43,7 +35,7 @@ AVX512_CORE = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})
 
 def tensorflow_runs_onednn_avx512(dtype: str) -> bool:
     """Whether TensorFlow computes ``dtype`` convolutions with oneDNN's AVX-512 kernels here."""
-    return not tensorflow_runs_eigen(dtype) and AVX512_CORE <= cpu_flags()
+    return not runs_eigen(dtype) and AVX512_CORE <= cpu_flags()
 
 
 def torch_runs_onednn_bf16(isa: str) -> bool:
@@ -89,7 +81,7 @@ KNOWN_FAILURES = (
         dict(layout="NCW", batch=2, in_channels=2, out_channels=3, spatial=7, kernel=2, stride=2, bias=True),
         # On TensorFlow's Eigen kernels channels-first conv1d/2d are refused (a declared refusal), while
         # Keras compiles channels-first conv3d with XLA, where the bug shows as on oneDNN's path.
-        lambda spec: spec.rank == 3 or not tensorflow_runs_eigen(spec.dtype),
+        lambda spec: spec.rank == 3 or not runs_eigen(spec.dtype),
     ),
     KnownFailure(
         ("tensorflow",),
@@ -103,7 +95,7 @@ KNOWN_FAILURES = (
         "Conv3D instead (AVX-512 machines by default) the result is right.",
         dict(layout="NDHWC", in_channels=1, out_channels=1, spatial=(1, 3, 1), kernel=1, stride=(1, 3, 1),
              padding="same"),
-        lambda spec: tensorflow_runs_eigen(spec.dtype),
+        lambda spec: runs_eigen(spec.dtype),
     ),
     KnownFailure(
         ("tensorflow",),

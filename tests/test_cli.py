@@ -342,7 +342,6 @@ def test_your_own_backend_registers_through_a_function(monkeypatch):
 
 
 def test_an_error_from_inside_a_command_is_not_reported_as_bad_input(monkeypatch):
-    import harness.check
 
     def deep(*args, **kwargs):
         raise ValueError("raised while running, not bad input")

@@ -13,7 +13,7 @@ import pytest
 
 from harness import ConvSpec, check
 from harness.cli import main
-from helpers import FRAMEWORK_BACKENDS, LAYER_BACKENDS, SLOW
+from helpers import FRAMEWORK_BACKENDS, SLOW
 from known_failures import DECLARED_CRASHES
 
 ROOT = Path(__file__).resolve().parents[1]

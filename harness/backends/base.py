@@ -38,6 +38,12 @@ class Refusal:
     # switches such as oneDNN, the CPU): where it does, the example must be refused, else computed.
     present: Callable[[ConvSpec], bool] = lambda spec: True
 
+    @property
+    def probed(self) -> bool:
+        """Whether ``present`` probes the machine (else the refusal shows everywhere): a
+        probed refusal is a kernel missing here, exact where its probe says so."""
+        return self.present is not Refusal.present
+
     def matches(self, spec: ConvSpec, message: str) -> bool:
         return self.applies(spec) and re.search(self.pattern, message) is not None
 

@@ -71,7 +71,7 @@ TORCH_REFUSALS = (
         "Keras' torch backend maps some transposed 'same' layers to an output_padding torch refuses (3.10.0 does; "
         "3.15.1 crops instead; releases between not verified, the cut-off at 3.15 assumed)",
         dict(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=2, padding="same", transposed=True),
-        lambda spec: keras_version() < (3, 15),
+        lambda spec: keras_release() < (3, 15),
     ),
 )
 
@@ -108,7 +108,7 @@ TENSORFLOW_REFUSALS = (  # the TensorFlow backend's CPU kernels, as tf.nn's
 )
 
 
-def keras_version() -> tuple[int, ...]:
+def keras_release() -> tuple[int, ...]:
     """The installed Keras release as numbers, read without importing it."""
     return release(importlib.metadata.version("keras"))
 

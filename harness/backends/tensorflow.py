@@ -79,7 +79,7 @@ REFUSALS = (
         "this TensorFlow build's CPU convolution has no grouped form (2.21.0 computes grouped conv1d and "
         "conv2d on both its oneDNN and its Eigen path)",
         dict(layout="NHWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2),
-        lambda spec: version() < (2, 21),
+        lambda spec: tf_release() < (2, 21),
     ),
 )
 
@@ -183,7 +183,7 @@ def _stderr_filtered():
             sys.stderr.flush()
 
 
-def version() -> tuple[int, ...]:
+def tf_release() -> tuple[int, ...]:
     """TensorFlow's release as numbers, (2, 21, 0)."""
     return release(_tf().__version__)
 

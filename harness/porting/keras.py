@@ -113,12 +113,13 @@ class CannotRunHere(ValueError):
 
 
 def cannot_run_here(keras, exc: BaseException):
-    """The declared refusal of Keras on TensorFlow that ``exc`` is (a channels-first layer on
-    TensorFlow's Eigen CPU kernels, say), or None; only under Keras' TensorFlow backend."""
+    """The declared refusal of Keras on TensorFlow, probed on the machine, that ``exc`` is (a
+    channels-first layer on TensorFlow's Eigen CPU kernels, say), or None; only under Keras'
+    TensorFlow backend. A refusal that shows everywhere is no fault of this machine."""
     if keras.backend.backend() != "tensorflow":
         return None
     text = str(exc)
-    return next((r for r in TENSORFLOW_REFUSALS if re.search(r.pattern, text)), None)
+    return next((r for r in TENSORFLOW_REFUSALS if r.probed and re.search(r.pattern, text)), None)
 
 
 def scan_keras(model, example=None, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
