@@ -244,16 +244,16 @@ def cmd_explain(args) -> int:
 
 
 def cmd_port(args) -> int:
-    from .backends.tensorflow import native_logs_held
+    from .frameworks.tensorflow.adapter import native_logs_held
     from . import table
     from .porting import check_model, scan, write_records
-    from .porting.target import build_target, find_target
+    from .targets import build_target, find_target
 
     with native_logs_held():  # a model module that imports Keras imports TensorFlow
         with given_input():
             build = find_target(args.target)
         model, example = build_target(build, args.input_shape)
-    from .porting.keras import CannotRunHere
+    from .frameworks.keras.scan import CannotRunHere
 
     try:
         scanned = scan(model, example, name=args.name)
@@ -276,10 +276,10 @@ def cmd_port(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .backends.tensorflow import native_logs_held
+    from .frameworks.tensorflow.adapter import native_logs_held
     from . import table
     from .porting.compare import compare
-    from .porting.target import build_target, find_target
+    from .targets import build_target, find_target
 
     with native_logs_held():
         with given_input():

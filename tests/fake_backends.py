@@ -9,7 +9,7 @@ import time
 
 
 from harness.backends.base import Crash
-from harness.backends.numpy import NumPy
+from harness.frameworks.numpy.adapter import NumPy
 from harness.calls import Step, Var, call
 
 

@@ -12,7 +12,7 @@ import math
 from typing import Callable
 
 from harness import ConvSpec
-from harness.backends.tensorflow import runs_eigen
+from harness.frameworks.tensorflow.adapter import runs_eigen
 from harness.devices import cpu_flags
 from harness.backends import available_backends, get_backend
 

@@ -78,7 +78,7 @@ def test_float32_mode_sets_the_frameworks_switch_for_the_call_shows_it_and_puts_
             seen.append(read())
             yield
 
-    for module in ("harness.backends.base", "harness.backends.jax"):
+    for module in ("harness.backends.base", "harness.frameworks.jax.adapter"):
         monkeypatch.setattr(f"{module}.applied", spied)
     x, w, b = make_inputs(SPEC, 0)
     outcome = judge(backend, SPEC, reference(SPEC, x, w, b), error_bound(SPEC, x, w, b), x, w, b,
@@ -142,7 +142,7 @@ cuda = pytest.mark.skipif(not cuda_here(), reason="needs a CUDA device (torch.cu
 @pytest.mark.parametrize("backend", [b for b in ("torch", "jax", "tensorflow") if b in FRAMEWORK_BACKENDS])
 def test_on_a_gpu_float32_passes_forced_and_by_default_as_its_precision(backend):
     if backend == "tensorflow":
-        from harness.backends.tensorflow import _gpus
+        from harness.frameworks.tensorflow.adapter import _gpus
 
         if not _gpus():
             pytest.skip("this TensorFlow has no GPU (tensorflow-cpu)")
@@ -184,7 +184,7 @@ def test_where_jax_defaults_to_a_gpu_the_cpu_asked_for_is_named_in_the_call(monk
 def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_device_asked_for(monkeypatch):
     """A TensorFlow with a GPU computes there by default: every call says where it runs.
     The GPU list is a stand-in; TensorFlow's soft placement runs '/GPU:0' on the CPU here."""
-    from harness.backends import tensorflow as tf_backend
+    from harness.frameworks.tensorflow import adapter as tf_backend
 
     adapter = get_backend("tensorflow")
     plain = SPEC.replace(bias=False)
@@ -213,7 +213,7 @@ def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_d
 def test_tensorflow_reports_tf32_for_float32_from_compute_capability_8_while_its_switch_is_on(monkeypatch):
     import tensorflow as tf
 
-    from harness.backends import tensorflow as tf_backend
+    from harness.frameworks.tensorflow import adapter as tf_backend
 
     adapter, gpu = get_backend("tensorflow"), Device("cuda", 0)
     monkeypatch.setattr(tf_backend, "_gpus", lambda: ("GPU 0",))
@@ -249,7 +249,7 @@ def test_a_call_runs_its_steps_inside_its_scope_and_leaves_it_after():
 def test_the_keras_workers_see_no_gpu(monkeypatch):
     """Each Keras backend computes on a GPU it sees, whatever the device asked for: the
     workers, which compute on the CPU only, are started with none visible."""
-    from harness.backends import keras as keras_backend
+    from harness.frameworks.keras import adapter as keras_backend
 
     started = []
 

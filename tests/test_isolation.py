@@ -109,7 +109,7 @@ def test_declared_crash_still_kills_its_process(known, backend):
 @SLOW
 @pytest.mark.skipif("jax" not in FRAMEWORK_BACKENDS, reason="jax is not installed")
 def test_check_of_the_xla_abort_example_prints_every_row_and_exits_1():
-    from harness.backends.jax import CRASHES
+    from harness.frameworks.jax.adapter import CRASHES
 
     spec = ConvSpec(**CRASHES[0].example).to_json()
     run = subprocess.run([sys.executable, "-m", "harness.cli", "check", spec, "--backends", "numpy,jax"],

@@ -17,7 +17,7 @@ from helpers import SLOW
 
 from harness import check
 from harness.backends import available_backends
-from harness.backends.jax import CACHE_ENV, cache_dir
+from harness.frameworks.jax.adapter import CACHE_ENV, cache_dir
 from harness.spec import ConvSpec
 
 pytestmark = pytest.mark.skipif("jax" not in available_backends(), reason="needs jax")

@@ -19,7 +19,7 @@ import pytest
 from helpers import SLOW
 
 from harness.backends import available_backends
-from harness.backends.jax import CACHE_ENV
+from harness.frameworks.jax.adapter import CACHE_ENV
 
 pytestmark = [SLOW, pytest.mark.skipif("jax" not in available_backends(), reason="needs jax")]
 

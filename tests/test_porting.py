@@ -79,9 +79,9 @@ def test_keras_layer_kinds_map_to_the_spec_their_own_output_confirms(keras, laye
     """Each layer kind's spec is confirmed by the layer's own output; where this machine's
     TensorFlow has no kernel for it (channels-first on its Eigen kernels), scanning says so in
     one line that names the declared refusal."""
-    from harness.backends.keras import TENSORFLOW_REFUSALS
-    from harness.backends.tensorflow import runs_eigen
-    from harness.porting.keras import CannotRunHere
+    from harness.frameworks.keras.adapter import TENSORFLOW_REFUSALS
+    from harness.frameworks.tensorflow.adapter import runs_eigen
+    from harness.frameworks.keras.scan import CannotRunHere
 
     model = _keras_model(keras, layer(keras), shape)
     for variable in model.weights:  # a non-zero bias, so a dropped bias would show

@@ -100,7 +100,7 @@ def test_a_call_without_a_recorded_line_still_gives_a_script_that_compiles(refus
 def test_a_call_that_runs_inside_a_device_scope_reproduces_inside_it(monkeypatch):
     """Where TensorFlow sees a GPU its call runs inside ``tf.device``; the script runs it
     there too. (A stand-in GPU list; TensorFlow's own device is the CPU's, named.)"""
-    from harness.backends import tensorflow as tf_backend
+    from harness.frameworks.tensorflow import adapter as tf_backend
 
     monkeypatch.setattr(tf_backend, "_gpus", lambda: ("a GPU",))
     outcome, out = _run(SPEC, "tensorflow")

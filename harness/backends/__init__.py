@@ -46,15 +46,15 @@ class Entry:
 
 
 REGISTRY: dict[str, Entry] = {
-    "numpy": Entry("harness.backends.numpy:NumPy", "numpy"),
-    "torch": Entry("harness.backends.torch:TorchFunctional", "torch", "torch"),
-    "torch.nn": Entry("harness.backends.torch:TorchModule", "torch", "torch"),
-    "tensorflow": Entry("harness.backends.tensorflow:TensorFlow", "tensorflow", "tensorflow"),
-    "jax": Entry("harness.backends.jax:Jax", "jax", "jax"),
-    "keras.tensorflow": Entry("harness.backends.keras:KerasTensorFlow", "keras,tensorflow", "keras", default=False),
-    "keras.jax": Entry("harness.backends.keras:KerasJax", "keras,jax", "keras", default=False),
-    "keras.torch": Entry("harness.backends.keras:KerasTorch", "keras,torch", "keras", default=False),
-    "flax": Entry("harness.backends.flax:Flax", "flax,jax", "flax", default=False),
+    "numpy": Entry("harness.frameworks.numpy.adapter:NumPy", "numpy"),
+    "torch": Entry("harness.frameworks.torch.adapter:TorchFunctional", "torch", "torch"),
+    "torch.nn": Entry("harness.frameworks.torch.adapter:TorchModule", "torch", "torch"),
+    "tensorflow": Entry("harness.frameworks.tensorflow.adapter:TensorFlow", "tensorflow", "tensorflow"),
+    "jax": Entry("harness.frameworks.jax.adapter:Jax", "jax", "jax"),
+    "keras.tensorflow": Entry("harness.frameworks.keras.adapter:KerasTensorFlow", "keras,tensorflow", "keras", default=False),
+    "keras.jax": Entry("harness.frameworks.keras.adapter:KerasJax", "keras,jax", "keras", default=False),
+    "keras.torch": Entry("harness.frameworks.keras.adapter:KerasTorch", "keras,torch", "keras", default=False),
+    "flax": Entry("harness.frameworks.flax.adapter:Flax", "flax,jax", "flax", default=False),
 }
 
 

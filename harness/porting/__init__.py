@@ -77,15 +77,15 @@ def scan(model, example=None, *, name: str | None = None, fold_zero_padding: boo
     the padding layer's: the computation as a spec, however it is written."""
     framework = framework_of(model)
     if framework == "torch":
-        from .torch import scan_torch
+        from ..frameworks.torch.scan import scan_torch
 
         return scan_torch(model, example, name=name, fold_zero_padding=fold_zero_padding)
     if framework == "keras":
-        from .keras import scan_keras
+        from ..frameworks.keras.scan import scan_keras
 
         return scan_keras(model, example, name=name, fold_zero_padding=fold_zero_padding)
     if framework == "flax":
-        from .flax import scan_flax
+        from ..frameworks.flax.scan import scan_flax
 
         return scan_flax(model, example, name=name)
     raise ValueError(f"model: a {type(model).__name__} is not a torch.nn.Module, a Keras model or a flax.nnx.Module")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import LAYOUTS, ConvSpec
-from . import ConvLayer, ScannedModel, fold_padding
+from ...spec import LAYOUTS, ConvSpec
+from ...porting import ConvLayer, ScannedModel, fold_padding
 
 DTYPES = {"torch.float32": "float32", "torch.float64": "float64", "torch.float16": "float16",
           "torch.bfloat16": "bfloat16"}

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import warnings
 
-from ..calls import Ref, Setting, Step, Var, call
-from ..devices import Device, torch_gpus
-from ..layouts import channels_first_layout
-from ..spec import ConvSpec
-from .base import Backend, NoForm, Refusal, release, spatial_padding_is_symmetric, tensor_names
+from ...calls import Ref, Setting, Step, Var, call
+from ...devices import Device, torch_gpus
+from ...layouts import channels_first_layout
+from ...spec import ConvSpec
+from ...backends.base import Backend, NoForm, Refusal, release, spatial_padding_is_symmetric, tensor_names
 
 HALF_REFUSAL = Refusal(
     "half_precision_cpu",

@@ -26,12 +26,12 @@ import tempfile
 
 import numpy as np
 
-from ..calls import Setting, Step, Var, call
-from ..devices import Device
-from ..layouts import channels_last_layout
-from ..reference import NUMPY_PAD_MODES
-from ..spec import ConvSpec
-from .base import Backend, NoForm, Refusal, release, tensor_names
+from ...calls import Setting, Step, Var, call
+from ...devices import Device
+from ...layouts import channels_last_layout
+from ...reference import NUMPY_PAD_MODES
+from ...spec import ConvSpec
+from ...backends.base import Backend, NoForm, Refusal, release, tensor_names
 
 CHANNELS_LAST_ONLY = r"only supports the NHWC tensor format"
 
@@ -124,7 +124,7 @@ NATIVE_LOG = re.compile(rb"^([IW]\d{4} \S+ +\d+ \S+:\d+\]|WARNING: All log messa
 
 def log_level() -> str:
     """TensorFlow's log level for its import and for worker processes: the user's, else 3."""
-    from . import USER_TF_LOG_LEVEL
+    from ...backends import USER_TF_LOG_LEVEL
 
     return USER_TF_LOG_LEVEL or "3"
 

@@ -22,11 +22,11 @@ import math
 
 import numpy as np
 
-from ..backends.flax import NATIVE_MODES, flax_mode_pads
-from ..dtypes import numpy_dtype
-from ..spec import LAYOUTS, ConvSpec, transposed_from_dilated_input_padding
-from . import ConvLayer, ScannedModel
-from .keras import conv_weight
+from .adapter import NATIVE_MODES, flax_mode_pads
+from ...dtypes import numpy_dtype
+from ...spec import LAYOUTS, ConvSpec, transposed_from_dilated_input_padding
+from ...porting import ConvLayer, ScannedModel
+from ..keras.scan import conv_weight
 
 MODES = {mode: name for name, mode in NATIVE_MODES.items()}  # 'CIRCULAR' -> 'circular'
 

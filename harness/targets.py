@@ -53,7 +53,7 @@ def load_target(target: str, input_shape: tuple[int, ...] | None = None):
 
 def _example(model, shape: tuple[int, ...]):
     data = np.random.default_rng(0).uniform(-1.0, 1.0, size=shape).astype(np.float32)
-    from . import framework_of
+    from .porting import framework_of
 
     if framework_of(model) == "torch":
         import torch

@@ -25,11 +25,11 @@ import sys
 
 import numpy as np
 
-from ..calls import Ref, Step, Var, call
-from ..layouts import weight_to_spatial_first_axes
-from ..spec import ConvSpec
-from .base import Backend, NoForm, Refusal, release, run_call
-from .tensorflow import log_level, runs_eigen, without_op_name
+from ...calls import Ref, Step, Var, call
+from ...layouts import weight_to_spatial_first_axes
+from ...spec import ConvSpec
+from ...backends.base import Backend, NoForm, Refusal, release, run_call
+from ..tensorflow.adapter import log_level, runs_eigen, without_op_name
 
 NO_KERAS_FORM = "has no Keras layer"
 # The weights are set from the spec's right after the layer is built. Keras' default initializers
@@ -154,7 +154,7 @@ class _Worker:
     def __init__(self, keras_backend: str) -> None:
         env = {**os.environ, "KERAS_BACKEND": keras_backend, "TF_CPP_MIN_LOG_LEVEL": log_level()}
         env["CUDA_VISIBLE_DEVICES"] = ""  # the workers compute on the CPU (each Keras backend takes a GPU it sees)
-        self.process = subprocess.Popen([sys.executable, "-m", "harness.backends.keras", keras_backend],
+        self.process = subprocess.Popen([sys.executable, "-m", "harness.frameworks.keras.adapter", keras_backend],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         atexit.register(self.close)
         self.versions = self._receive()
@@ -309,11 +309,11 @@ def _serve(keras_backend: str) -> None:
     os.dup2(2, 1)  # what Keras or a framework prints goes to stderr, not into the channel
     try:
         if keras_backend == "jax":
-            from .jax import configure_process
+            from ..jax.adapter import configure_process
 
             configure_process()  # x64 on, and the persistent compilation cache the jax backend keeps
         if keras_backend == "tensorflow":
-            from .tensorflow import _tf
+            from ..tensorflow.adapter import _tf
 
             _tf().get_logger().setLevel("ERROR")  # imported quietly, and no notes on retracing each new shape
         import importlib

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..calls import Ref, Step, Var, call
-from ..spec import ConvSpec
-from .base import Backend
+from ...calls import Ref, Step, Var, call
+from ...spec import ConvSpec
+from ...backends.base import Backend
 
 
 class NumPy(Backend):
@@ -23,7 +23,7 @@ class NumPy(Backend):
     def namespace(self) -> dict:
         import ml_dtypes
 
-        from ..reference import convolve
+        from ...reference import convolve
 
         return {"np": np, "ml_dtypes": ml_dtypes, "ConvSpec": ConvSpec, "convolve": convolve}
 

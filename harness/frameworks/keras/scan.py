@@ -17,14 +17,14 @@ import re
 
 import numpy as np
 
-from ..backends.base import first_line
-from ..backends.keras import TENSORFLOW_REFUSALS, transposed_crop
-from ..backends.tensorflow import without_op_name
-from ..dtypes import numpy_dtype
-from ..layouts import weight_from_spatial_first_axes
-from ..reference import reference
-from ..spec import LAYOUTS, ConvSpec
-from . import ConvLayer, ScannedModel, fold_padding
+from ...backends.base import first_line
+from .adapter import TENSORFLOW_REFUSALS, transposed_crop
+from ..tensorflow.adapter import without_op_name
+from ...dtypes import numpy_dtype
+from ...layouts import weight_from_spatial_first_axes
+from ...reference import reference
+from ...spec import LAYOUTS, ConvSpec
+from ...porting import ConvLayer, ScannedModel, fold_padding
 
 
 def _layout(rank: int, data_format: str) -> str:

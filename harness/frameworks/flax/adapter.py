@@ -15,11 +15,11 @@ a float64 call switches jax_enable_x64 on for itself.
 
 from __future__ import annotations
 
-from ..calls import Ref, Step, Var, call
-from ..layouts import channels_last_layout
-from ..spec import ConvSpec
-from .base import NoForm, Refusal
-from .jax import Jax
+from ...calls import Ref, Step, Var, call
+from ...layouts import channels_last_layout
+from ...spec import ConvSpec
+from ...backends.base import NoForm, Refusal
+from ..jax.adapter import Jax
 
 NO_GROUPS = "flax.nnx.ConvTranspose has no feature_group_count"
 

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..calls import Item, Setting, Step, Var, applied, call, run_steps
-from ..devices import Device
-from ..reference import NUMPY_PAD_MODES
-from ..spec import ConvSpec
-from .base import Backend, Crash, NoForm, tensor_names
+from ...calls import Item, Setting, Step, Var, applied, call, run_steps
+from ...devices import Device
+from ...reference import NUMPY_PAD_MODES
+from ...spec import ConvSpec
+from ...backends.base import Backend, Crash, NoForm, tensor_names
 
 CACHE_ENV = "CONVHARNESS_JAX_CACHE"
 X64 = 'jax.config.update("jax_enable_x64", True)'  # the line a float64 call adds after its imports
