@@ -244,16 +244,16 @@ def cmd_explain(args) -> int:
 
 
 def cmd_port(args) -> int:
-    from .frameworks.tensorflow.adapter import native_logs_held
+    from .frameworks import loading_models
     from . import table
     from .porting import check_model, scan, write_records
     from .targets import build_target, find_target
 
-    with native_logs_held():  # a model module that imports Keras imports TensorFlow
+    with loading_models():
         with given_input():
             build = find_target(args.target)
         model, example = build_target(build, args.input_shape)
-    from .frameworks.keras.scan import CannotRunHere
+    from .porting import CannotRunHere
 
     try:
         scanned = scan(model, example, name=args.name)
@@ -276,12 +276,12 @@ def cmd_port(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .frameworks.tensorflow.adapter import native_logs_held
+    from .frameworks import loading_models
     from . import table
     from .porting.compare import compare
     from .targets import build_target, find_target
 
-    with native_logs_held():
+    with loading_models():
         with given_input():
             source_build, target_build = find_target(args.source), find_target(args.target)
         source, example = build_target(source_build, args.input_shape)

@@ -51,3 +51,9 @@ def channels_first_layout(layout: str) -> str:
 
 def channels_last_layout(layout: str) -> str:
     return layout if layout.endswith("C") else layout[0] + layout[2:] + "C"
+
+
+def weight_from_spatial_first(kernel: np.ndarray) -> np.ndarray:
+    """A spatial-first kernel (*k, in/groups, out) (Keras, Flax, TensorFlow) in the neutral
+    order (out, in/groups, *k); a transposed kernel (*k, out, in) -> (in, out, *k) alike."""
+    return np.ascontiguousarray(np.transpose(kernel, weight_from_spatial_first_axes(kernel.ndim - 2)))

@@ -53,10 +53,7 @@ def load_target(target: str, input_shape: tuple[int, ...] | None = None):
 
 def _example(model, shape: tuple[int, ...]):
     data = np.random.default_rng(0).uniform(-1.0, 1.0, size=shape).astype(np.float32)
-    from .porting import framework_of
+    from .porting import model_kind
 
-    if framework_of(model) == "torch":
-        import torch
-
-        return torch.from_numpy(data)
-    return data
+    kind = model_kind(model)
+    return data if kind is None else kind.as_input(data)

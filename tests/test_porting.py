@@ -81,7 +81,7 @@ def test_keras_layer_kinds_map_to_the_spec_their_own_output_confirms(keras, laye
     one line that names the declared refusal."""
     from harness.frameworks.keras.adapter import TENSORFLOW_REFUSALS
     from harness.frameworks.tensorflow.adapter import runs_eigen
-    from harness.frameworks.keras.scan import CannotRunHere
+    from harness.porting import CannotRunHere
 
     model = _keras_model(keras, layer(keras), shape)
     for variable in model.weights:  # a non-zero bias, so a dropped bias would show

@@ -45,17 +45,17 @@ class Entry:
         return f"make the module {self.requires!r} importable (it comes with no convharness extra)"
 
 
-REGISTRY: dict[str, Entry] = {
-    "numpy": Entry("harness.frameworks.numpy.adapter:NumPy", "numpy"),
-    "torch": Entry("harness.frameworks.torch.adapter:TorchFunctional", "torch", "torch"),
-    "torch.nn": Entry("harness.frameworks.torch.adapter:TorchModule", "torch", "torch"),
-    "tensorflow": Entry("harness.frameworks.tensorflow.adapter:TensorFlow", "tensorflow", "tensorflow"),
-    "jax": Entry("harness.frameworks.jax.adapter:Jax", "jax", "jax"),
-    "keras.tensorflow": Entry("harness.frameworks.keras.adapter:KerasTensorFlow", "keras,tensorflow", "keras", default=False),
-    "keras.jax": Entry("harness.frameworks.keras.adapter:KerasJax", "keras,jax", "keras", default=False),
-    "keras.torch": Entry("harness.frameworks.keras.adapter:KerasTorch", "keras,torch", "keras", default=False),
-    "flax": Entry("harness.frameworks.flax.adapter:Flax", "flax,jax", "flax", default=False),
-}
+def _framework_entries() -> dict[str, Entry]:
+    """The backends each framework package declares (``harness.frameworks``: its ``BACKENDS``)."""
+    from .. import frameworks
+
+    return {name: Entry(f"{frameworks.__name__}.{package}.adapter:{fields['adapter']}", fields["requires"],
+                        fields.get("extra", ""), fields.get("default", True))
+            for package in frameworks.PACKAGES
+            for name, fields in frameworks.package(package).BACKENDS.items()}
+
+
+REGISTRY: dict[str, Entry] = _framework_entries()
 
 
 EXTRA_ENV = "CONVHARNESS_BACKENDS"

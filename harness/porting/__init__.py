@@ -2,13 +2,17 @@
 spec, real weights and the activation it received) and check each one in
 every backend against the float64 reference.
 
-``scan(model, example)`` takes a PyTorch ``nn.Module``, a Keras 3 model or a
-Flax NNX module.
+``scan(model, example)`` takes a model of any framework package with porting
+hooks (``MODEL_HOOKS``): a PyTorch ``nn.Module``, a Keras 3 model, a Flax NNX module.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib
+import importlib.util
+from types import ModuleType
 from typing import Iterable
 
 import numpy as np
@@ -19,6 +23,10 @@ from ..status import Status
 from ..tolerance import compare as compare_to_bound  # not `compare`: harness.porting.compare is a module
 from ..tolerance import error_bound
 from ..reference import reference
+
+
+class CannotRunHere(ValueError):
+    """The model's own forward pass needs a kernel this machine's framework lacks."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +56,7 @@ class ConvLayer:
 @dataclasses.dataclass(frozen=True)
 class ScannedModel:
     name: str
-    framework: str  # "torch", "keras" or "flax"
+    framework: str  # the framework package's models.NAME: "torch", "keras", "flax"
     layers: tuple[ConvLayer, ...]
     output: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)  # the model's, if one array
 
@@ -75,20 +83,10 @@ def scan(model, example=None, *, name: str | None = None, fold_zero_padding: boo
     (Keras ZeroPadding1D/2D/3D, PyTorch ZeroPad*d or ConstantPad*d with value
     0) is folded into that conv's explicit padding, and the conv's input is
     the padding layer's: the computation as a spec, however it is written."""
-    framework = framework_of(model)
-    if framework == "torch":
-        from ..frameworks.torch.scan import scan_torch
-
-        return scan_torch(model, example, name=name, fold_zero_padding=fold_zero_padding)
-    if framework == "keras":
-        from ..frameworks.keras.scan import scan_keras
-
-        return scan_keras(model, example, name=name, fold_zero_padding=fold_zero_padding)
-    if framework == "flax":
-        from ..frameworks.flax.scan import scan_flax
-
-        return scan_flax(model, example, name=name)
-    raise ValueError(f"model: a {type(model).__name__} is not a torch.nn.Module, a Keras model or a flax.nnx.Module")
+    kind = model_kind(model)
+    if kind is None:
+        raise ValueError(f"model: a {type(model).__name__} is not {supported_kinds()}")
+    return kind.scan(model, example, name=name, fold_zero_padding=fold_zero_padding)
 
 
 def fold_padding(spec: ConvSpec, pads: tuple[tuple[int, int], ...]) -> ConvSpec | None:
@@ -102,18 +100,42 @@ def fold_padding(spec: ConvSpec, pads: tuple[tuple[int, int], ...]) -> ConvSpec 
     return spec.replace(spatial=spatial, padding=padding, padding_mode="zeros")
 
 
-def framework_of(model) -> str | None:
-    """'torch', 'keras' or 'flax', judged by isinstance against frameworks already imported."""
-    import sys
+# What a framework package's ``models`` module provides (``harness.frameworks``):
+MODEL_HOOKS = (
+    "NAME",  # the framework's name, as ScannedModel.framework
+    "KIND",  # what its models are, for messages: "a torch.nn.Module"
+    "recognises",  # (model) -> bool, by isinstance against the framework only if already imported
+    "scan",  # (model, example, *, name, fold_zero_padding) -> ScannedModel
+    "as_input",  # (NumPy array) -> what the model takes
+    "channels_last",  # (model, example, example_last) -> whether the model takes channels-last
+    "paste_backend",  # () -> the backend whose call a user of this framework can paste
+)
 
-    torch, keras, nnx = (sys.modules.get(name) for name in ("torch", "keras", "flax.nnx"))
-    if torch is not None and isinstance(model, torch.nn.Module):
-        return "torch"
-    if keras is not None and isinstance(model, keras.Model):
-        return "keras"
-    if nnx is not None and isinstance(model, nnx.Module):
-        return "flax"
-    return None
+
+@functools.cache
+def model_kinds() -> tuple[ModuleType, ...]:
+    """The ``models`` modules of the framework packages that have one (none imports its framework)."""
+    from .. import frameworks
+
+    names = (f"{frameworks.__name__}.{package}.models" for package in frameworks.PACKAGES)
+    return tuple(importlib.import_module(name) for name in names if importlib.util.find_spec(name) is not None)
+
+
+def model_kind(model) -> ModuleType | None:
+    """The ``models`` hooks of the framework ``model`` belongs to, or None."""
+    return next((kind for kind in model_kinds() if kind.recognises(model)), None)
+
+
+def framework_of(model) -> str | None:
+    """The name of the framework ``model`` belongs to ('torch', 'keras', 'flax'), or None."""
+    kind = model_kind(model)
+    return None if kind is None else kind.NAME
+
+
+def supported_kinds() -> str:
+    """"a torch.nn.Module, a Keras model or a flax.nnx.Module": the model kinds, for messages."""
+    kinds = [kind.KIND for kind in model_kinds()]
+    return ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else "".join(kinds)
 
 
 def model_outcome(layer: ConvLayer, label: str) -> Outcome:

@@ -25,7 +25,7 @@ from ..reference import reference
 from ..spec import transposed_from_dilated_input_padding
 from ..tolerance import compare as within_bound
 from ..tolerance import error_bound
-from . import ConvLayer, ScannedModel, fold_padding, framework_of, scan
+from . import ConvLayer, ScannedModel, fold_padding, model_kind, model_kinds, scan
 
 AGREE, DIFFERS, INPUT_DIFFERS, UNPAIRED = "agree", "differs", "input_differs", "unpaired"
 SPEC_FIELDS = ("kernel", "stride", "padding", "dilation", "groups", "bias", "transposed", "output_padding",
@@ -189,11 +189,8 @@ def _padded_by(x: np.ndarray, inner: np.ndarray) -> tuple[tuple[int, int], ...] 
 def call_backend(framework: str) -> str | None:
     """The backend whose call a ``framework`` user can paste: the layers they use (Keras
     under the backend this process runs it on, Flax), PyTorch's functional call."""
-    if framework == "keras":
-        import keras
-
-        return f"keras.{keras.config.backend()}"
-    return {"torch": "torch", "flax": "flax"}.get(framework)
+    kind = next((kind for kind in model_kinds() if kind.NAME == framework), None)
+    return None if kind is None else kind.paste_backend()
 
 
 def needed_call(spec, layout: str, framework: str) -> str:
@@ -277,23 +274,14 @@ def target_example(source_example: np.ndarray, source_last: bool, target, target
     shape; PyTorch channels-first; Flax channels-last)."""
     if target_layout not in (None, "channels_first", "channels_last"):
         raise ValueError(f"target-layout={target_layout!r}: must be channels_first or channels_last")
+    kind = model_kind(target)
     if target_layout is None:
-        if framework_of(target) == "keras":
-            wanted = tuple(target.inputs[0].shape[1:])
-            other = convert_layout(source_example, source_last, not source_last).shape[1:]
-            fits = lambda shape: all(w in (None, s) for w, s in zip(wanted, shape))  # noqa: E731
-            target_last = not source_last if (fits(other) and not fits(source_example.shape[1:])) else source_last
-        else:
-            target_last = framework_of(target) == "flax"
+        target_last = kind.channels_last(target, source_example, source_last) if kind else source_last
     else:
         target_last = target_layout == "channels_last"
     converted = np.ascontiguousarray(convert_layout(source_example, source_last, target_last)) \
         if source_example.ndim >= 3 else source_example
-    if framework_of(target) == "torch":
-        import torch
-
-        return torch.from_numpy(converted), target_last
-    return converted, target_last
+    return (kind.as_input(converted) if kind else converted), target_last
 
 
 def compare(source, target, example, *, target_layout: str | None = None, source_name: str | None = None,

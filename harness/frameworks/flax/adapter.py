@@ -19,7 +19,7 @@ from ...calls import Ref, Step, Var, call
 from ...layouts import channels_last_layout
 from ...spec import ConvSpec
 from ...backends.base import NoForm, Refusal
-from ..jax.adapter import Jax
+from ..jax import Jax
 
 NO_GROUPS = "flax.nnx.ConvTranspose has no feature_group_count"
 

@@ -24,9 +24,9 @@ import numpy as np
 
 from .adapter import NATIVE_MODES, flax_mode_pads
 from ...dtypes import numpy_dtype
+from ...layouts import weight_from_spatial_first as conv_weight
 from ...spec import LAYOUTS, ConvSpec, transposed_from_dilated_input_padding
 from ...porting import ConvLayer, ScannedModel
-from ..keras.scan import conv_weight
 
 MODES = {mode: name for name, mode in NATIVE_MODES.items()}  # 'CIRCULAR' -> 'circular'
 

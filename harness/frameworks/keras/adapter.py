@@ -29,7 +29,7 @@ from ...calls import Ref, Step, Var, call
 from ...layouts import weight_to_spatial_first_axes
 from ...spec import ConvSpec
 from ...backends.base import Backend, NoForm, Refusal, release, run_call
-from ..tensorflow.adapter import log_level, runs_eigen, without_op_name
+from ..tensorflow import log_level, runs_eigen, without_op_name
 
 NO_KERAS_FORM = "has no Keras layer"
 # The weights are set from the spec's right after the layer is built. Keras' default initializers
@@ -309,13 +309,13 @@ def _serve(keras_backend: str) -> None:
     os.dup2(2, 1)  # what Keras or a framework prints goes to stderr, not into the channel
     try:
         if keras_backend == "jax":
-            from ..jax.adapter import configure_process
+            from ..jax import configure_process
 
             configure_process()  # x64 on, and the persistent compilation cache the jax backend keeps
         if keras_backend == "tensorflow":
-            from ..tensorflow.adapter import _tf
+            from ..tensorflow import import_tensorflow
 
-            _tf().get_logger().setLevel("ERROR")  # imported quietly, and no notes on retracing each new shape
+            import_tensorflow().get_logger().setLevel("ERROR")  # imported quietly, and no notes on retracing each new shape
         import importlib
 
         import keras

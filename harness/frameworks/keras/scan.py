@@ -19,12 +19,12 @@ import numpy as np
 
 from ...backends.base import first_line
 from .adapter import TENSORFLOW_REFUSALS, transposed_crop
-from ..tensorflow.adapter import without_op_name
+from ..tensorflow import without_op_name
 from ...dtypes import numpy_dtype
-from ...layouts import weight_from_spatial_first_axes
+from ...layouts import weight_from_spatial_first as conv_weight
 from ...reference import reference
 from ...spec import LAYOUTS, ConvSpec
-from ...porting import ConvLayer, ScannedModel, fold_padding
+from ...porting import CannotRunHere, ConvLayer, ScannedModel, fold_padding
 
 
 def _layout(rank: int, data_format: str) -> str:
@@ -33,12 +33,6 @@ def _layout(rank: int, data_format: str) -> str:
 
 def _value(variable, dtype: str) -> np.ndarray:
     return np.asarray(variable.numpy(), dtype=np.float64).astype(numpy_dtype(dtype))
-
-
-def conv_weight(kernel: np.ndarray) -> np.ndarray:
-    """Keras (*k, in/groups, out) -> neutral (out, in/groups, *k); for a transposed
-    kernel (*k, out, in) -> (in, out, *k), the same permutation."""
-    return np.ascontiguousarray(np.transpose(kernel, weight_from_spatial_first_axes(kernel.ndim - 2)))
 
 
 def depthwise_weight(kernel: np.ndarray) -> np.ndarray:
@@ -106,10 +100,6 @@ def _own_output(layer, x, y, keras):
         return np.asarray(layer(x, training=False))
     finally:
         layer.activation = activation
-
-
-class CannotRunHere(ValueError):
-    """The model's own forward pass needs a kernel this machine's framework lacks."""
 
 
 def cannot_run_here(keras, exc: BaseException):

@@ -105,7 +105,7 @@ GRADIENT_REFUSALS = (
 
 
 @functools.cache
-def _tf():
+def import_tensorflow():
     with native_logs_held():
         import tensorflow as tf
 
@@ -115,7 +115,7 @@ def _tf():
 @functools.cache
 def _gpus() -> tuple:
     """The GPUs this TensorFlow can compute on (none with tensorflow-cpu)."""
-    return tuple(_tf().config.list_physical_devices("GPU"))
+    return tuple(import_tensorflow().config.list_physical_devices("GPU"))
 
 
 # TensorFlow's C++ info and warning lines (its oneDNN banner) and absl's note before them
@@ -185,7 +185,7 @@ def _stderr_filtered():
 
 def tf_release() -> tuple[int, ...]:
     """TensorFlow's release as numbers, (2, 21, 0)."""
-    return release(_tf().__version__)
+    return release(import_tensorflow().__version__)
 
 
 @functools.cache
@@ -200,7 +200,7 @@ def runs_eigen(dtype: str) -> bool:
 @functools.cache
 def native_channels_first(rank: int, dtype: str) -> bool:
     """Whether this build's CPU kernel runs channels-first for ``dtype`` (probed)."""
-    tf = _tf()
+    tf = import_tensorflow()
     layout = ("NCW", "NCHW", "NCDHW")[rank - 1]
     x = tf.zeros((1, 1) + (1,) * rank, dtype=dtype)
     w = tf.zeros((1,) * rank + (1, 1), dtype=dtype)
@@ -245,10 +245,10 @@ class TensorFlow(Backend):
     no_padding = "VALID"
 
     def load(self) -> None:
-        _tf()
+        import_tensorflow()
 
     def namespace(self) -> dict:
-        return {"tf": _tf()}
+        return {"tf": import_tensorflow()}
 
     def message(self, exc: BaseException) -> str:
         return without_op_name(super().message(exc))
@@ -307,11 +307,11 @@ class TensorFlow(Backend):
         return call("tf.device", f"/GPU:{device.index}" if device.accelerator else "/CPU:0")
 
     def capability(self, device: Device) -> tuple[int, ...]:
-        details = _tf().config.experimental.get_device_details(_gpus()[device.index])
+        details = import_tensorflow().config.experimental.get_device_details(_gpus()[device.index])
         return tuple(details.get("compute_capability", (0, 0)))
 
     def allows_tf32(self) -> bool:
-        return _tf().config.experimental.tensor_float_32_execution_enabled()
+        return import_tensorflow().config.experimental.tensor_float_32_execution_enabled()
 
     def float32_settings(self) -> tuple[Setting, ...]:
         return (Setting("tf.config.experimental.enable_tensor_float_32_execution", False, function=True,
@@ -356,7 +356,7 @@ class TensorFlow(Backend):
         return (Step("y", conv), *crop, *self.bias(spec, layout)), 0
 
     def vjp(self, forward, x, cotangent):
-        tf = _tf()
+        tf = import_tensorflow()
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = forward(x)

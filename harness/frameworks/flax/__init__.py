@@ -1,0 +1,11 @@
+"""Flax: ``flax.nnx.Conv`` and ``ConvTranspose``, jitted (``adapter``), NNX model scans
+(``scan``) and the porting hooks (``models``)."""
+
+from .. import public
+
+BACKENDS = {"flax": {"adapter": "Flax", "requires": "flax,jax", "extra": "flax", "default": False}}
+PUBLIC: dict[str, str] = {}
+
+
+def __getattr__(name: str):
+    return public(__name__.rpartition(".")[2], name)

@@ -1,0 +1,11 @@
+"""JAX: ``jax.lax.conv_general_dilated``, jitted, with a persistent compilation cache, and
+XLA's declared abort (``adapter``)."""
+
+from .. import public
+
+BACKENDS = {"jax": {"adapter": "Jax", "requires": "jax", "extra": "jax"}}
+PUBLIC = {name: "adapter" for name in ("Jax", "CRASHES", "configure_process", "scoped")}
+
+
+def __getattr__(name: str):
+    return public(__name__.rpartition(".")[2], name)

@@ -1,0 +1,14 @@
+"""Keras 3: its layers under each Keras backend, each in a worker process (``adapter``),
+model scans (``scan``) and the porting hooks (``models``)."""
+
+from .. import public
+
+BACKENDS = {
+    f"keras.{backend}": {"adapter": f"Keras{title}", "requires": f"keras,{backend}", "extra": "keras", "default": False}
+    for backend, title in (("tensorflow", "TensorFlow"), ("jax", "Jax"), ("torch", "Torch"))
+}
+PUBLIC = {"keras_release": "adapter"}
+
+
+def __getattr__(name: str):
+    return public(__name__.rpartition(".")[2], name)

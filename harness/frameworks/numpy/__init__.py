@@ -1,0 +1,4 @@
+"""NumPy: the reference algorithm in the working precision (``adapter``)."""
+
+BACKENDS = {"numpy": {"adapter": "NumPy", "requires": "numpy"}}
+PUBLIC: dict[str, str] = {}
