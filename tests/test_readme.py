@@ -1,5 +1,7 @@
-"""The README as a guide: the files it names ship with the project, its example
-specs are valid, and the example script says what it wrote and where."""
+"""The README as a guide: short, its two set-up commands the ones CI runs, the files it
+names ship with the project, its example specs are valid, its first check prints what it
+shows, and the example script says what it wrote and where. The code map, on the docs'
+architecture page, names every module."""
 
 import json
 import re
@@ -14,6 +16,19 @@ from helpers import FRAMEWORK_BACKENDS, SLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text()
+
+
+def test_the_readme_is_at_most_300_lines():
+    assert len(README.splitlines()) <= 300
+
+
+def test_the_readme_gives_the_two_set_up_commands_and_ci_runs_the_second():
+    venv = "python3 -m venv .venv && . .venv/bin/activate && "
+    commands = re.findall(r"^    (python3 -m venv .+)$", README, re.M)
+    assert commands == [venv + "pip install -e '.[all]' -c constraints.txt && convharness examples",
+                        venv + "pip install -e '.[all,test,docs]' -c constraints.txt && pytest -n 2"]
+    assert commands[1] in (ROOT / ".ci" / "run").read_text()
 
 
 def test_every_example_file_the_readme_names_exists():
@@ -29,7 +44,7 @@ def test_every_example_spec_is_valid(path):
 
 def test_the_code_map_lists_every_module():
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "harness").rglob("*.py")}
-    assert [m for m in sorted(modules) if f"    {m} " not in README] == []
+    assert [m for m in sorted(modules) if f"    {m} " not in ARCHITECTURE] == []
 
 
 @SLOW
