@@ -28,14 +28,10 @@ def _known_failures():
 def _adapters() -> dict[str, type]:
     """Every registered backend's adapter class, installed or not (no adapter imports its
     framework at import): backend name -> class."""
-    from harness import frameworks
+    from harness.backends import REGISTRY
 
-    classes = {}
-    for name in frameworks.PACKAGES:
-        module = importlib.import_module(f"{frameworks.__name__}.{name}.adapter")
-        for backend, fields in frameworks.package(name).BACKENDS.items():
-            classes[backend] = getattr(module, fields["adapter"])
-    return classes
+    return {name: getattr(importlib.import_module(module), cls)
+            for name, entry in REGISTRY.items() for module, cls in [entry.target.split(":")]}
 
 
 def _text(text: str) -> str:
@@ -97,12 +93,11 @@ def gradient_refusals() -> str:
 
 
 def framework_packages() -> str:
-    from harness import frameworks
+    from harness.backends import REGISTRY
 
-    rows = [f"| `harness/frameworks/{name}/` | `{backend}` | `{fields['adapter']}` | `{fields['requires']}` | "
-            f"{('`' + fields['extra'] + '`') if fields.get('extra') else '-'} | "
-            f"{'yes' if fields.get('default', True) else 'when named'} |"
-            for name in frameworks.PACKAGES for backend, fields in frameworks.package(name).BACKENDS.items()]
+    rows = [f"| `{module.rpartition('.')[0].replace('.', '/')}/` | `{backend}` | `{cls}` | `{entry.requires}` | "
+            f"{f'`{entry.extra}`' if entry.extra else '-'} | {'yes' if entry.default else 'when named'} |"
+            for backend, entry in REGISTRY.items() for module, cls in [entry.target.split(":")]]
     return "\n".join(["| package | backend | adapter class | requires | extra | runs by default |",
                       "| --- | --- | --- | --- | --- | --- |", *rows])
 

@@ -8,7 +8,7 @@ the output. An observed result of the wrong shape is diagnosed too (a
 transposed conv without its output_padding is one position short): only the
 hypotheses that give that shape can reproduce it. Its bound is the error bound of that changed computation (zero
 when the data are small integers, so a match is exact). The names are a
-stable vocabulary, documented in the README.
+stable vocabulary, documented in docs/porting.md.
 """
 
 from __future__ import annotations

@@ -41,6 +41,15 @@ def _text(page: Path) -> str:
     return re.sub(r"<[^>]+>", " ", page.read_text())
 
 
+def test_the_build_is_configured_to_fetch_nothing():
+    yaml = pytest.importorskip("yaml", reason="the test extra: pip install -e '.[test]' -c constraints.txt")
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    assert config["strict"] is True and config["theme"]["font"] is False  # Material's web fonts come from Google
+    plugins = [next(iter(p)) if isinstance(p, dict) else p for p in config["plugins"]]
+    assert plugins == ["search", "mkdocstrings"]
+    assert "inventories" not in str(config["plugins"])  # mkdocstrings would download them
+
+
 def test_the_site_builds_with_warnings_as_errors_and_loads_nothing_from_the_network(site):
     pages = list(site.rglob("*.html"))
     assert {p.parent.name for p in pages} >= {"getting-started", "bugs", "architecture", "api"}
