@@ -327,7 +327,8 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="convharness",
-        description="Check one convolution spec in PyTorch, TensorFlow, Keras 3, JAX and Flax against a float64 reference.",
+        description=("Check one convolution spec in PyTorch, TensorFlow, Keras 3, JAX and Flax against a float64 "
+                     "reference."),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)

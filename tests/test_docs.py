@@ -61,7 +61,8 @@ def test_the_site_builds_with_warnings_as_errors_and_loads_nothing_from_the_netw
 def test_the_bugs_page_lists_every_known_failure_and_declared_refusal_and_crash(site):
     adapters = [getattr(importlib.import_module(module), name)
                 for module, name in (entry.target.split(":") for entry in REGISTRY.values())]
-    declared = {item.name for adapter in adapters for item in adapter.refusals + adapter.crashes + adapter.gradient_refusals}
+    declared = {item.name for adapter in adapters
+                for item in adapter.refusals + adapter.crashes + adapter.gradient_refusals}
     page = _text(site / "bugs" / "index.html")
     assert declared and [name for name in sorted(declared | {k.name for k in KNOWN_FAILURES})
                          if name not in page] == []
