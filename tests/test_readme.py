@@ -58,9 +58,17 @@ def test_the_example_script_writes_into_the_folder_it_names_and_says_so(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # nothing written beside it
 
 
-FIRST_CHECK = README.split("### Your first check", 1)[1].split("\n## ", 1)[0]
-# each command of the first-check section and the output block documented after it
-DOCUMENTED = re.findall(r"^    convharness (check [^\n]+)\n\n```\n(.*?)\n```", FIRST_CHECK, re.S | re.M)
+def _first_check(text: str, heading: str) -> list[tuple[str, str]]:
+    """Each command of a first-check section and the output block documented after it."""
+    section = text.split(f"{heading} Your first check", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^    convharness (check [^\n]+)\n\n```\n(.*?)\n```", section, re.S | re.M)
+
+
+DOCUMENTED = _first_check(README, "###")
+
+
+def test_the_getting_started_page_shows_the_readmes_first_check():
+    assert _first_check((ROOT / "docs" / "getting-started.md").read_text(), "##") == DOCUMENTED
 
 
 def _without_figures(text: str) -> list[str]:
