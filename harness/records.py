@@ -1,4 +1,5 @@
-"""JSON Lines records: one ``Record`` per case and backend, a line each, flushed as written."""
+"""JSON Lines records: one ``Record`` per case and backend, a line each, flushed as written;
+read back with what they point to (a port layer's saved inputs)."""
 
 from __future__ import annotations
 
@@ -214,6 +215,7 @@ class SavedInputs:
 
     @property
     def nbytes(self) -> int:
+        """The inputs' size in bytes."""
         return sum(a.nbytes for a in self.arrays if a is not None)
 
 

@@ -11,7 +11,8 @@ from typing import Iterable, Mapping
 from ..records import Record, SavedInputs
 from ..status import STATUSES
 from .comparison_page import ComparisonPage, comparison_pages
-from .environments import Environment, environment_key, environments, machine  # noqa: F401  (the page's labels)
+# environment_key and machine are asked for here too (tests/test_devices.py)
+from .environments import Environment, environment_key, environments, machine  # noqa: F401
 from .histogram import Distribution
 from .port_page import ModelPage, model_pages
 from .sweep_page import Detail, Matrix, Row, checked, counts, details, histograms, rows, version_matrix

@@ -37,6 +37,7 @@ class ModelPage:
 
     @property
     def disagreeing(self) -> int:
+        """How many layers disagree with the reference in some backend."""
         return sum(row.state == "disagree" for row in self.layers)
 
 

@@ -59,7 +59,8 @@ def counts(entries: Iterable[Checked]) -> tuple[tuple[str, tuple[int, ...]], ...
 
 def histograms(entries: Iterable[Checked]) -> tuple[Distribution, ...]:
     """How close to the bound each backend's results run, per dtype."""
-    return distributions((e.record.backend, e.spec.dtype, e.record.ratio) for e in entries if e.record.ratio is not None)
+    return distributions((e.record.backend, e.spec.dtype, e.record.ratio)
+                         for e in entries if e.record.ratio is not None)
 
 
 # A matrix cell counts an error whose backend killed its process apart, as "crashed":
@@ -98,6 +99,7 @@ class MatrixCell:
 
     @property
     def worst(self) -> str:
+        """The status the cell is coloured by: the worst it counts (a crash as an error), or "empty"."""
         for status in (CRASHED, Status.ERROR, Status.SHAPE_MISMATCH, Status.MISMATCH, Status.UNSUPPORTED, Status.PASS):
             if any(s == status for s, _ in self.counts):
                 return Status.ERROR if status == CRASHED else status
@@ -167,28 +169,24 @@ def details(entries: Iterable[Checked], inputs: Mapping[str, SavedInputs], folde
     reason, listing its cases) and, for each record shown, the anchor of its detail.
     ``inputs`` holds what port layers' records point to, read beforehand; a reproducer
     that loads a file names it relative to ``folder``, the page's."""
-    shown: list[Checked] = []  # the records with a detail, in the page's order
-    kinds: dict[int, tuple[str, str, str]] = {}  # a refused record's position -> its kind of refusal
-    refused: dict[tuple[str, str, str], list[Checked]] = {}  # a kind of refusal -> its records, the first shown
+    groups: dict[tuple, list[Checked]] = {}  # a detail's records, the first shown: a failure's one, a refusal's all
     for entry in entries:
         if entry.record.status == Status.UNSUPPORTED:
-            kind = kinds[entry.position] = (entry.version, entry.environment, entry.record.message.split(":")[0])
-            if kind not in refused:
-                shown.append(entry)
-            refused.setdefault(kind, []).append(entry)
+            key = ("refused", entry.version, entry.environment, entry.record.message.split(":")[0])
         elif entry.record.status != Status.PASS:
-            shown.append(entry)
-    numbers = {entry.position: number for number, entry in enumerate(shown, 1)}
-    made = tuple(_detail(numbers[entry.position], entry,
-                         tuple(e.case for e in refused[kinds[entry.position]]) if entry.position in kinds else (),
-                         inputs.get(entry.record.inputs), folder) for entry in shown)
-    anchors = {position: f"d{numbers[refused[kind][0].position]}" for position, kind in kinds.items()}
-    anchors.update((entry.position, f"d{numbers[entry.position]}") for entry in shown)
+            key = ("failed", entry.position)
+        else:
+            continue
+        groups.setdefault(key, []).append(entry)
+    made = tuple(_detail(number, group, inputs.get(group[0].record.inputs), folder)
+                 for number, group in enumerate(groups.values(), 1))
+    anchors = {entry.position: detail.anchor for detail, group in zip(made, groups.values()) for entry in group}
     return (tuple(d for d in made if d.status != Status.UNSUPPORTED),
             tuple(d for d in made if d.status == Status.UNSUPPORTED), anchors)
 
 
-def _detail(number: int, entry: Checked, cases: tuple[str, ...], saved: SavedInputs | None, folder: Path) -> Detail:
+def _detail(number: int, group: list[Checked], saved: SavedInputs | None, folder: Path) -> Detail:
+    entry = group[0]
     record, spec = entry.record, entry.spec
     script, inputs = record_reproducer(record, saved, folder)
     call = record.invocation
@@ -203,7 +201,8 @@ def _detail(number: int, entry: Checked, cases: tuple[str, ...], saved: SavedInp
         pattern=error_map_hint(record.error_map, spec, record.ratio) if record.error_map else "",
         heat_map=heat_map(record.error_map, spec.layout) if record.error_map else None,
         call=call.code if call else "", notes=call.notes if call else (), message=record.message,
-        reproducer=script, reproducer_name=f"reproduce_{number}_{record.backend.replace('.', '_')}.py", cases=cases,
+        reproducer=script, reproducer_name=f"reproduce_{number}_{record.backend.replace('.', '_')}.py",
+        cases=tuple(e.case for e in group) if record.status == Status.UNSUPPORTED else (),
         where=f"model {record.model}, layer {record.layer} (#{record.layer_index})" if record.model else "",
         inputs=inputs,
     )
@@ -222,10 +221,12 @@ class Row:
 
     @property
     def worst(self) -> str:
+        """The largest error/bound of the row's outcomes, as the table shows it."""
         return figures(max(self.ratios, default=None))
 
     @property
     def search(self) -> str:
+        """The words the table's filter matches."""
         return " ".join(self.tags)
 
 
