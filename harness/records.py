@@ -62,7 +62,6 @@ def _encode(array: np.ndarray | None) -> dict | None:
 
 
 def decode_array(data: dict) -> np.ndarray:
-    """The float64 array ``_encode`` wrote (a record's ``expected``)."""
     return np.frombuffer(base64.b64decode(data["float64"]), dtype="<f8").reshape(data["shape"])
 
 
