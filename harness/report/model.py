@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..porting.compare import final_output_text
+from ..porting.model_comparison import final_output_text
 from ..records import Record
 from ..spec import ConvSpec
 from ..status import STATUSES, Status
