@@ -1,11 +1,11 @@
-"""Meta tests: the comparison can fail, and fails for the right reasons."""
+"""Meta tests: the judgement against the bound can fail, and fails for the right reasons."""
 
 import numpy as np
 import pytest
 
 from harness import ConvSpec, make_inputs, reference
 from harness.dtypes import eps
-from harness.tolerance import C, error_bound, judge
+from harness.tolerance import C, error_bound, judge, judge_against_reference
 
 SPEC = ConvSpec(layout="NCHW", in_channels=3, out_channels=2, spatial=6, kernel=3, bias=True)
 
@@ -67,6 +67,22 @@ def test_nan_and_inf_fail():
 def test_a_wrong_shape_fails():
     expected, bound = setup()
     assert not judge(expected, expected[:, :1], bound).within_bound
+
+
+def test_the_status_names_a_pass_a_mismatch_and_a_shape_mismatch():
+    expected, bound = setup()
+    assert judge(expected, expected + 0.5 * bound, bound).status == "pass"
+    assert judge(expected, expected + 2 * bound, bound).status == "mismatch"
+    assert judge(expected, expected[:, :1], bound).status == "shape_mismatch"
+
+
+def test_judged_against_the_reference_a_hand_computed_result_passes_and_one_off_by_one_fails():
+    # one window of a 1x1x3 input under a 1x1x3 kernel plus bias: 1*4 + 2*5 + 3*6 + 0.5 = 32.5
+    spec = ConvSpec(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=3, bias=True, dtype="float64")
+    x, w, b = np.array([[[1.0, 2.0, 3.0]]]), np.array([[[4.0, 5.0, 6.0]]]), np.array([0.5])
+    assert judge_against_reference(spec, x, w, b, np.array([[[32.5]]])).within_bound
+    missed = judge_against_reference(spec, x, w, b, np.array([[[31.5]]]))
+    assert not missed.within_bound and missed.max_abs_error == 1.0
 
 
 def test_any_error_where_the_bound_is_zero_fails():

@@ -1,5 +1,5 @@
 """One worst element everywhere: the largest |error| / bound, the first in C order
-among equals, for the comparison (checks, records), the reproducer's script and
+among equals, for the judgement (checks, records), the reproducer's script and
 the report's heat map."""
 
 import numpy as np
