@@ -60,6 +60,7 @@ def _encode(array: np.ndarray | None) -> dict | None:
 
 
 def decode_array(data: dict) -> np.ndarray:
+    """The float64 array a record keeps in ``expected``, from its shape and base64 bytes."""
     return np.frombuffer(base64.b64decode(data["float64"]), dtype="<f8").reshape(data["shape"])
 
 
@@ -107,6 +108,7 @@ class Record:
 
     @classmethod
     def of(cls, case: int, result: CheckResult, outcome: Outcome, env: dict, **tags) -> Record:
+        """The record of one backend's ``outcome`` of a checked ``result``, with the environment and tags."""
         return cls(case=case, spec=result.spec.to_dict(), seed=result.seed, backend=outcome.backend,
                    status=outcome.status, exact=result.exact, version=outcome.version,
                    max_abs_error=outcome.max_abs_error, max_rel_error=outcome.max_rel_error, ratio=outcome.ratio,
@@ -116,9 +118,11 @@ class Record:
 
     @property
     def conv_spec(self) -> ConvSpec | None:
+        """The record's spec as a ``ConvSpec``, or None for a layer that is no spec."""
         return None if self.spec is None else ConvSpec.from_dict(self.spec)
 
     def to_dict(self) -> dict:
+        """The record as one JSON object: optional keys left out where they say nothing."""
         data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         data["status"] = self.status.value
         data["worst_index"] = None if self.worst_index is None else list(self.worst_index)
@@ -170,6 +174,7 @@ class RecordWriter:
         return self
 
     def write(self, records: Iterable[Record]) -> None:
+        """Append ``records``, one JSON line each, and flush (nothing where no path was given)."""
         if self._file is None:
             return
         for record in records:

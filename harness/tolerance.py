@@ -84,7 +84,7 @@ class Judgement:
 
     @property
     def within_bound(self) -> bool:
-        """The shape is right and every element lies within its bound."""
+        """Whether the shapes agree and every element lies within its bound."""
         return self.shape_ok and self.ratio <= 1.0
 
     @property
