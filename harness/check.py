@@ -153,8 +153,8 @@ def child_process(needed: bool):
         pool.join()
 
 
-def check_backend_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *, device: Device = CPU,
-                precision: str = "default") -> Outcome:
+def check_backend_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *,
+                        device: Device = CPU, precision: str = "default") -> Outcome:
     """``check_backend`` in ``pool``'s child process: a backend that kills it is an ``error``
     outcome ("crashed: ..."), and this process goes on. Where the backend declares
     the crash (its run dies, not its import) the outcome has the framework's version
@@ -162,7 +162,8 @@ def check_backend_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray
     been the import, so nothing is imported here to say more."""
     from pebble import ProcessExpired
 
-    future = pool.schedule(check_backend, (backend, spec, expected, bound, x, w, b), dict(device=device, precision=precision))
+    future = pool.schedule(check_backend, (backend, spec, expected, bound, x, w, b),
+                           dict(device=device, precision=precision))
     try:
         return future.result()
     except ProcessExpired as died:

@@ -159,5 +159,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "REGISTRY", "Backend", "Refusal", "Rendered", "Unsupported",
-    "available_backends", "get_backend", "register", "resolve_backends", "run_with_call", "run_backend", "input_gradient",
+    "available_backends", "get_backend", "register", "resolve_backends", "run_with_call", "run_backend",
+    "input_gradient",
 ]
