@@ -10,8 +10,12 @@ import pytest
 from hypothesis import assume, given, strategies as st
 
 from harness import ConvSpec, gradient_bounds, make_inputs, reference, reference_vjp
+from harness.dtypes import eps
+from harness.gradients import gradient_lengths
 from harness.layouts import from_channels_first, to_channels_first
 from harness.strategies import conv_cases
+from harness.tolerance import C
+from helpers import SLOW
 
 TORCH_HINT = "PyTorch is a golden source here: pip install 'convharness[torch]' -c constraints.txt"
 
@@ -221,55 +225,46 @@ def torch():
     return pytest.importorskip("torch", reason=TORCH_HINT)
 
 
-def assert_within(spec, what, expected, got, bound):
-    assert got.shape == expected.shape, f"{what}: shape {got.shape}, reference {expected.shape}"
-    error = np.abs(got.astype(np.float64) - expected)
-    worst = np.unravel_index(np.argmax(error / bound), error.shape)
-    assert error[worst] <= bound[worst], (
-        f"{spec.describe()} {what}: off by {error[worst]:.3g} at {worst}, {error[worst] / bound[worst]:.3g} x the "
-        f"bound {bound[worst]:.3g}")
-
-
-@given(conv_cases(dtypes=("float64",)))
-def test_reference_vjp_equals_torch_float64_autograd(torch, case):
-    spec, seed = case
+def assert_torch_within_the_bounds(torch, spec: ConvSpec, seed: int) -> None:
+    """PyTorch's autograd in the spec's dtype lies within gradient_bounds of reference_vjp, gradient by gradient."""
     x, w, b = make_inputs(spec, seed)
     dy = _cotangent(spec, seed)
-    expected = reference_vjp(spec, x, w, b, dy)
-    bounds = gradient_bounds(spec, x, w, b, dy)
-    for what, e, got, bound in zip(("dx", "dw", "db"), expected, torch_gradients(torch, spec, x, w, b, dy), bounds):
-        if e is None:
-            assert got is None
+    for what, expected, got, bound in zip(("dx", "dw", "db"), reference_vjp(spec, x, w, b, dy),
+                                          torch_gradients(torch, spec, x, w, b, dy), gradient_bounds(spec, x, w, b, dy)):
+        if expected is None:
+            assert got is None and bound is None, f"{what}: given without a bias"
             continue
-        assert_within(spec, what, e, got, bound)
+        assert got.shape == expected.shape, f"{what}: shape {got.shape}, reference {expected.shape}"
+        error = np.abs(got.astype(np.float64) - expected)
+        worst = np.unravel_index(np.argmax(error / bound), error.shape)
+        assert error[worst] <= bound[worst], (
+            f"{spec.describe()} {what}: off by {error[worst]:.3g} at {worst}, {error[worst] / bound[worst]:.3g} x "
+            f"the bound {bound[worst]:.3g}")
 
 
-@pytest.mark.parametrize("name", ["conv2d reflect stride", "conv_transpose1d output_padding"])
-def test_torch_float64_autograd_agrees_on_the_specs_of_every_kind(torch, name):
-    # the Hypothesis draws above may miss a kind; these two are fixed: a folding pad and a crop with extension
-    spec = _f64(EVERY_KIND[name])
-    x, w, b = make_inputs(spec, seed=5)
-    dy = _cotangent(spec, seed=5)
-    for what, e, got, bound in zip(("dx", "dw", "db"), reference_vjp(spec, x, w, b, dy),
-                                   torch_gradients(torch, spec, x, w, b, dy), gradient_bounds(spec, x, w, b, dy)):
-        assert_within(spec, what, e, got, bound)
+@SLOW
+@given(conv_cases(dtypes=("float64",)))
+def test_reference_vjp_equals_torch_float64_autograd(torch, case):
+    assert_torch_within_the_bounds(torch, *case)
+
+
+@pytest.mark.parametrize("name", EVERY_KIND)
+def test_reference_vjp_equals_torch_float64_autograd_on_every_kind(torch, name):
+    # the Hypothesis draws above may miss a kind, these are fixed
+    assert_torch_within_the_bounds(torch, _f64(EVERY_KIND[name]), seed=5)
 
 
 # -- the bounds: float32 gradients fall within them, a flipped weight gradient does not ---------------------------
 
+@SLOW
 @given(conv_cases(dtypes=("float32",)))
 def test_torch_float32_gradients_fall_within_the_bounds(torch, case):
-    spec, seed = case
-    x, w, b = make_inputs(spec, seed)
-    dy = _cotangent(spec, seed)
-    expected, bounds = reference_vjp(spec, x, w, b, dy), gradient_bounds(spec, x, w, b, dy)
-    for what, e, got, bound in zip(("dx", "dw", "db"), expected, torch_gradients(torch, spec, x, w, b, dy), bounds):
-        if e is not None:
-            assert_within(spec, what, e, got, bound)
+    assert_torch_within_the_bounds(torch, *case)
 
 
 @given(conv_cases(dtypes=("float32",)), st.data())
-def test_a_weight_gradient_with_a_kernel_axis_flipped_exceeds_the_bound(torch, case, data):
+def test_a_weight_gradient_with_a_kernel_axis_flipped_exceeds_the_bound(case, data):
+    # a backend's float32 dw, right but for one kernel axis read backwards
     spec, seed = case
     axes = [2 + axis for axis, k in enumerate(spec.kernel) if k > 1]
     assume(axes)
@@ -279,7 +274,47 @@ def test_a_weight_gradient_with_a_kernel_axis_flipped_exceeds_the_bound(torch, c
     expected = reference_vjp(spec, x, w, b, dy).dw
     # a kernel whose taps on that axis see the same data (only padding at both ends, mirrored) flips unseen
     assume(not np.array_equal(np.flip(expected, axis), expected))
-    _, got, _ = torch_gradients(torch, spec, x, w, b, dy)
-    flipped = np.flip(got, axis)
+    flipped = np.flip(expected.astype(spec.dtype), axis)
     bound = gradient_bounds(spec, x, w, b, dy).dw
     assert np.any(np.abs(flipped.astype(np.float64) - expected) > bound), spec.describe()
+
+
+# -- the bounds' formula, counted and summed by hand ----------------------------------------------------------------
+
+GROUPED = ConvSpec(layout="NCW", batch=2, in_channels=4, out_channels=4, groups=2, spatial=7, kernel=3, stride=2,
+                   bias=True)
+
+
+def test_gradient_lengths_count_the_products_of_each_sum():
+    # 3 outputs. dx: the 2 output channels of its group x the taps landing on one position (kernel 3, stride 2:
+    # taps 0 and 2 land on even positions, tap 1 on odd ones, so 2 at most); dw and db: batch 2 x 3 outputs
+    assert gradient_lengths(GROUPED) == (4, 6, 6)
+    # reflect pad 1 (4 outputs): an input position also gets the gradients of its copies before and after
+    assert gradient_lengths(GROUPED.replace(padding=1, padding_mode="reflect")) == (4 + 2, 8, 8)
+    # transposed (16 outputs): dx sums 2 channels x 3 taps; dw runs over batch 2 x 7 input positions
+    assert gradient_lengths(GROUPED.replace(transposed=True, output_padding=1)) == (6, 14, 32)
+
+
+def test_gradient_bounds_follow_the_stated_formula():
+    x, w, b = (a.astype(np.float64) for a in make_inputs(GROUPED, seed=7))
+    dy = _cotangent(GROUPED, seed=7).astype(np.float64)
+    bounds = gradient_bounds(GROUPED, x, w, b, dy)
+    tf32 = gradient_bounds(GROUPED, x, w, b, dy, precision="tf32")
+    bound = lambda k, m: (C * k + 1) * (eps("float32") * m + 2.0 ** -149)  # noqa: E731
+    # dx[0, 0, 2]: output 1 with tap 0 and output 0 with tap 2, over output channels 0 and 1 (group 0)
+    dx = sum(abs(dy[0, f, 1] * w[f, 0, 0]) + abs(dy[0, f, 0] * w[f, 0, 2]) for f in (0, 1))
+    assert np.isclose(bounds.dx[0, 0, 2], bound(4, dx))
+    u = 2.0 ** -10  # x, w and dy rounded to TF32 before their products
+    assert np.isclose(tf32.dx[0, 0, 2], bound(4, (1 + u) ** 2 * dx) + (2 * u + u * u) * dx)
+    # dw[0, 0, 1]: x at 2o + 1 against dy at o, over the batch and the 3 outputs
+    dw = sum(abs(x[n, 0, 2 * o + 1] * dy[n, 0, o]) for n in (0, 1) for o in range(3))
+    assert np.isclose(bounds.dw[0, 0, 1], bound(6, dw))
+    db = np.abs(dy[:, 3, :]).sum()
+    assert np.isclose(bounds.db[3], bound(6, db))
+    assert tf32.db[3] == bounds.db[3]  # a sum of dy multiplies nothing: TF32 does not reach it
+
+
+def test_gradient_bounds_name_an_unknown_precision():
+    x, w, b = make_inputs(GROUPED)
+    with pytest.raises(ValueError, match=r"^precision='tf16': must be one of float32, tf32$"):
+        gradient_bounds(GROUPED, x, w, b, _cotangent(GROUPED, 0), precision="tf16")
