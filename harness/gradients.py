@@ -33,7 +33,7 @@ from .dtypes import to_float64
 from .inputs import validate_inputs
 from .layouts import channels_first_layout, from_channels_first, to_channels_first
 from .reference import NUMPY_PAD_MODES, convolve, receptive_fields
-from .spec import ConvSpec
+from .spec import ConvSpec, full_transposed_length
 from .tolerance import input_rounding, sum_bound
 
 
@@ -77,8 +77,7 @@ def transposed_dual(spec: ConvSpec) -> ConvSpec:
     """The transposed spec that takes a forward spec's dy to the gradient of its padded
     input: output padding for the last positions no window reaches (fewer than the stride)."""
     padded = [n + before + after for n, (before, after) in zip(spec.spatial, spec.explicit_padding)]
-    full = [(o - 1) * s + (k - 1) * d + 1
-            for o, k, s, d in zip(spec.output_spatial, spec.kernel, spec.stride, spec.dilation)]
+    full = map(full_transposed_length, spec.output_spatial, spec.kernel, spec.stride, spec.dilation)
     return _dual(spec, spatial=spec.output_spatial, transposed=True,
                  output_padding=tuple(p - f for p, f in zip(padded, full)))
 
@@ -125,10 +124,12 @@ def _uncrop(spec: ConvSpec, dy: np.ndarray) -> np.ndarray:
     """E^T dy for a transposed spec: dy put back in the full output, zeros where the
     crop cut, and the positions past the full output (zeros in y) dropped."""
     ybar = np.zeros((spec.batch, spec.out_channels, *spec.full_output_spatial))
-    kept = [min(size, full - begin) for size, full, (begin, _) in zip(
-        spec.output_spatial, spec.full_output_spatial, spec.explicit_padding)]
-    ybar[(slice(None), slice(None), *(slice(begin, begin + m) for m, (begin, _) in zip(kept, spec.explicit_padding)))] \
-        = dy[(slice(None), slice(None), *(slice(0, m) for m in kept))]
+    into, taken = [slice(None)] * 2, [slice(None)] * 2
+    for size, full, (begin, _) in zip(spec.output_spatial, spec.full_output_spatial, spec.explicit_padding):
+        kept = min(size, full - begin)
+        into.append(slice(begin, begin + kept))
+        taken.append(slice(0, kept))
+    ybar[tuple(into)] = dy[tuple(taken)]
     return ybar
 
 
