@@ -44,7 +44,7 @@ class Gradients(NamedTuple):
 
     dx: np.ndarray
     dw: np.ndarray
-    db: np.ndarray | None
+    db: np.ndarray | None = None
 
 
 def reference_vjp(spec: ConvSpec, x, w, b, dy) -> Gradients:
