@@ -7,10 +7,11 @@ spatial axes, then their ends), and a padding mode that fills is a ``Pad`` node
 (reflect, edge, wrap) before the conv in the same graph, as an exporter writes it; a
 transposed spec's crops are ConvTranspose's ``pads`` and its output padding the
 attribute of that name. Weights and bias are initializers, as an exported model holds
-them. The graph declares opset 22, Conv's and ConvTranspose's newest revision: their
-semantics are those of opset 11, and 22 only admits bfloat16, so a bfloat16 spec is a
-valid model that onnxruntime refuses for want of a kernel, not a malformed one; every
-onnxruntime from 1.20 runs opset 22. The graph runs forward only.
+them. The graph declares opset 21: Conv and ConvTranspose compute as they have since
+opset 11, Pad's wrap mode (circular padding) needs 19, and 21 is the newest opset that
+onnxruntime 1.20, the oldest release the onnx extra admits, supports (opset 22 only adds
+bfloat16 to Conv's types, and onnxruntime has no bfloat16 CPU kernel at any opset). The
+graph runs forward only.
 """
 
 from __future__ import annotations
@@ -20,24 +21,22 @@ import functools
 from ...calls import Item, Ref, Step, Var, call
 from ...layouts import channels_first_layout
 from ...spec import ConvSpec
-from ...backends.base import Backend, NoForm, Refusal
+from ...backends.base import Backend, NoForm, Refusal, release
 
-OPSET = 22
-IR_VERSION = 10  # the oldest IR that carries opset 22 (onnx.helper.find_min_ir_version_for)
+OPSET = 21
+IR_VERSION = 10  # the oldest IR that carries opset 21 (onnx.helper.find_min_ir_version_for)
 PROVIDERS = ["CPUExecutionProvider"]
 FATAL = 4  # SessionOptions.log_severity_level: only fatal errors are logged
 ELEMENT_TYPES = {"float16": "FLOAT16", "bfloat16": "BFLOAT16", "float32": "FLOAT", "float64": "DOUBLE"}
-PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}  # ONNX Pad's names (wrap: opset 19)
+PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}  # ONNX Pad's names
+TYPE_NAMES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float", "float64": "double"}  # tensor(...)
 NO_KERNEL = r"Could not find an implementation for (Conv|ConvTranspose)\(\d+\)"
 
 
-TYPE_NAMES = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float", "float64": "double"}
-
-
 @functools.cache
-def cpu_kernel_types(op: str) -> frozenset[str] | None:
-    """The element types (``tensor(float)``...) of onnxruntime's CPU kernels for ``op`` at ``OPSET``,
-    as its kernel registry lists them; None where this onnxruntime does not list them."""
+def cpu_kernel_types(op: str, opset: int | None) -> frozenset[str] | None:
+    """The element types (``tensor(float)``...) of onnxruntime's CPU kernels for ``op`` at ``opset``
+    (at any opset for None), as its kernel registry lists them; None where it lists none."""
     from onnxruntime.capi import _pybind_state
 
     listing = getattr(_pybind_state, "get_all_opkernel_def", None)
@@ -46,26 +45,25 @@ def cpu_kernel_types(op: str) -> frozenset[str] | None:
     return frozenset(kind for kernel in listing()
                      if kernel.op_name == op and kernel.domain in ("", "ai.onnx")
                      and kernel.provider == "CPUExecutionProvider"
-                     and kernel.version_range[0] <= OPSET <= kernel.version_range[1]
+                     and (opset is None or kernel.version_range[0] <= opset <= kernel.version_range[1])
                      for kind in kernel.type_constraints.get("T", ()))
 
 
-def lacks_cpu_kernel(spec: ConvSpec) -> bool:
-    """Whether this onnxruntime has no CPU kernel for the spec's op in its dtype (where its registry
-    is not listed: as onnxruntime 1.31.1, which lacks it)."""
-    types = cpu_kernel_types("ConvTranspose" if spec.transposed else "Conv")
+def lacks_cpu_kernel(spec: ConvSpec, opset: int | None = OPSET) -> bool:
+    """Whether this onnxruntime has no CPU kernel for the spec's op in its dtype at ``opset`` (where
+    its registry lists none: as onnxruntime 1.31.1, which lacks it)."""
+    types = cpu_kernel_types("ConvTranspose" if spec.transposed else "Conv", opset)
     return types is None or f"tensor({TYPE_NAMES[spec.dtype]})" not in types
 
 
-def _refusal(dtype: str, why: str) -> Refusal:
-    return Refusal(
-        f"{dtype}_cpu", lambda spec: spec.dtype == dtype, NO_KERNEL,
-        f"onnxruntime's CPU execution provider has no Conv or ConvTranspose kernel for {dtype} ({why}); its "
-        "kernel registry is probed. onnxruntime 1.31.1 registers both for float32 only, and runs float16 "
-        "through Casts to float32 that it inserts around the kernel",
-        dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, dtype=dtype),
-        lacks_cpu_kernel,
-    )
+def _example(dtype: str) -> dict:
+    return dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, dtype=dtype)
+
+
+def onnxruntime_release() -> tuple[int, ...]:
+    import onnxruntime
+
+    return release(onnxruntime.__version__)
 
 
 def output_padding_reaches_stride(spec: ConvSpec) -> bool:
@@ -73,17 +71,31 @@ def output_padding_reaches_stride(spec: ConvSpec) -> bool:
 
 
 REFUSALS = (
-    _refusal("float64", "ONNX allows double"),
-    _refusal("bfloat16", "ONNX admits bfloat16 for them from opset 22"),
+    Refusal(
+        "float64_cpu", lambda spec: spec.dtype == "float64", NO_KERNEL,
+        "onnxruntime's CPU execution provider has no float64 Conv or ConvTranspose kernel (ONNX allows double); "
+        "its kernel registry is probed. onnxruntime 1.31.1 registers both for float32 only, and runs float16 "
+        "through Casts to float32 that it inserts around the kernel",
+        _example("float64"), lacks_cpu_kernel,
+    ),
+    Refusal(
+        "bfloat16_cpu", lambda spec: spec.dtype == "bfloat16",
+        r"Type 'tensor\(bfloat16\)' of input parameter \(\w+\) of operator \((Conv|ConvTranspose)\)",
+        f"ONNX's Conv and ConvTranspose take bfloat16 from opset 22 only, and the graph declares {OPSET}: "
+        "onnxruntime has no bfloat16 CPU kernel for them at any opset (its kernel registry is probed; "
+        "1.31.1 has none), so a later opset would be refused too",
+        _example("bfloat16"), lambda spec: lacks_cpu_kernel(spec, None),
+    ),
     Refusal(
         "output_padding_from_dilation",
         output_padding_reaches_stride,
         r"output_padding \(\d+\) may be too large for stride",
-        "onnxruntime's ConvTranspose refuses an output_padding of the stride or more, which ONNX allows up to "
-        "the dilation (output_padding must be less than the stride or the dilation, as in PyTorch); seen on "
-        "onnxruntime 1.31.1",
+        "onnxruntime's ConvTranspose refuses an output_padding of the stride or more, which ONNX (as PyTorch) "
+        "allows below the dilation: onnxruntime 1.28.0 and 1.31.1 refuse the example, 1.20.1, 1.21.1, 1.23.2, "
+        "1.25.1, 1.26.0 and 1.27.0 compute it right",
         dict(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=2, dilation=2, output_padding=1,
              transposed=True),
+        lambda spec: onnxruntime_release() >= (1, 28),
     ),
 )
 
@@ -153,8 +165,8 @@ class OnnxRuntime(Backend):
         graph = call("onnx.helper.make_graph", [Var(step.target) for step in nodes], "conv",
                      [call("onnx.helper.make_tensor_value_info", "x", element, shape)],
                      [call("onnx.helper.make_tensor_value_info", "y", element, None)], weights + initializers)
-        model = call("onnx.helper.make_model", Var("graph"), opset_imports=[call("onnx.helper.make_opsetid", "", OPSET)],
-                     ir_version=IR_VERSION)
+        opsets = [call("onnx.helper.make_opsetid", "", OPSET)]
+        model = call("onnx.helper.make_model", Var("graph"), opset_imports=opsets, ir_version=IR_VERSION)
         quiet = call("setattr", Var("options"), "log_severity_level", FATAL)
         session = call("onnxruntime.InferenceSession", call("model.SerializeToString"), Var("options"),
                        providers=PROVIDERS)

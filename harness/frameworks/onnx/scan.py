@@ -20,14 +20,15 @@ from .adapter import FATAL, PROVIDERS
 
 CONVS = ("Conv", "ConvTranspose")
 DEFAULT_DOMAINS = ("", "ai.onnx")
+QUANTIZED = "a quantized convolution (scales and zero points): a spec is a floating-point conv"
 # Conv-like nodes the scan lists as not checked, by (domain, op_type), with the reason.
 NOT_CHECKED = {
     ("", "ConvInteger"): "an integer convolution (quantized): a spec is a floating-point conv",
-    ("", "QLinearConv"): "a quantized convolution (scales and zero points): a spec is a floating-point conv",
+    ("", "QLinearConv"): QUANTIZED,
     ("", "DeformConv"): "a deformable convolution (offsets per window) has no spec",
     ("com.microsoft", "FusedConv"): "onnxruntime's conv fused with its activation: not an ONNX Conv",
     ("com.microsoft", "NhwcConv"): "onnxruntime's channels-last conv: not an ONNX Conv",
-    ("com.microsoft", "QLinearConv"): "a quantized convolution (scales and zero points): a spec is a floating-point conv",
+    ("com.microsoft", "QLinearConv"): QUANTIZED,
 }
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -228,7 +229,8 @@ def scan_onnx(model, example, *, name: str | None = None, fold_zero_padding: boo
     options.log_severity_level = FATAL  # an error is raised, not also logged
     session = onnxruntime.InferenceSession(run.SerializeToString(), options, providers=PROVIDERS)
     names = list(dict.fromkeys(outputs + wanted))
-    values = {**known, **dict(zip(names, session.run(names, feed(graph, example))))}
+    # copied: with onnxruntime 1.20.1 the arrays a run returned changed after it (NaN in later checks)
+    values = {**known, **{n: np.array(v) for n, v in zip(names, session.run(names, feed(graph, example)))}}
     layers = list(unsupported)
     for position, node, x_name, pads in plans:
         kind = f"onnx.{node.op_type}"
