@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime
 import torch
 
-from compare_speed import Net
+from compare_speed import Net, print_timings
 from harness.porting.compare import compare
 
 
@@ -34,14 +34,8 @@ def main():
         start = time.perf_counter()
         result = compare(model, path, example, timings=timings)
         total = time.perf_counter() - start
-    verdicts = {p.verdict for p in result.pairs}
-    print(f"{len(result.pairs)} pairs ({', '.join(sorted(verdicts))}), torch {torch.__version__}, "
-          f"onnxruntime {onnxruntime.__version__}, {torch.get_num_threads()} torch threads")
-    print(f"export: {exported:.1f} s (not counted)")
-    print(f"compare: {total:.1f} s (goal: within 30 s on 2 cores)")
-    for step, seconds in timings.items():
-        print(f"  {step:<14} {seconds:6.2f} s  {seconds / total:5.1%}")
-
+    print_timings(result, total, timings, f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
+                  f"{torch.get_num_threads()} torch threads", f"export: {exported:.1f} s (not counted)")
 
 if __name__ == "__main__":
     main()
