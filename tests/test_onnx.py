@@ -134,6 +134,12 @@ NODES = {
     # output 4*2 = 8 of the full 9: total 1, the smaller half (0) first for SAME_UPPER
     "ConvTranspose SAME_UPPER": (conv((1, 2, 4), (2, 3, 3), op="ConvTranspose", strides=[2], auto_pad="SAME_UPPER"),
                                  dict(padding=((0, 1),))),
+    # the same total 1 split the other way: the larger half first for SAME_LOWER
+    "ConvTranspose SAME_LOWER": (conv((1, 2, 4), (2, 3, 3), op="ConvTranspose", strides=[2], auto_pad="SAME_LOWER"),
+                                 dict(padding=((1, 0),))),
+    # output_shape 8 of the full 9 without auto_pad: the larger half first, as for SAME_LOWER
+    "ConvTranspose odd output_shape": (conv((1, 2, 4), (2, 3, 3), op="ConvTranspose", strides=[2], output_shape=[8]),
+                                       dict(padding=((1, 0),))),
 }
 
 

@@ -170,7 +170,7 @@ def _subgraph_convs(node) -> list[str]:
     """The convs inside a node's subgraphs (If, Loop, Scan), which the scan does not enter."""
     found = []
     for attribute in node.attribute:
-        for graph in [attribute.g] * attribute.HasField("g") + list(attribute.graphs):
+        for graph in ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs):
             for inner in graph.node:
                 if inner.op_type in CONVS or (inner.domain, inner.op_type) in NOT_CHECKED:
                     found.append(layer_name(inner))
