@@ -234,8 +234,10 @@ def scan_onnx(model, example, *, name: str | None = None, fold_zero_padding: boo
     layers = list(unsupported)
     for position, node, x_name, pads in plans:
         kind = f"onnx.{node.op_type}"
-        x, w, y = values[x_name], values[node.input[1]], values[node.output[0]]
-        b = values[node.input[2]] if len(node.input) > 2 and node.input[2] else None
+        x, y = values[x_name], values[node.output[0]]
+        # the weights copied: an initializer's array is a read-only view of the model's bytes
+        w = np.array(values[node.input[1]])
+        b = np.array(values[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
         try:
             shape = x.shape if pads is None else (*x.shape[:2], *(n + sum(p) for n, p in zip(x.shape[2:], pads)))
             spec = node_spec(node, shape, w)
