@@ -169,6 +169,34 @@ def test_a_zero_pad_node_is_folded_and_constant_node_weights_are_read():
         assert_every_layer_agrees(check_model(scanned, ["numpy"]), "onnx model")
 
 
+PADS = {  # a Pad node's inputs beside x, the opset, and the spatial pads folded (None: not a zero pad)
+    "axes (opset 18)": (dict(pads=np.array([2, 0, 1, 3], np.int64), axes=np.array([-2, 3], np.int64)), 18,
+                        ((2, 1), (0, 3))),
+    "a value of 1": (dict(pads=np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), value=np.array(1, np.float32)), 17,
+                     None),
+    "a channel pad": (dict(pads=np.array([0, 1, 0, 0, 0, 0, 0, 0], np.int64)), 17, None),
+}
+
+
+@pytest.mark.parametrize("name", PADS)
+def test_only_a_pad_of_zeros_on_the_spatial_axes_is_folded(name):
+    inputs, opset, folded = PADS[name]
+    names = ["x", "pads", "value" if "value" in inputs else "", "axes" if "axes" in inputs else ""]
+    while not names[-1]:  # an optional input left out is "" only before one given
+        names.pop()
+    pad = helper.make_node("Pad", names, ["padded"])
+    channels = 3 if name == "a channel pad" else 2
+    node = helper.make_node("Conv", ["padded", "w"], ["y"], name="conv")
+    model = graph([pad, node], (1, 2, 5, 5), {"w": weights(3, channels, 2, 2), **inputs}, opset=opset)
+    (layer,) = scan(model, weights(1, 2, 5, 5), fold_zero_padding=True).layers
+    if folded is None:
+        assert not layer.spec.padded and layer.x.shape != (1, 2, 5, 5)
+    else:
+        assert layer.spec.padding == folded and layer.x.shape == (1, 2, 5, 5)
+    assert_every_layer_agrees(check_model(scan(model, weights(1, 2, 5, 5), fold_zero_padding=True), ["numpy"]),
+                              "onnx model")
+
+
 def test_a_quantized_conv_is_listed_as_not_checked():
     node = helper.make_node("ConvInteger", ["q", "wq"], ["y"], name="quantized")
     g = helper.make_graph([node], "g", [helper.make_tensor_value_info("q", TensorProto.UINT8, (1, 1, 3))],
