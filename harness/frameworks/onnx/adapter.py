@@ -61,12 +61,14 @@ def _example(dtype: str) -> dict:
 
 
 def onnxruntime_release() -> tuple[int, ...]:
+    """The installed onnxruntime's release as numbers: (1, 31, 1)."""
     import onnxruntime
 
     return release(onnxruntime.__version__)
 
 
 def output_padding_reaches_stride(spec: ConvSpec) -> bool:
+    """A transposed spec whose output padding on some axis is its stride or more."""
     return spec.transposed and any(p >= s for p, s in zip(spec.explicit_output_padding, spec.stride))
 
 
@@ -155,6 +157,7 @@ class OnnxRuntime(Backend):
 
     @staticmethod
     def node_inputs(spec: ConvSpec, x: str) -> list[str]:
+        """The conv node's inputs: ``x`` (or the padded input), the weights, the bias where the spec has one."""
         return [x, "w", "b"] if spec.bias else [x, "w"]
 
     def session(self, spec: ConvSpec, nodes: tuple[Step, ...], initializers: list) -> tuple[Step, ...]:

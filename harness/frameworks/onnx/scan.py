@@ -46,6 +46,7 @@ def load_model(model):
 
 
 def model_name(model, proto) -> str:
+    """A path's stem, else the graph's name."""
     if not hasattr(model, "SerializeToString"):
         return Path(model).stem
     return proto.graph.name or "onnx model"
@@ -163,6 +164,7 @@ def node_spec(node, x_shape: tuple[int, ...], w: np.ndarray) -> ConvSpec:
 
 
 def layer_name(node) -> str:
+    """The node's name, or its first output's where it has none."""
     return node.name or node.output[0]
 
 
@@ -193,16 +195,12 @@ def feed(graph, example) -> dict:
     return {inputs[0].name: np.asarray(example).astype(dtype, copy=False)}
 
 
-def scan_onnx(model, example, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
-    import onnx
-    import onnxruntime
-
-    proto = load_model(model)
-    graph = proto.graph
-    known = constants(graph)
+def _plans(graph, known: dict, fold_zero_padding: bool) -> tuple[list, list]:
+    """What to capture of each conv node: (its position, the node, the name of the input
+    captured, the zero pads folded or None); and the conv-like layers that are not checked,
+    each as (its position, a ConvLayer without a spec)."""
     producers = {output: node for node in graph.node for output in node.output}
-    plans = []  # (node, the input name captured, the pads folded or None)
-    unsupported = []  # (position, ConvLayer)
+    plans, unsupported = [], []
     for position, node in enumerate(graph.node):
         if node.op_type in CONVS and node.domain in DEFAULT_DOMAINS:
             x, pads = node.input[0], None
@@ -213,25 +211,40 @@ def scan_onnx(model, example, *, name: str | None = None, fold_zero_padding: boo
                 x = pad.input[0] if pads is not None else x
             plans.append((position, node, x, pads))
         elif (node.domain, node.op_type) in NOT_CHECKED:
-            kind = f"onnx.{node.op_type}"
-            unsupported.append((position, ConvLayer(layer_name(node), kind, None,
+            unsupported.append((position, ConvLayer(layer_name(node), f"onnx.{node.op_type}", None,
                                                     unsupported=NOT_CHECKED[node.domain, node.op_type])))
         for inner in _subgraph_convs(node):
             unsupported.append((position, ConvLayer(inner, f"onnx.{node.op_type}", None, unsupported=(
                 f"inside the subgraph of {node.op_type} node {layer_name(node)}, which the scan does not enter"))))
-    wanted = list(dict.fromkeys(name for _, node, x, _ in plans
-                                for name in (x, *node.input[1:3], node.output[0]) if name and name not in known))
+    return plans, unsupported
+
+
+def run_capturing(proto, wanted: list[str], example) -> dict[str, np.ndarray]:
+    """One onnxruntime run of ``proto`` on ``example`` with the tensors ``wanted`` added as
+    graph outputs: those and the graph's own outputs, by name."""
+    import onnx
+    import onnxruntime
+
     run = onnx.ModelProto()
     run.CopyFrom(proto)
-    outputs = [o.name for o in graph.output]
+    outputs = [o.name for o in proto.graph.output]
     run.graph.output.extend(onnx.ValueInfoProto(name=n) for n in wanted if n not in outputs)
     options = onnxruntime.SessionOptions()
     options.log_severity_level = FATAL  # an error is raised, not also logged
     session = onnxruntime.InferenceSession(run.SerializeToString(), options, providers=PROVIDERS)
     names = list(dict.fromkeys(outputs + wanted))
     # copied: with onnxruntime 1.20.1 the arrays a run returned changed after it (NaN in later checks)
-    values = {**known, **{n: np.array(v) for n, v in zip(names, session.run(names, feed(graph, example)))}}
-    layers = list(unsupported)
+    return {n: np.array(v) for n, v in zip(names, session.run(names, feed(proto.graph, example)))}
+
+
+def scan_onnx(model, example, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
+    """Every conv of ``model`` (a ModelProto or a path) as onnxruntime runs it on ``example``."""
+    proto = load_model(model)
+    known = constants(proto.graph)
+    plans, layers = _plans(proto.graph, known, fold_zero_padding)
+    wanted = list(dict.fromkeys(name for _, node, x, _ in plans
+                                for name in (x, *node.input[1:3], node.output[0]) if name and name not in known))
+    values = {**known, **run_capturing(proto, wanted, example)}
     for position, node, x_name, pads in plans:
         kind = f"onnx.{node.op_type}"
         x, y = values[x_name], values[node.output[0]]
@@ -248,5 +261,6 @@ def scan_onnx(model, example, *, name: str | None = None, fold_zero_padding: boo
             spec = fold_padding(spec, pads)
         layers.append((position, ConvLayer(layer_name(node), kind, spec, x, w, b, y)))
     layers.sort(key=lambda item: item[0])
+    outputs = [o.name for o in proto.graph.output]
     output = values[outputs[0]] if len(outputs) == 1 else None
     return ScannedModel(name or model_name(model, proto), "onnx", tuple(layer for _, layer in layers), output)
