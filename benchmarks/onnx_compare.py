@@ -16,7 +16,7 @@ import onnxruntime
 import torch
 
 from compare_speed import Net, print_timings
-from harness.porting.compare import compare
+from harness.porting.model_comparison import compare_models
 
 
 def main():
@@ -32,7 +32,7 @@ def main():
         exported = time.perf_counter() - start
         timings = {}
         start = time.perf_counter()
-        result = compare(model, path, example, timings=timings)
+        result = compare_models(model, path, example, timings=timings)
         total = time.perf_counter() - start
     print_timings(result, total, timings, f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
                   f"{torch.get_num_threads()} torch threads", f"export: {exported:.1f} s (not counted)")

@@ -16,7 +16,7 @@ from harness.backends import REGISTRY, get_backend, input_gradient
 from harness.backends.base import NoForm
 from harness.cli import main
 from harness.porting import check_model, framework_of, scan
-from harness.porting.compare import compare
+from harness.porting.model_comparison import compare_models
 from helpers import assert_every_layer_agrees
 
 HINT = REGISTRY["onnxruntime"].install_hint()
@@ -264,7 +264,7 @@ def exported(tmp_path_factory):
 
 
 def test_a_pytorch_network_agrees_with_its_onnx_export_pair_by_pair(exported):
-    result = compare(net(), exported, torch.from_numpy(EXAMPLE))
+    result = compare_models(net(), exported, torch.from_numpy(EXAMPLE))
     assert [(p.source, p.target, p.verdict) for p in result.pairs] == [
         (name, f"/{name}/{op}", "agree") for name, op in
         (("conv1", "Conv"), ("conv2", "Conv"), ("conv3", "Conv"), ("up", "ConvTranspose"))]
@@ -290,7 +290,7 @@ EDITS = {
 @pytest.mark.parametrize("mistake", EDITS)
 def test_a_mistake_edited_into_the_initializers_is_found_at_its_layer(exported, mistake):
     port = with_weights(exported, "/conv3/Conv", EDITS[mistake])
-    result = compare(net(), port, torch.from_numpy(EXAMPLE))
+    result = compare_models(net(), port, torch.from_numpy(EXAMPLE))
     first = result.first_divergence
     assert (first.source, first.target, first.verdict) == ("conv3", "/conv3/Conv", "differs"), first
     assert first.weights == mistake and first.mistakes[0] == mistake
