@@ -21,7 +21,7 @@ import functools
 from ...calls import Item, Ref, Step, Var, call
 from ...layouts import channels_first_layout
 from ...spec import ConvSpec
-from ...backends.base import Backend, NoForm, Refusal, release
+from ...backends.base import Backend, NoForm, Refusal, release, tensor_names
 
 OPSET = 21
 IR_VERSION = 10  # the oldest IR that carries opset 21 (onnx.helper.find_min_ir_version_for)
@@ -158,13 +158,13 @@ class OnnxRuntime(Backend):
     @staticmethod
     def node_inputs(spec: ConvSpec, x: str) -> list[str]:
         """The conv node's inputs: ``x`` (or the padded input), the weights, the bias where the spec has one."""
-        return [x, "w", "b"] if spec.bias else [x, "w"]
+        return [x, *tensor_names(spec)[1:]]
 
     def session(self, spec: ConvSpec, nodes: tuple[Step, ...], initializers: list) -> tuple[Step, ...]:
         """The graph of ``nodes`` (the weights as initializers), its model, and the session that runs it on ``x``."""
         element = Ref(f"onnx.TensorProto.{ELEMENT_TYPES[spec.dtype]}")
         shape = [spec.batch, spec.in_channels, *spec.spatial]
-        weights = [call("onnx.numpy_helper.from_array", Var(n), n) for n in ("w", "b")[:1 + spec.bias]]
+        weights = [call("onnx.numpy_helper.from_array", Var(n), n) for n in tensor_names(spec)[1:]]
         graph = call("onnx.helper.make_graph", [Var(step.target) for step in nodes], "conv",
                      [call("onnx.helper.make_tensor_value_info", "x", element, shape)],
                      [call("onnx.helper.make_tensor_value_info", "y", element, None)], weights + initializers)
