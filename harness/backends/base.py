@@ -164,6 +164,7 @@ class Backend:
     refusals: tuple[Refusal, ...] = ()
     crashes: tuple[Crash, ...] = ()  # specs on which the framework kills its process
     gradient_refusals: tuple[Refusal, ...] = ()  # what the framework's autodiff refuses (gradient calls only)
+    autodiff_imports: tuple[str, ...] = ()  # what a gradient call imports besides ``imports_for``
     weights_spatial_first = False  # the framework takes (*kernel, in/groups, out), not (out, in/groups, *kernel)
     no_padding = "valid"  # the convolution's padding argument once the input is padded
     native_padding_modes = False  # whether padding_argument may be asked for a padding mode other than zeros
@@ -338,7 +339,8 @@ class Backend:
         cotangent = tuple(renamed(step, "x", "dy") for step in forward.inputs if step.target == "x")
         outputs = tuple(renamed(step, "y", name) for name in results for step in forward.outputs)
         refusals = forward.refusals + tuple(r.pattern for r in self.gradient_refusals if r.applies(spec))
-        return dataclasses.replace(forward, inputs=forward.inputs + cotangent, body=body, outputs=outputs,
+        return dataclasses.replace(forward, imports=forward.imports + self.autodiff_imports,
+                                   inputs=forward.inputs + cotangent, body=body, outputs=outputs,
                                    native=native, refusals=refusals, results=results)
 
     def attempt(self, spec: ConvSpec, x, w, b=None, *, device: Device = CPU, precision: str = "default") -> Attempt:

@@ -161,6 +161,15 @@ def _compiled(*packages: str):
     return modules["jax"].jit(body, static_argnums=(0, 1))
 
 
+def vjp_steps(spec: ConvSpec, body) -> tuple[tuple, int]:
+    """``jax.vjp`` of the body as a function of the inputs ``x, w, b``, its pull-back applied
+    to ``dy``; and the index of the ``jax.vjp`` step."""
+    names = tensor_names(spec)
+    vjp = Step("y, pull_back", call("jax.vjp", Var("forward"), *map(Var, names)))
+    return (Define("forward", names, tuple(body)), vjp,
+            Step(", ".join(gradient_results(spec)), call("pull_back", Var("dy")))), 1
+
+
 def dimension_numbers(layout: str) -> tuple[str, str, str]:
     spatial = layout.replace("N", "").replace("C", "")
     return layout, "OI" + spatial, layout
@@ -222,11 +231,7 @@ class Jax(Backend):
         return (*kernel, Step("y", conv), *self.bias(spec, layout)), len(kernel)
 
     def differentiate(self, spec: ConvSpec, body):
-        """``jax.vjp`` of the body as a function of the inputs, its pull-back applied to ``dy``."""
-        names = tensor_names(spec)
-        forward = Define("forward", names, tuple(body))
-        vjp = Step("y, pull_back", call("jax.vjp", Var("forward"), *map(Var, names)))
-        return (forward, vjp, Step(", ".join(gradient_results(spec)), call("pull_back", Var("dy")))), 1
+        return vjp_steps(spec, body)
 
     def bias(self, spec: ConvSpec, layout: str) -> tuple[Step, ...]:
         if not spec.bias:
