@@ -133,6 +133,7 @@ class Step:
         return f"{line}  # {self.comment}" if self.comment else line
 
     def run(self, variables: dict, modules: dict) -> None:
+        """Evaluate the value and bind the target (or its names) in ``variables``."""
         result = evaluate(self.value, variables, modules)
         if self.target is not None:
             _assign(self.target, result, variables)
@@ -152,10 +153,12 @@ class Block:
     comment: str = ""
 
     def render(self) -> str:
+        """The ``with`` line and its steps indented, as Python source."""
         head = f"with {render(self.context)} as {self.name}:" + (f"  # {self.comment}" if self.comment else "")
         return "\n".join([head, *_indented(self.steps)])
 
     def run(self, variables: dict, modules: dict) -> None:
+        """The steps run inside the context, which is bound to ``name``."""
         with evaluate(self.context, variables, modules) as bound:
             variables[self.name] = bound
             run_steps(self.steps, variables, modules)
@@ -173,10 +176,12 @@ class Define:
     comment: str = ""
 
     def render(self) -> str:
+        """The ``def`` line, its steps indented and the ``return``, as Python source."""
         head = f"def {self.name}({', '.join(self.params)}):" + (f"  # {self.comment}" if self.comment else "")
         return "\n".join([head, *_indented(self.steps), f"    return {self.result}"])
 
     def run(self, variables: dict, modules: dict) -> None:
+        """Bind ``name`` to the function (its steps run on a copy of the variables, so nothing leaks out)."""
         def function(*args):
             return run_steps(self.steps, {**variables, **dict(zip(self.params, args, strict=True))},
                              modules)[self.result]
@@ -298,7 +303,8 @@ class Rendered:
         return (f"with {self.scope}:", *("    " + line for line in lines))
 
     def standalone(self) -> str:
-        """Pasteable after building NumPy ``x, w, b`` (and ``dy``, for a gradient call): imports, conversions, the body, back to NumPy."""
+        """Pasteable after building NumPy ``x, w, b`` (and ``dy``, for a gradient call): imports,
+        conversions, the body, back to NumPy."""
         return "\n".join((*self.imports, *self.scoped((*self.inputs, *self.body, *self.outputs))))
 
     def to_dict(self) -> dict:

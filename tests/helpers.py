@@ -30,13 +30,13 @@ DECIMAL_INPUT_RTOL = 1e-12
 
 def refused_here(backend: str, spec, *, gradient: bool = False):
     """The declared refusal that this machine's code path gives ``spec`` in ``backend`` (with
-    ``gradient``, its gradient call: the refusals of its autodiff too): one whose presence is
-    probed (Refusal.present other than the default) and present here. Such refusals are
-    exact (a kernel that is missing here), so a test expects them, not a result."""
+    ``gradient``, among the refusals of its autodiff): one whose presence is probed
+    (Refusal.present other than the default) and present here. Such refusals are exact (a
+    kernel that is missing here), so a test expects them, not a result."""
     from harness.backends import get_backend
 
     adapter = get_backend(backend)
-    declared = adapter.refusals + (adapter.gradient_refusals if gradient else ())
+    declared = adapter.gradient_refusals if gradient else adapter.refusals
     return next((r for r in declared if r.probed and r.applies(spec) and r.present(spec)), None)
 
 

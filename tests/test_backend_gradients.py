@@ -15,6 +15,7 @@ from harness.dtypes import eps, numpy_dtype, tiny, to_float64
 from harness.strategies import conv_cases
 from harness.tolerance import C
 from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW, assert_equivalent, refused_here
+from known_failures import known_failure
 
 pytestmark = IMPORTS_TENSORFLOW
 
@@ -131,14 +132,22 @@ def test_backend_gradients_agree_with_torch_float64_autograd(backend, name):
     assert_gradients_agree(backend, EXAMPLES[name])
 
 
-@SLOW
-@given(conv_cases(dtypes=("float32", "float64")))
-def test_every_backend_gradient_agrees_with_torch_float64_autograd_on_generated_specs(case):
-    spec, seed = case
-    note(reproduce_command(spec, seed))
+@pytest.fixture(scope="module")
+def loaded():
+    """Every backend's framework imported (a Keras worker started) before the examples' clocks start."""
     for backend in GRADIENT_BACKENDS:
-        if get_backend(backend).crash(spec) is None:  # a spec that kills the framework's process
-            assert_gradients_agree(backend, spec, seed)
+        get_backend(backend).load()
+
+
+@SLOW
+@pytest.mark.parametrize("backend", GRADIENT_BACKENDS)
+@given(case=conv_cases(dtypes=("float32", "float64")))
+def test_every_backend_gradient_agrees_with_torch_float64_autograd_on_generated_specs(loaded, backend, case):
+    spec, seed = case
+    note(reproduce_command(spec, seed, backends=[backend]))
+    # not a spec that kills the framework's process, nor one whose forward pass has a known bug
+    if get_backend(backend).crash(spec) is None and known_failure(backend, spec) is None:
+        assert_gradients_agree(backend, spec, seed)
 
 
 FLIPPED_SPEC = ConvSpec(layout="NCHW", batch=2, in_channels=2, out_channels=3, spatial=5, kernel=3, bias=True)

@@ -334,8 +334,9 @@ class KerasJax(Keras):
         trains under JAX): dw comes back through the body's own reordering."""
         stateless = Step("y", Item(call("layer.stateless_call", weights(spec), [], Var("x")), 0),
                          "the weights as its trainable variables")
-        return vjp_steps(spec, tuple(stateless if step == CALLED else step for step in body
-                                     if not (isinstance(step.value, Apply) and step.value.function == "layer.set_weights")))
+        kept = (step for step in body if not (isinstance(step.value, Apply)
+                                              and step.value.function == "layer.set_weights"))
+        return vjp_steps(spec, tuple(stateless if step == CALLED else step for step in kept))
 
     def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
         # what Keras does with a NumPy input, jax.numpy.asarray, compiles a program per new shape
