@@ -122,7 +122,7 @@ class Parser(argparse.ArgumentParser):
 def cmd_examples(args) -> int:
     from . import table
     from .check import check
-    from .examples import worked_examples
+    from .worked_examples import worked_examples
 
     failed = False
     for example in worked_examples():
@@ -278,7 +278,7 @@ def cmd_port(args) -> int:
 def cmd_compare(args) -> int:
     from .frameworks import loading_models
     from . import table
-    from .porting.compare import compare
+    from .porting.model_comparison import compare_models
     from .targets import build_target, find_target
 
     with loading_models():
@@ -288,7 +288,7 @@ def cmd_compare(args) -> int:
         target, _ = build_target(target_build)
     if example is None:
         raise UsageError("example: the source needs an example input (return (model, input) or pass --input-shape)")
-    result = compare(source, target, example, target_layout=args.target_layout)
+    result = compare_models(source, target, example, target_layout=args.target_layout)
     print(table.comparison(result))
     if args.records:
         from .porting import check_model, write_records
@@ -327,7 +327,8 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="convharness",
-        description="Check one convolution spec across PyTorch, TensorFlow and JAX against a float64 reference.",
+        description=("Check one convolution spec in PyTorch, TensorFlow, Keras 3, JAX and Flax against a float64 "
+                     "reference."),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -412,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--input-shape", type=_shape, help="the source's example input shape, e.g. 1,3,224,224 (random data)")
     comp.add_argument("--target-layout", choices=("channels_first", "channels_last"),
                       help="the target's input layout (default: inferred from the target)")
-    comp.add_argument("--json", help="write the comparison as JSON (a stable format, see the README)")
+    comp.add_argument("--json", help="write the comparison as JSON (a stable format: docs/formats.md)")
     comp.add_argument("--records", help="also check the target's layers in every backend, as `port` does, and "
                                         "append their records (for `report`)")
     backends_and_device(comp)

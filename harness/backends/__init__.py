@@ -98,6 +98,8 @@ def available_backends(*, layers: bool = False) -> tuple[str, ...]:
 
 @functools.cache
 def get_backend(name: str) -> Backend:
+    """The adapter registered as ``name``, imported on first use and cached: ValueError for an
+    unknown name, ImportError with the install hint where its framework is missing."""
     known = entries()
     try:
         entry = known[name]
@@ -130,14 +132,14 @@ def resolve_backends(names: Iterable[str] | None) -> tuple[str, ...]:
     return names
 
 
-def execute(name: str, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Rendered]:
+def run_with_call(name: str, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Rendered]:
     """Run one backend; the result in ``spec.layout`` and the call it made."""
     return get_backend(name).run(spec, x, w, b)
 
 
 def run_backend(name: str, spec: ConvSpec, x, w, b=None) -> np.ndarray:
     """Run one backend; the result in ``spec.layout`` as a NumPy array."""
-    return execute(name, spec, x, w, b)[0]
+    return run_with_call(name, spec, x, w, b)[0]
 
 
 def backend_vjp(name: str, spec: ConvSpec, x, w, b, dy) -> Gradients:
@@ -159,5 +161,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "REGISTRY", "Backend", "Gradients", "Refusal", "Rendered", "Unsupported",
-    "available_backends", "get_backend", "register", "resolve_backends", "execute", "run_backend", "backend_vjp",
+    "available_backends", "get_backend", "register", "resolve_backends", "run_with_call", "run_backend",
+    "backend_vjp",
 ]

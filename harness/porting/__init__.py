@@ -19,10 +19,7 @@ import numpy as np
 
 from ..check import CheckResult, Outcome, check
 from ..spec import ConvSpec
-from ..status import Status
-from ..tolerance import compare as compare_to_bound  # not `compare`: harness.porting.compare is a module
-from ..tolerance import error_bound
-from ..reference import reference
+from ..tolerance import judge_against_reference
 
 
 class CannotRunHere(ValueError):
@@ -50,11 +47,14 @@ class ConvLayer:
 
     @property
     def inputs(self) -> tuple:
+        """``(x, w, b)``: the captured activation and the weights in the neutral order."""
         return self.x, self.w, self.b
 
 
 @dataclasses.dataclass(frozen=True)
 class ScannedModel:
+    """A model's forward pass as scanned: its convolutions in execution order, and its output."""
+
     name: str
     framework: str  # the framework package's models.NAME: "torch", "keras", "flax"
     layers: tuple[ConvLayer, ...]
@@ -63,15 +63,19 @@ class ScannedModel:
 
 @dataclasses.dataclass(frozen=True)
 class LayerResult:
+    """One scanned layer checked in every backend (``result`` None for a layer that is no spec)."""
+
     layer: ConvLayer
     result: CheckResult | None  # None for a layer that is not a spec
 
     @property
     def ok(self) -> bool:
+        """Whether every backend agreed (a layer that is no spec counts as agreeing: it is listed)."""
         return self.result is None or self.result.ok
 
     @property
     def worst_ratio(self) -> float | None:
+        """The largest error/bound among the backends, or None where none was measured."""
         ratios = [o.ratio for o in self.result.outcomes if o.ratio is not None] if self.result else []
         return max(ratios, default=None)
 
@@ -140,15 +144,14 @@ def supported_kinds() -> str:
 
 def model_outcome(layer: ConvLayer, label: str) -> Outcome:
     """The model's own layer output judged like a backend's."""
-    expected = reference(layer.spec, *layer.inputs)
-    result = compare_to_bound(expected, layer.output, error_bound(layer.spec, *layer.inputs))
+    judgement = judge_against_reference(layer.spec, *layer.inputs, layer.output)
     shape = tuple(np.shape(layer.output))
-    if not result.shape_ok:
-        return Outcome(backend=label, status=Status.SHAPE_MISMATCH, shape=shape,
-                       message=f"shape {shape}, expected {expected.shape}")
-    return Outcome(backend=label, status=Status.PASS if result.within_bound else Status.MISMATCH,
-                   max_abs_error=result.max_abs_error, max_rel_error=result.max_rel_error, ratio=result.ratio,
-                   worst_index=result.worst_index, shape=shape)
+    if not judgement.shape_ok:
+        return Outcome(backend=label, status=judgement.status, shape=shape,
+                       message=f"shape {shape}, expected {layer.spec.output_shape}")
+    return Outcome(backend=label, status=judgement.status, max_abs_error=judgement.max_abs_error,
+                   max_rel_error=judgement.max_rel_error, ratio=judgement.ratio, worst_index=judgement.worst_index,
+                   shape=shape)
 
 
 def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *, progress=None,
@@ -193,6 +196,6 @@ def write_records(path, scanned: ScannedModel, results: list[LayerResult]) -> No
                 folder.mkdir(parents=True, exist_ok=True)
                 saved = folder / f"{scanned.name}-{index}.npz"
                 arrays = {k: v for k, v in zip("xwb", r.layer.inputs) if v is not None}
-                np.savez_compressed(saved, expected=reference(r.layer.spec, *r.layer.inputs), **arrays)
+                np.savez_compressed(saved, expected=r.result.expected, **arrays)
                 inputs_file = saved.relative_to(path.parent).as_posix()
             writer.write(layer_records(scanned.name, index, r.layer, r.result, env, inputs_file))
