@@ -10,8 +10,8 @@ import types
 # each public name and the module it comes from, imported on first use
 _PUBLIC = {
     "ConvSpec": "spec", "make_inputs": "inputs", "reference": "reference", "available_backends": "backends",
-    "run_backend": "backends", "Unsupported": "backends", "check": "check", "CheckResult": "check",
-    "Outcome": "check", "diagnose": "diagnosis",
+    "run_backend": "backends", "backend_vjp": "backends", "Unsupported": "backends", "check": "check",
+    "CheckResult": "check", "Outcome": "check", "diagnose": "diagnosis",
     "reference_vjp": "gradients", "gradient_bounds": "gradients", "Gradients": "gradients",
 }
 
@@ -41,7 +41,7 @@ def __dir__():
 
 
 __all__ = [
-    "ConvSpec", "make_inputs", "reference", "available_backends", "run_backend",
+    "ConvSpec", "make_inputs", "reference", "available_backends", "run_backend", "backend_vjp",
     "Unsupported", "check", "CheckResult", "Outcome", "diagnose",
     "reference_vjp", "gradient_bounds", "Gradients",
 ]

@@ -6,7 +6,9 @@ A call is a few lines of ``name = function(arguments)``: ``Apply`` names the
 function by its dotted path as a user writes it (``torch.nn.functional.conv2d``,
 or ``x.permute`` for a method of a variable), ``Var`` a variable, ``Ref`` a
 module attribute used as a value (``torch.bfloat16``); anything else is a
-literal rendered with ``repr``. A ``Setting`` is a framework switch in force
+literal rendered with ``repr``. A gradient call nests steps: ``Block`` runs
+some inside a ``with`` (a GradientTape), ``Define`` makes some a function (for
+``jax.vjp``), and a target may unpack (``dx, dw, db = ...``). A ``Setting`` is a framework switch in force
 while the call runs (``torch.backends.cudnn.allow_tf32 = False``), rendered
 after the imports and put back afterwards. A call's ``scope`` is a context
 manager it runs inside (``tf.device('/GPU:0')``), rendered as a ``with`` block.
@@ -99,9 +101,36 @@ def evaluate(value, variables: dict, modules: dict):
     return value
 
 
+def renamed(value, old: str, new: str):
+    """``value`` (a step, or a value in one) with the variable ``old`` called ``new``:
+    the cotangent ``dy`` converted as ``x`` is, a gradient brought back as ``y`` is."""
+    if isinstance(value, Step):
+        return Step(new if value.target == old else value.target, renamed(value.value, old, new), value.comment)
+    if isinstance(value, Var):
+        return Var(new) if value.name == old else value
+    if isinstance(value, Apply):
+        head, dot, rest = value.function.partition(".")
+        function = f"{new}{dot}{rest}" if head == old else value.function
+        return Apply(function, renamed(value.args, old, new), tuple((k, renamed(v, old, new)) for k, v in value.kwargs))
+    if isinstance(value, Item):
+        return Item(renamed(value.value, old, new), renamed(value.index, old, new))
+    if isinstance(value, (tuple, list)):
+        return type(value)(renamed(v, old, new) for v in value)
+    return value
+
+
+def _assign(target: str, value, variables: dict) -> None:
+    names = [name.strip() for name in target.split(",")]
+    if len(names) == 1:
+        variables[target] = value
+    else:
+        variables.update(zip(names, value, strict=True))
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
-    """``target = value`` (no target: the value is called for its effect)."""
+    """``target = value`` (no target: the value is called for its effect); a target
+    of names separated by commas unpacks the value."""
 
     target: str | None
     value: Apply
@@ -111,6 +140,62 @@ class Step:
         """This step as one line of Python source."""
         line = render(self.value) if self.target is None else f"{self.target} = {render(self.value)}"
         return f"{line}  # {self.comment}" if self.comment else line
+
+    def run(self, variables: dict, modules: dict) -> None:
+        """Evaluate the value and bind the target (or its names) in ``variables``."""
+        result = evaluate(self.value, variables, modules)
+        if self.target is not None:
+            _assign(self.target, result, variables)
+
+
+def _indented(steps) -> list[str]:
+    return ["    " + line for step in steps for line in step.render().splitlines()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """``with context as name:`` around ``steps`` (a tf.GradientTape recording them)."""
+
+    context: Apply
+    name: str
+    steps: tuple
+    comment: str = ""
+
+    def render(self) -> str:
+        """The ``with`` line and its steps indented, as Python source."""
+        head = f"with {render(self.context)} as {self.name}:" + (f"  # {self.comment}" if self.comment else "")
+        return "\n".join([head, *_indented(self.steps)])
+
+    def run(self, variables: dict, modules: dict) -> None:
+        """The steps run inside the context, which is bound to ``name``."""
+        with evaluate(self.context, variables, modules) as bound:
+            variables[self.name] = bound
+            run_steps(self.steps, variables, modules)
+
+
+@dataclasses.dataclass(frozen=True)
+class Define:
+    """``def name(*params): steps; return result``: steps as a function of some of their
+    variables (what ``jax.vjp`` differentiates); it sees the variables bound before it."""
+
+    name: str
+    params: tuple[str, ...]
+    steps: tuple
+    result: str = "y"
+    comment: str = ""
+
+    def render(self) -> str:
+        """The ``def`` line, its steps indented and the ``return``, as Python source."""
+        head = f"def {self.name}({', '.join(self.params)}):" + (f"  # {self.comment}" if self.comment else "")
+        return "\n".join([head, *_indented(self.steps), f"    return {self.result}"])
+
+    def run(self, variables: dict, modules: dict) -> None:
+        """Bind ``name`` to the function (its steps run on a copy of the variables, so nothing leaks out)."""
+        def function(*args):
+            return run_steps(self.steps, {**variables, **dict(zip(self.params, args, strict=True))},
+                             modules)[self.result]
+
+        variables[self.name] = function
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,15 +246,14 @@ def applied(settings: tuple[Setting, ...], modules: dict):
 def run_steps(steps: tuple[Step, ...], variables: dict, modules: dict) -> dict:
     """Run ``steps`` in order, binding each target in ``variables``, which is returned."""
     for step in steps:
-        result = evaluate(step.value, variables, modules)
-        if step.target is not None:
-            variables[step.target] = result
+        step.run(variables, modules)
     return variables
 
 
 @dataclasses.dataclass(frozen=True)
 class Call:
-    """What a backend runs for one spec, from NumPy ``x, w, b`` to NumPy ``y``:
+    """What a backend runs for one spec, from NumPy ``x, w, b`` to NumPy ``y`` (a
+    gradient call: and ``dy``, shaped like ``y``, to ``dx, dw, db``, its ``results``):
     its ``imports``, the conversions of the ``inputs``, the ``body`` (layout and
     padding steps around the convolution, which is ``body[native]``) and the
     conversion of the ``outputs``."""
@@ -184,6 +268,7 @@ class Call:
     refusals: tuple[str, ...] = ()  # message patterns of the declared refusals that apply to the spec
     settings: tuple[Setting, ...] = ()  # framework switches in force for the call (a precision mode)
     scope: Apply | None = None  # a context manager the steps run inside (a TensorFlow device)
+    results: tuple[str, ...] = ("y",)  # what it computes: y, or a gradient call's dx, dw (and db)
 
     def within(self, modules: dict):
         """The call's scope, to enter (a context that does nothing where it has none)."""
@@ -196,7 +281,7 @@ class Call:
 
     def rendered(self) -> Rendered:
         """This call as text (``Rendered``), the form shown, recorded and reproduced."""
-        lines = lambda steps: tuple(step.render() for step in steps)  # noqa: E731
+        lines = lambda steps: tuple(line for step in steps for line in step.render().splitlines())  # noqa: E731
         imports = (*self.imports, *(setting.render() for setting in self.settings))
         return Rendered(imports, lines(self.inputs), lines(self.body), lines(self.outputs),
                         self.body[self.native].render(), self.transposed, self.notes, self.refusals,
@@ -230,7 +315,8 @@ class Rendered:
         return (f"with {self.scope}:", *("    " + line for line in lines))
 
     def standalone(self) -> str:
-        """Pasteable after building NumPy ``x, w, b``: imports, conversions, the body, back to NumPy."""
+        """Pasteable after building NumPy ``x, w, b`` (and ``dy``, for a gradient call): imports,
+        conversions, the body, back to NumPy."""
         return "\n".join((*self.imports, *self.scoped((*self.inputs, *self.body, *self.outputs))))
 
     def to_dict(self) -> dict:

@@ -10,6 +10,7 @@ import time
 
 from harness.backends.base import Crash
 from harness.frameworks.numpy.adapter import NumPy
+from harness.frameworks.torch.adapter import TorchFunctional
 from harness.calls import Step, Var, call
 
 
@@ -26,6 +27,17 @@ class FlippedKernel(NumPy):
     def convolution(self, spec, layout, padding):
         steps, native = super().convolution(spec, layout, padding)
         return (_flipped_kernel(spec), *steps), native + 1
+
+
+class FlippedWeightGradient(TorchFunctional):
+    """A right forward pass whose weight gradient comes back with its kernel reversed."""
+
+    name = "flipped_weight_gradient"
+
+    def differentiate(self, spec, body):
+        steps, native = super().differentiate(spec, body)
+        flipped = Step("dw", call("torch.flip", Var("dw"), tuple(range(2, 2 + spec.rank))), "the port's mistake")
+        return (*steps, flipped), native
 
 
 def crash(x):

@@ -28,14 +28,16 @@ SLOW = pytest.mark.slow
 DECIMAL_INPUT_RTOL = 1e-12
 
 
-def refused_here(backend: str, spec):
-    """The declared refusal that this machine's code path gives ``spec`` in ``backend``: one
-    whose presence is probed (Refusal.present other than the default) and present here. Such
-    refusals are exact (a kernel that is missing here), so a test expects them, not a result."""
+def refused_here(backend: str, spec, *, gradient: bool = False):
+    """The declared refusal that this machine's code path gives ``spec`` in ``backend`` (with
+    ``gradient``, among the refusals of its autodiff): one whose presence is probed
+    (Refusal.present other than the default) and present here. Such refusals are exact (a
+    kernel that is missing here), so a test expects them, not a result."""
     from harness.backends import get_backend
 
-    return next((r for r in get_backend(backend).refusals if r.probed and r.applies(spec) and r.present(spec)),
-                None)
+    adapter = get_backend(backend)
+    declared = adapter.gradient_refusals if gradient else adapter.refusals
+    return next((r for r in declared if r.probed and r.applies(spec) and r.present(spec)), None)
 
 
 def assert_all_agree(result: CheckResult) -> None:

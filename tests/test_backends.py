@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from harness import ConvSpec, Unsupported, available_backends, check, make_inputs, run_backend
-from harness import reference
-from harness.backends import REGISTRY, get_backend, input_gradient
+from harness.backends import REGISTRY, get_backend
 from harness.dtypes import numpy_dtype
 from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, LAYER_BACKENDS, assert_all_agree, refused_here
 
@@ -122,29 +121,6 @@ def test_declared_refusal_is_what_the_framework_does(backend, refusal):
         run_backend(backend, spec, *make_inputs(spec))
     assert info.value.refusal is refusal
     assert "{{function_node" not in info.value.framework_message
-
-
-GRADIENT_DECLARED = [(name, refusal) for name in FRAMEWORK_BACKENDS for refusal in get_backend(name).gradient_refusals]
-
-
-@pytest.mark.parametrize("backend,refusal", GRADIENT_DECLARED, ids=[f"{b}-{r.name}" for b, r in GRADIENT_DECLARED])
-def test_declared_gradient_refusal_is_what_the_framework_does(backend, refusal):
-    """Each declared refusal of the framework's autograd shows on its example where its code
-    path runs here, and the gradient is right where it does not; a stale one fails."""
-    spec = ConvSpec(**refusal.example)
-    assert refusal.applies(spec)
-    _, w, _ = make_inputs(spec)
-    cotangent = np.ones(spec.output_shape, dtype=w.dtype)
-    try:
-        gradient = input_gradient(backend, spec, w, cotangent)
-    except Unsupported as refused:
-        assert refusal.present(spec), f"{refusal.name}: refused where its probe says the code path computes"
-        assert refused.refusal is refusal
-        return
-    assert not refusal.present(spec), (
-        f"{backend} {get_backend(backend).version()} no longer refuses ({refusal.reason}): remove the declaration")
-    transposed = spec.replace(transposed=True, spatial=spec.output_spatial, output_padding=0)
-    np.testing.assert_allclose(gradient, reference(transposed, cotangent, w), rtol=1e-6)
 
 
 @pytest.mark.parametrize("backend", FRAMEWORK_BACKENDS)

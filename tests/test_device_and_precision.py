@@ -188,9 +188,9 @@ def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_d
 
     adapter = get_backend("tensorflow")
     plain = SPEC.replace(bias=False)
-    _, w, _ = make_inputs(plain)
+    x, w, _ = make_inputs(plain)
     cotangent = make_inputs(plain.replace(in_channels=plain.out_channels), 1)[0]  # shaped like the output
-    unscoped = adapter.input_gradient(plain, w, cotangent)
+    unscoped = adapter.gradients(plain, x, w, None, cotangent)[0]
     if not tf_backend._gpus():
         assert adapter.plan(SPEC).scope is None  # tensorflow-cpu: no GPU, and nothing to name
     monkeypatch.setattr(tf_backend, "_gpus", lambda: ("GPU 0",))
@@ -198,7 +198,8 @@ def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_d
 
     entered, device = [], tf.device
     monkeypatch.setattr(tf, "device", lambda name: entered.append(name) or device(name))
-    assert (adapter.input_gradient(plain, w, cotangent) == unscoped).all() and entered == ["/CPU:0"]
+    scoped = adapter.gradients(plain, x, w, None, cotangent)[0]
+    assert (scoped.dx == unscoped.dx).all() and (scoped.dw == unscoped.dw).all() and entered == ["/CPU:0"]
     outcome = check(SPEC, backends=["tensorflow"]).outcomes[0]
     assert outcome.status == "pass", outcome.message
     lines = outcome.invocation.standalone().splitlines()

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from harness import ConvSpec, available_backends, run_backend
-from harness.backends import REGISTRY, get_backend, input_gradient
-from harness.backends.base import NoForm
+from harness import Unsupported, backend_vjp
+from harness.backends import REGISTRY, get_backend
 from harness.cli import main
 from harness.porting import check_model, framework_of, scan
 from harness.porting.model_comparison import compare_models
@@ -91,10 +91,12 @@ def test_the_call_renders_the_onnx_node_and_reruns_as_shown(name):
     np.testing.assert_array_equal(shown["y"], y)
 
 
-def test_onnxruntime_is_asked_for_no_gradient():
+def test_onnxruntime_refuses_a_gradient_as_declared_forward_only():
     spec = CALLS["forward"].replace(padding_mode="zeros")
-    with pytest.raises(NoForm, match="forward only"):
-        input_gradient(BACKEND, spec, np.ones(spec.weight_shape, np.float32), np.ones(spec.output_shape, np.float32))
+    x, w = np.ones(spec.input_shape, np.float32), np.ones(spec.weight_shape, np.float32)
+    with pytest.raises(Unsupported, match="forward only") as info:
+        backend_vjp(BACKEND, spec, x, w, None, np.ones(spec.output_shape, np.float32))
+    assert info.value.refusal.name == "forward_only"
 
 
 # -- ONNX graphs as models: each attribute read as onnxruntime computes it -------------------

@@ -20,7 +20,7 @@ from ..spec import ConvSpec
 if TYPE_CHECKING:
     import numpy as np
 
-    from .base import Backend, Refusal, Unsupported  # noqa: F401
+    from .base import Backend, Gradients, Refusal, Unsupported  # noqa: F401
 
 INSTALL = "pip install 'convharness[{extra}]' -c constraints.txt"
 # The user's TensorFlow log level, read before any framework of ours is imported: importing
@@ -142,15 +142,17 @@ def run_backend(name: str, spec: ConvSpec, x, w, b=None) -> np.ndarray:
     return run_with_call(name, spec, x, w, b)[0]
 
 
-def input_gradient(name: str, spec: ConvSpec, w, cotangent) -> np.ndarray:
-    """The gradient of ``spec``'s output, at ``cotangent``, with respect to its input,
-    by the framework's autograd (``Backend.input_gradient``)."""
-    return get_backend(name).input_gradient(spec, w, cotangent)
+def backend_vjp(name: str, spec: ConvSpec, x, w, b, dy) -> Gradients:
+    """The gradient of ``spec`` at ``x, w, b`` pulled back from ``dy`` (shaped like its output)
+    by the framework's own autodiff: ``(dx, dw, db)``, ``dx`` in ``spec.layout``, ``dw`` in the
+    neutral weight order, ``db`` None without a bias (``Backend.gradients``). A declared
+    refusal raises Unsupported, as ``run_backend`` does."""
+    return get_backend(name).gradients(spec, x, w, b, dy)[0]
 
 
 def __getattr__(name: str):
     """The adapters' base types, imported (with NumPy) on first use, not with the registry."""
-    if name in ("Backend", "Refusal", "Unsupported"):
+    if name in ("Backend", "Gradients", "Refusal", "Unsupported"):
         from . import base
 
         return getattr(base, name)
@@ -158,7 +160,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "REGISTRY", "Backend", "Refusal", "Rendered", "Unsupported",
+    "REGISTRY", "Backend", "Gradients", "Refusal", "Rendered", "Unsupported",
     "available_backends", "get_backend", "register", "resolve_backends", "run_with_call", "run_backend",
-    "input_gradient",
+    "backend_vjp",
 ]

@@ -19,8 +19,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..calls import Apply, Call, Rendered, Setting, Step, applied, run_steps
+from ..calls import Apply, Call, Rendered, Setting, Step, applied, renamed
 from ..devices import CPU, Device
+from ..gradients import Gradients
 from ..layouts import to_channels_first_axes, to_channels_last_axes, weight_to_spatial_first_axes
 from ..spec import ConvSpec
 
@@ -86,9 +87,22 @@ class Unsupported(Exception):
         self.call = call or Rendered()  # the call that was refused
 
 
-def run_call(planned: Call, x, w, b, namespace: dict):
-    """A planned call run from NumPy ``x, w, b`` to its result ``y``, its names looked up in ``namespace``."""
-    return planned.run({"x": x, "w": w, "b": b}, namespace)["y"]
+def run_call(planned: Call, x, w, b, namespace: dict, dy=None):
+    """A planned call run from NumPy ``x, w, b`` (and ``dy``, for a gradient call) to its
+    result: ``y``, or a gradient call's Gradients; its names looked up in ``namespace``."""
+    return result_of(planned, planned.run({"x": x, "w": w, "b": b, "dy": dy}, namespace))
+
+
+def result_of(planned: Call, variables: dict):
+    """What a call computed, from the variables it bound: ``y``, or Gradients."""
+    if planned.results == ("y",):
+        return variables["y"]
+    return Gradients(*(variables[name] for name in planned.results))
+
+
+def gradient_results(spec: ConvSpec) -> tuple[str, ...]:
+    """The names a gradient call binds: ``dx, dw``, and ``db`` with a bias."""
+    return ("dx", "dw", "db") if spec.bias else ("dx", "dw")
 
 
 def release(version: str) -> tuple[int, ...]:
@@ -120,10 +134,10 @@ def layout_axes(source: str, target: str) -> tuple[int, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class Attempt:
-    """One run of a backend on one spec: its result, or the error it raised
-    (and the declared refusal that error is); the call, where one was made."""
+    """One run of a backend on one spec: its result (a gradient call's: Gradients), or
+    the error it raised (and the declared refusal that error is); the call, where one was made."""
 
-    result: np.ndarray | None = None
+    result: np.ndarray | Gradients | None = None
     call: Rendered | None = None
     error: Exception | None = None
     refusal: Refusal | None = None
@@ -144,7 +158,8 @@ class Backend:
     imports: tuple[str, ...] = ()  # the lines that bind what ``namespace`` returns
     refusals: tuple[Refusal, ...] = ()
     crashes: tuple[Crash, ...] = ()  # specs on which the framework kills its process
-    gradient_refusals: tuple[Refusal, ...] = ()  # what the framework's autograd refuses (input_gradient only)
+    gradient_refusals: tuple[Refusal, ...] = ()  # what the framework's autodiff refuses (gradient calls only)
+    autodiff_imports: tuple[str, ...] = ()  # what a gradient call imports besides ``imports_for``
     weights_spatial_first = False  # the framework takes (*kernel, in/groups, out), not (out, in/groups, *kernel)
     no_padding = "valid"  # the convolution's padding argument once the input is padded
     native_padding_modes = False  # whether padding_argument may be asked for a padding mode other than zeros
@@ -221,11 +236,19 @@ class Backend:
         (or spatial first), the crop and ``explicit_output_padding`` included."""
         raise TypeError(f"{type(self).__name__} has no transposed convolution")
 
-    def execute(self, planned: Call, x, w, b) -> np.ndarray:
-        """Run the ``planned`` call on NumPy inputs; the result in ``spec.layout``."""
+    def differentiate(self, spec: ConvSpec, body: tuple[Step, ...]) -> tuple[tuple[Step, ...], int]:
+        """The steps that run the forward ``body`` (``x, w, b`` to ``y``) under the framework's
+        autodiff and pull ``dy`` back to ``dx, dw`` (and ``db``, with a bias) in the order of
+        the inputs ``x, w, b`` as they entered the body; and the index of the step that
+        calls the autodiff. NoForm where the framework has none."""
+        raise NoForm(f"{self.name} has no autodiff")
+
+    def execute(self, planned: Call, x, w, b, dy=None):
+        """Run the ``planned`` call on NumPy inputs: ``y`` in ``spec.layout``, or a gradient
+        call's Gradients at ``dy``."""
         namespace = self.namespace()
         with applied(planned.settings, namespace):
-            return run_call(planned, x, w, b, namespace)
+            return run_call(planned, x, w, b, namespace, dy)
 
     def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
         """Steps that put the framework's inputs on ``device`` (none for the CPU);
@@ -306,6 +329,20 @@ class Backend:
                     self.unplace(spec, device) + self.to_numpy(spec), native, transposed, tuple(notes), refusals,
                     settings, self.scope(device))
 
+    def plan_gradient(self, spec: ConvSpec, *, device: Device = CPU, precision: str = "default") -> Call:
+        """The call value of ``spec``'s gradient: the call ``plan`` builds, its body run under
+        the framework's autodiff (``differentiate``), the cotangent ``dy`` converted and
+        placed as ``x`` is, and ``dx, dw`` (and ``db``) brought back as ``y`` is."""
+        forward = self.plan(spec, device=device, precision=precision)
+        body, native = self.differentiate(spec, forward.body)
+        results = gradient_results(spec)
+        cotangent = tuple(renamed(step, "x", "dy") for step in forward.inputs if step.target == "x")
+        outputs = tuple(renamed(step, "y", name) for name in results for step in forward.outputs)
+        refusals = forward.refusals + tuple(r.pattern for r in self.gradient_refusals if r.applies(spec))
+        return dataclasses.replace(forward, imports=forward.imports + self.autodiff_imports,
+                                   inputs=forward.inputs + cotangent, body=body, outputs=outputs,
+                                   native=native, refusals=refusals, results=results)
+
     def attempt(self, spec: ConvSpec, x, w, b=None, *, device: Device = CPU, precision: str = "default") -> Attempt:
         """Plan and run ``spec``; whatever the framework raises is returned, not raised."""
         made = None  # the planned Call, or a hand-written backend's Script: both render what was made
@@ -317,46 +354,45 @@ class Backend:
             made = self.plan(spec, device=device, precision=precision)
             return Attempt(self.execute(made, x, w, b), made.rendered())
         except Exception as exc:
-            declared = self.refusals + ((ON_DEVICE,) if device.accelerator else ())
-            refusal = next((r for r in declared if r.matches(spec, str(exc))), None)
-            return Attempt(None, None if made is None else made.rendered(), exc, refusal)
+            return self._failed(spec, exc, made, self.refusals, device)
 
-    def run(self, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Rendered]:
-        """Run ``spec``: the result in ``spec.layout`` and the call that made it.
-        A declared refusal raises Unsupported; any other error propagates unchanged."""
-        attempt = self.attempt(spec, x, w, b)
+    def vjp_attempt(self, spec: ConvSpec, x, w, b, dy, *, device: Device = CPU,
+                    precision: str = "default") -> Attempt:
+        """Plan and run the gradient of ``spec`` at ``dy`` (``plan_gradient``): the result is
+        Gradients; whatever the framework raises is returned, not raised, as by ``attempt``,
+        a declared refusal of its forward pass or of its autodiff named."""
+        made = None
+        try:
+            if type(self)._run is not Backend._run:
+                raise NoForm(f"{self.name} is written by hand, without a call value: it has no gradient call")
+            made = self.plan_gradient(spec, device=device, precision=precision)
+            return Attempt(self.execute(made, x, w, b, dy), made.rendered())
+        except Exception as exc:
+            return self._failed(spec, exc, made, self.refusals + self.gradient_refusals, device)
+
+    def _failed(self, spec: ConvSpec, exc: Exception, made, declared: tuple[Refusal, ...], device: Device) -> Attempt:
+        declared += (ON_DEVICE,) if device.accelerator else ()
+        refusal = next((r for r in declared if r.matches(spec, str(exc))), None)
+        return Attempt(None, None if made is None else made.rendered(), exc, refusal)
+
+    def _raised(self, attempt: Attempt):
+        """An attempt's result and call; a declared refusal raises Unsupported, any other error itself."""
         if attempt.refusal is not None:
             raise Unsupported(self.name, attempt.refusal, self.message(attempt.error), attempt.call) from attempt.error
         if attempt.error is not None:
             raise attempt.error
         return attempt.result, attempt.call
 
-    def input_gradient(self, spec: ConvSpec, w, cotangent) -> np.ndarray:
-        """The vector-Jacobian product of the (forward) ``spec`` with respect to its
-        input, at ``cotangent`` (shaped like its output), by the framework's own
-        autograd through the call ``plan`` builds. Declared refusals raise
-        Unsupported, as in ``run``."""
-        try:
-            planned, namespace = self.plan(spec), self.namespace()
-            with planned.within(namespace):
-                given = run_steps(planned.inputs, {"x": np.zeros(spec.input_shape, cotangent.dtype), "w": w,
-                                                   "b": None}, namespace)
-                cotangent = run_steps(planned.inputs, {"x": cotangent, "w": w, "b": None}, namespace)["x"]
+    def run(self, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Rendered]:
+        """Run ``spec``: the result in ``spec.layout`` and the call that made it.
+        A declared refusal raises Unsupported; any other error propagates unchanged."""
+        return self._raised(self.attempt(spec, x, w, b))
 
-                def forward(x):
-                    return run_steps(planned.body, {**given, "x": x}, namespace)["y"]
-
-                gradient = self.vjp(forward, given["x"], cotangent)
-                return run_steps(planned.outputs, {"y": gradient}, namespace)["y"]
-        except Exception as exc:
-            refusal = next((r for r in self.refusals + self.gradient_refusals if r.matches(spec, str(exc))), None)
-            if refusal is None:
-                raise
-            raise Unsupported(self.name, refusal, self.message(exc)) from exc
-
-    def vjp(self, forward: Callable, x, cotangent):
-        """``cotangent`` pulled back through ``forward`` at ``x`` by the framework's autograd."""
-        raise NoForm(f"{self.name} has no autograd")
+    def gradients(self, spec: ConvSpec, x, w, b, dy) -> tuple[Gradients, Rendered]:
+        """The gradient of ``spec`` at ``dy`` (shaped like its output) by the framework's own
+        autodiff, and the call that made it (``plan_gradient``). A declared refusal, of the
+        forward pass or of the autodiff, raises Unsupported; any other error propagates."""
+        return self._raised(self.vjp_attempt(spec, x, w, b, dy))
 
     def _run(self, spec: ConvSpec, x, w, b, script: Script) -> np.ndarray:
         """Hand-written backends only (see the class docstring); never called on this class."""

@@ -4,7 +4,7 @@ XLA's declared abort (``adapter``)."""
 from .. import public
 
 BACKENDS = {"jax": {"adapter": "Jax", "requires": "jax", "extra": "jax"}}
-PUBLIC = {name: "adapter" for name in ("Jax", "CRASHES", "configure_process", "scoped")}
+PUBLIC = {name: "adapter" for name in ("Jax", "CRASHES", "configure_process", "scoped", "vjp_steps")}
 
 
 def __getattr__(name: str):

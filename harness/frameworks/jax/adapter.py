@@ -12,7 +12,8 @@ compilation per body and shapes), and compiled programs go to a persistent
 cache, so a repeated sweep skips compilation: CONVHARNESS_JAX_CACHE names
 its folder (default ~/.cache/convharness/jax; "off" disables it). Both are
 in force only while the harness's own JAX work runs (``scoped``): a user's
-JAX code in the same process sees its own settings before and after.
+JAX code in the same process sees its own settings before and after. A
+gradient is jax.vjp of the body as a function of x, w and b, jitted whole.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ...calls import Item, Setting, Step, Var, applied, call, run_steps
+from ...calls import Define, Item, Setting, Step, Var, applied, call, run_steps
 from ...devices import Device
 from ...layouts import bias_shape
 from ...reference import NUMPY_PAD_MODES
 from ...spec import ConvSpec
-from ...backends.base import Backend, Crash, NoForm, tensor_names
+from ...backends.base import Backend, Crash, NoForm, gradient_results, result_of, tensor_names
 
 CACHE_ENV = "CONVHARNESS_JAX_CACHE"
 X64 = 'jax.config.update("jax_enable_x64", True)'  # the line a float64 call adds after its imports
@@ -155,10 +156,20 @@ def _compiled(*packages: str):
     """The body of a call, traced and compiled as one program per body and shapes."""
     modules = _modules(packages)
 
-    def body(steps, x, w, b):
-        return run_steps(steps, {"x": x, "w": w, "b": b}, modules)["y"]
+    def body(steps, results, variables):
+        bound = run_steps(steps, dict(variables), modules)
+        return tuple(bound[name] for name in results)
 
-    return modules["jax"].jit(body, static_argnums=0)
+    return modules["jax"].jit(body, static_argnums=(0, 1))
+
+
+def vjp_steps(spec: ConvSpec, body) -> tuple[tuple, int]:
+    """``jax.vjp`` of the body as a function of the inputs ``x, w, b``, its pull-back applied
+    to ``dy``; and the index of the ``jax.vjp`` step."""
+    names = tensor_names(spec)
+    vjp = Step("y, pull_back", call("jax.vjp", Var("forward"), *map(Var, names)))
+    return (Define("forward", names, tuple(body)), vjp,
+            Step(", ".join(gradient_results(spec)), call("pull_back", Var("dy")))), 1
 
 
 def dimension_numbers(layout: str) -> tuple[str, str, str]:
@@ -221,13 +232,8 @@ class Jax(Backend):
                     dimension_numbers=dimension_numbers(layout), feature_group_count=g)
         return (*kernel, Step("y", conv), *self.bias(spec, layout)), len(kernel)
 
-    def input_gradient(self, spec: ConvSpec, w, cotangent) -> np.ndarray:
-        with scoped(x64=X64 in self.imports_for(spec)):
-            return super().input_gradient(spec, w, cotangent)
-
-    def vjp(self, forward, x, cotangent):
-        _, pull_back = _jax().vjp(forward, x)
-        return pull_back(cotangent)[0]
+    def differentiate(self, spec: ConvSpec, body):
+        return vjp_steps(spec, body)
 
     def bias(self, spec: ConvSpec, layout: str) -> tuple[Step, ...]:
         if not spec.bias:
@@ -261,13 +267,14 @@ class Jax(Backend):
         asked = str(_jax().config.jax_default_matmul_precision or "default").lower()
         return asked not in ("highest", "float32", "precision.highest")
 
-    def execute(self, planned, x, w, b):
+    def execute(self, planned, x, w, b, dy=None):
         """NumPy arrays go into the jitted body as they are (a conversion first
         would compile a program of its own per shape); placed on a device first
-        where the call says so; x64 on where its imports switch it on."""
+        where the call says so; x64 on where its imports switch it on. A gradient
+        call's body (jax.vjp and the pull-back) is jitted whole."""
         namespace = self.namespace()
         with scoped(planned.settings, x64=X64 in planned.imports):
-            given = run_steps(planned.inputs, {"x": x, "w": w, "b": b}, namespace)
-            variables = {"y": _compiled(*self.packages)(planned.body, given["x"], given["w"], given["b"])}
-            run_steps(planned.outputs, variables, namespace)
-        return variables["y"]
+            given = run_steps(planned.inputs, {"x": x, "w": w, "b": b, "dy": dy}, namespace)
+            computed = _compiled(*self.packages)(planned.body, planned.results, given)
+            variables = run_steps(planned.outputs, dict(zip(planned.results, computed)), namespace)
+        return result_of(planned, variables)

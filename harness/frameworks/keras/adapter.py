@@ -10,7 +10,9 @@ The layer is built for the spec's input, its weights set from the neutral ones
 arguments; explicit pairs are a ZeroPadding layer first; a padding mode has no
 Keras layer, a transposed spec runs where Keras' own output-size rule
 (``transposed_crop``) gives its crop, and a grouped transposed one not at all:
-declared refusals, with the reason.
+declared refusals, with the reason. A gradient is taken of the layer's trainable
+weights as its Keras backend trains them (a tf.GradientTape, torch.autograd, or
+jax.vjp through stateless_call), the kernel's gradient put back in the neutral order.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ import sys
 
 import numpy as np
 
-from ...calls import Ref, Step, Var, call
-from ...layouts import weight_to_spatial_first_axes
+from ...calls import Apply, Block, Item, Ref, Step, Var, call
+from ...layouts import weight_from_spatial_first_axes, weight_to_spatial_first_axes
 from ...spec import ConvSpec
-from ...backends.base import Backend, NoForm, Refusal, release, run_call
+from ...backends.base import Backend, Gradients, NoForm, Refusal, gradient_results, release, run_call
+from ..jax import vjp_steps
 from ..tensorflow import CHANNELS_LAST_ONLY, NO_CONV3D_GROUPS, NO_DILATION, NO_GROUPS
 from ..tensorflow import log_level, runs_eigen, without_op_name
 
@@ -37,6 +40,7 @@ NO_KERAS_FORM = "has no Keras layer"
 # (and its own 'zeros') would compile a program per new weight shape under JAX; np.zeros compiles nothing.
 ZEROS = Ref("np.zeros")
 NO_DRAW = dict(bias_initializer=ZEROS)
+CALLED = Step("y", call("layer", Var("x")))  # the layer called on the input
 
 REFUSALS = (
     Refusal(
@@ -107,6 +111,11 @@ TENSORFLOW_REFUSALS = (  # the TensorFlow backend's CPU kernels, as tf.nn's
 )
 
 
+def weights(spec: ConvSpec) -> list:
+    """The layer's weights as ``set_weights`` and ``stateless_call`` take them: the kernel, and the bias."""
+    return [Var("w"), Var("b")] if spec.bias else [Var("w")]
+
+
 def keras_release() -> tuple[int, ...]:
     """The installed Keras release as numbers, read without importing it."""
     return release(importlib.metadata.version("keras"))
@@ -167,8 +176,8 @@ class _Worker:
             raise WorkerError(*value)
         return value[0]
 
-    def run(self, planned, x, w, b):
-        pickle.dump((planned, x, w, b), self.process.stdin)
+    def run(self, planned, x, w, b, dy=None):
+        pickle.dump((planned, x, w, b, dy), self.process.stdin)
         self.process.stdin.flush()
         return self._receive()
 
@@ -210,8 +219,28 @@ class Keras(Backend):
             first += ("import jax", 'jax.config.update("jax_enable_x64", True)')
         return (*first, "import keras", "import numpy as np")
 
-    def execute(self, planned, x, w, b):
-        return self.worker().run(planned, x, w, b)
+    def execute(self, planned, x, w, b, dy=None):
+        return self.worker().run(planned, x, w, b, dy)
+
+    def differentiate(self, spec: ConvSpec, body):
+        """The framework's autodiff of ``y`` with respect to the input as it entered the body
+        and the layer's trainable weights (its kernel and bias: ``trainable``), at ``dy``;
+        the kernel's gradient then put back in the neutral order."""
+        steps, autodiff = self.autodiff(spec, body)
+        grad = Step(", ".join(gradient_results(spec)), autodiff)
+        return (*steps, grad, *self.kernel_gradient_back(spec)), len(steps)
+
+    def trainable(self, spec: ConvSpec, suffix: str = "") -> tuple[Ref, ...]:
+        return tuple(Ref(f"layer.{name}{suffix}") for name in ("kernel", "bias")[:1 + spec.bias])
+
+    def kernel_gradient_back(self, spec: ConvSpec) -> tuple[Step, ...]:
+        """Steps from the gradient of the layer's kernel to ``dw`` in the neutral order."""
+        r = spec.rank
+        if spec.groups == spec.in_channels > 1 and r < 3 and not spec.transposed:  # depthwise: (*k, C, M)
+            return (Step("dw", call("keras.ops.transpose", Var("dw"), (r, r + 1, *range(r))), "(C, M, *kernel)"),
+                    Step("dw", call("keras.ops.reshape", Var("dw"), spec.weight_shape), "(C*M, 1, *kernel)"))
+        order = "(in, out, *kernel)" if spec.transposed else "(out, in/groups, *kernel)"
+        return (Step("dw", call("keras.ops.transpose", Var("dw"), weight_from_spatial_first_axes(r)), order),)
 
     def message(self, exc: BaseException) -> str:
         """The framework's own line: Keras wraps it in "Exception encountered when calling ..." with colours."""
@@ -274,10 +303,9 @@ class Keras(Backend):
 
     def _layer(self, spec: ConvSpec, steps: list, layer) -> tuple[tuple[Step, ...], int]:
         """The layer built for the input, its weights set, called on x."""
-        weights = [Var("w"), Var("b")] if spec.bias else [Var("w")]
         native = len(steps)
         steps += [Step("layer", layer), Step(None, call("layer.build", call("np.shape", Var("x")))),
-                  Step(None, call("layer.set_weights", weights)), Step("y", call("layer", Var("x")))]
+                  Step(None, call("layer.set_weights", weights(spec))), CALLED]
         return tuple(steps), native
 
 
@@ -285,11 +313,31 @@ class KerasTensorFlow(Keras):
     name = "keras.tensorflow"
     keras_backend = "tensorflow"
     refusals = REFUSALS + TENSORFLOW_REFUSALS
+    autodiff_imports = ("import tensorflow",)
+
+    def autodiff(self, spec: ConvSpec, body):
+        """A tf.GradientTape watching the input records the body; it watches the trainable variables itself."""
+        steps = (Step("x", call("keras.ops.convert_to_tensor", Var("x")), "a tensor the tape can watch"),
+                 Step("dy", call("keras.ops.convert_to_tensor", Var("dy"))),
+                 Step("x_in", Var("x"), "the input, before the body rebinds x"),
+                 Block(call("tensorflow.GradientTape"), "tape", (Step(None, call("tape.watch", Var("x"))), *body)))
+        wrt = (Var("x_in"), *self.trainable(spec))
+        return steps, call("tape.gradient", Var("y"), wrt, output_gradients=Var("dy"))
 
 
 class KerasJax(Keras):
     name = "keras.jax"
     keras_backend = "jax"
+
+    def differentiate(self, spec: ConvSpec, body):
+        """``jax.vjp`` of the body as a function of the input and the neutral weights, the layer
+        called statelessly with them as its trainable variables (``stateless_call``, how Keras
+        trains under JAX): dw comes back through the body's own reordering."""
+        stateless = Step("y", Item(call("layer.stateless_call", weights(spec), [], Var("x")), 0),
+                         "the weights as its trainable variables")
+        kept = (step for step in body if not (isinstance(step.value, Apply)
+                                              and step.value.function == "layer.set_weights"))
+        return vjp_steps(spec, tuple(stateless if step == CALLED else step for step in kept))
 
     def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
         # what Keras does with a NumPy input, jax.numpy.asarray, compiles a program per new shape
@@ -300,6 +348,15 @@ class KerasTorch(Keras):
     name = "keras.torch"
     keras_backend = "torch"
     refusals = REFUSALS + TORCH_REFUSALS
+    autodiff_imports = ("import torch",)
+
+    def autodiff(self, spec: ConvSpec, body):
+        """torch.autograd through the input, marked before the body, and the variables' torch parameters."""
+        steps = (Step("x", call("keras.ops.convert_to_tensor", Var("x"))),
+                 Step("dy", call("keras.ops.convert_to_tensor", Var("dy"))),
+                 Step("x_in", call("x.requires_grad_"), "the input, before the body rebinds x"), *body)
+        return steps, call("torch.autograd.grad", Var("y"), (Var("x_in"), *self.trainable(spec, ".value")),
+                           Var("dy"))
 
 
 def _serve(keras_backend: str) -> None:
@@ -329,11 +386,12 @@ def _serve(keras_backend: str) -> None:
     channel_out.flush()
     while True:
         try:
-            planned, x, w, b = pickle.load(channel_in)
+            planned, x, w, b, dy = pickle.load(channel_in)
         except EOFError:
             return
         try:
-            reply = ("ok", np.asarray(run_call(planned, x, w, b, namespace)))
+            result = run_call(planned, x, w, b, namespace, dy)
+            reply = ("ok", result if isinstance(result, Gradients) else np.asarray(result))
         except Exception as exc:
             reply = ("error", type(exc).__name__, str(exc))
         pickle.dump(reply, channel_out)

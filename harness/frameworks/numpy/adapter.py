@@ -11,7 +11,16 @@ import numpy as np
 
 from ...calls import Ref, Step, Var, call
 from ...spec import ConvSpec
-from ...backends.base import Backend
+from ...backends.base import Backend, Refusal
+
+NO_AUTODIFF = Refusal(
+    "no_autodiff",
+    lambda spec: True,
+    r"has no autodiff",
+    "the numpy backend is the reference algorithm written by hand: it has no automatic differentiation, so no "
+    "gradient of its own to check (the float64 gradient reference is another computation)",
+    dict(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=2),
+)
 
 
 class NumPy(Backend):
@@ -19,6 +28,7 @@ class NumPy(Backend):
     module = "numpy"
     imports = ("import ml_dtypes", "from harness import ConvSpec", "from harness.reference import convolve")
     native_padding_modes = True
+    gradient_refusals = (NO_AUTODIFF,)
 
     def namespace(self) -> dict:
         import ml_dtypes

@@ -21,7 +21,7 @@ import functools
 from ...calls import Item, Ref, Step, Var, call
 from ...layouts import channels_first_layout
 from ...spec import ConvSpec
-from ...backends.base import Backend, NoForm, Refusal, release, tensor_names
+from ...backends.base import Backend, Refusal, release, tensor_names
 
 OPSET = 21
 IR_VERSION = 10  # the oldest IR that carries opset 21 (onnx.helper.find_min_ir_version_for)
@@ -102,11 +102,22 @@ REFUSALS = (
 )
 
 
+FORWARD_ONLY = Refusal(
+    "forward_only",
+    lambda spec: True,
+    r"has no autodiff",
+    "onnxruntime runs an ONNX graph forward only: it has no automatic differentiation (training graphs are "
+    "built by other tools), so no gradient of its own to check",
+    dict(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=2),
+)
+
+
 class OnnxRuntime(Backend):
     name = "onnxruntime"
     module = "onnxruntime"
     imports = ("import numpy as np", "import onnx", "import onnxruntime")
     refusals = REFUSALS
+    gradient_refusals = (FORWARD_ONLY,)
     native_padding_modes = True  # a Pad node in the graph
 
     def namespace(self) -> dict:
@@ -129,9 +140,6 @@ class OnnxRuntime(Backend):
     def padding_argument(self, spec: ConvSpec, layout: str):
         """ONNX's ``pads``: the begin of each spatial axis, then the end of each."""
         return [before for before, _ in spec.explicit_padding] + [after for _, after in spec.explicit_padding]
-
-    def vjp(self, forward, x, cotangent):
-        raise NoForm("onnxruntime runs an ONNX graph forward only: the harness asks it for no gradient")
 
     def convolution(self, spec: ConvSpec, layout: str, padding):
         nodes, initializers, x = [], [], "x"

@@ -12,7 +12,9 @@ reaches beyond it) and is sliced; a grouped one has no TensorFlow form.
 Padding modes pad first: REFLECT is tf.pad's; TensorFlow has no edge mode
 (its SYMMETRIC repeats the edge only for a pad of 1), so replicate and
 circular gather the padded positions per axis (the indices are NumPy's pad
-of the positions, np.pad(np.arange(n), pads, mode)).
+of the positions, np.pad(np.arange(n), pads, mode)). A gradient is a
+tf.GradientTape's of the body at dy; the CPU gradient kernels refuse more
+(GRADIENT_REFUSALS, probed).
 """
 
 from __future__ import annotations
@@ -26,12 +28,12 @@ import tempfile
 
 import numpy as np
 
-from ...calls import Setting, Step, Var, call
+from ...calls import Block, Setting, Step, Var, call
 from ...devices import Device
 from ...layouts import channels_last_layout
 from ...reference import NUMPY_PAD_MODES
 from ...spec import ConvSpec, layout_of
-from ...backends.base import Backend, NoForm, Refusal, release, tensor_names
+from ...backends.base import Backend, NoForm, Refusal, gradient_results, release, tensor_names
 
 # TensorFlow's messages (regular expressions) for what its CPU kernels refuse: Keras' TensorFlow backend
 # runs the same kernels, and its refusals name these
@@ -88,22 +90,47 @@ REFUSALS = (
 )
 
 
+def takes_padding_list(spec: ConvSpec) -> bool:
+    """Whether the convolution gets explicit pads as its padding argument: conv2d only (conv1d
+    and conv3d take none, and a padding mode pads first)."""
+    return spec.rank == 2 and not spec.transposed and not isinstance(spec.padding, str) and spec.padded \
+        and not spec.mode_fills
+
+
+def runs_eigen_gradient(spec: ConvSpec) -> bool:
+    """Whether TensorFlow's CPU gradient of a forward conv1d or conv2d runs Eigen's kernels
+    (Conv2DCustomBackpropInput/Filter): for the dtypes Eigen computes (``runs_eigen``), and
+    in every dtype for a conv2d given explicit pads, which oneDNN's gradient does not take
+    (probed: 2.21.0 with oneDNN refuses exactly those float32 and bfloat16 cases)."""
+    return spec.rank < 3 and not spec.transposed and (runs_eigen(spec.dtype) or takes_padding_list(spec))
+
+
 GRADIENT_REFUSALS = (
     Refusal(
         "channels_first_padded_conv2d_gradient",
-        lambda spec: spec.rank == 2 and not spec.channels_last,
+        lambda spec: not spec.channels_last and takes_padding_list(spec),
         r"Conv2DCustomBackpropInputOp only supports NHWC",
-        "TensorFlow's CPU gradient of a padded channels-first conv2d runs a kernel that takes NHWC only",
+        "TensorFlow's CPU gradient of a channels-first conv2d given explicit pads runs Eigen's kernel, which takes "
+        "NHWC only",
         dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, padding=1),
         # only where the forward runs channels-first natively: elsewhere the adapter transposes to NHWC
         lambda spec: not runs_eigen(spec.dtype),
     ),
     Refusal(
         "dilated_gradient_cpu",
-        lambda spec: any(d > 1 for d in spec.dilation),
+        lambda spec: spec.rank < 3 and not spec.transposed and any(d > 1 for d in spec.dilation),
         NO_DILATION,
-        "TensorFlow's CPU gradient of a dilated conv (Conv2DBackpropInput) supports dilation 1 only for some dtypes",
+        "TensorFlow's Eigen CPU gradient of a conv1d or conv2d (Conv2DBackpropInput) supports dilation 1 only",
         dict(layout="NHWC", in_channels=1, out_channels=1, spatial=3, kernel=2, dilation=2, padding=((1, 1), (1, 1))),
+        runs_eigen_gradient,
+    ),
+    Refusal(
+        "grouped_gradient_cpu",
+        lambda spec: spec.rank < 3 and not spec.transposed and spec.groups > 1,
+        r"Gradients for grouped convolutions are not supported on CPU",
+        "TensorFlow's Eigen CPU gradient of a conv1d or conv2d (Conv2DBackpropInput) has no grouped form",
+        dict(layout="NWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2, dtype="float64"),
+        runs_eigen_gradient,
     ),
 )
 
@@ -271,7 +298,7 @@ class TensorFlow(Backend):
             return spec.padding.upper()
         if not spec.padded:
             return "VALID"
-        if spec.rank == 2:
+        if takes_padding_list(spec):
             return _full_pairs(spec, layout.endswith("C"))
         return None
 
@@ -359,12 +386,13 @@ class TensorFlow(Backend):
                     dilations=_full(spec.dilation, last))
         return (Step("y", conv), *crop, *self.bias(spec, layout)), 0
 
-    def vjp(self, forward, x, cotangent):
-        tf = import_tensorflow()
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = forward(x)
-        return tape.gradient(y, x, output_gradients=cotangent)
+    def differentiate(self, spec: ConvSpec, body):
+        """The body recorded by a ``tf.GradientTape`` watching the inputs as they entered it
+        (it may transpose or pad them), ``tape.gradient`` of ``y`` at ``dy``."""
+        wrt = Step("wrt", tuple(Var(n) for n in tensor_names(spec)), "the inputs, before the body rebinds x and w")
+        taped = Block(call("tf.GradientTape"), "tape", (Step(None, call("tape.watch", Var("wrt"))), *body))
+        grad = call("tape.gradient", Var("y"), Var("wrt"), output_gradients=Var("dy"))
+        return (wrt, taped, Step(", ".join(gradient_results(spec)), grad)), 2
 
     def bias(self, spec: ConvSpec, layout: str) -> tuple[Step, ...]:
         if not spec.bias:

@@ -7,18 +7,22 @@ asymmetric pads need F.pad first (its widths run from the last axis
 backwards), as do padding modes for the functional form (the modules take
 padding_mode); a transposed conv crops the same on both sides, so an
 asymmetric crop is the symmetric part as padding and the rest narrowed off;
-NumPy's bfloat16 (ml_dtypes) goes in through float32.
+NumPy's bfloat16 (ml_dtypes) goes in through float32. A gradient is
+torch.autograd.grad of the output at dy, with respect to the input and the
+weights (the modules' own parameters, made trainable once they hold them).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 from ...calls import Ref, Setting, Step, Var, call
 from ...devices import Device, torch_gpus
 from ...layouts import channels_first_layout
 from ...spec import ConvSpec
-from ...backends.base import Backend, NoForm, Refusal, release, spatial_padding_is_symmetric, tensor_names
+from ...backends.base import (Backend, NoForm, Refusal, gradient_results, release, spatial_padding_is_symmetric,
+                              tensor_names)
 
 HALF_REFUSAL = Refusal(
     "half_precision_cpu",
@@ -129,17 +133,19 @@ class _Torch(Backend):
     def allows_tf32(self) -> bool:
         return _tf32_switch()[2]
 
-    def execute(self, planned, x, w, b):
+    def execute(self, planned, x, w, b, dy=None):
         with warnings.catch_warnings():  # a note on speed, not on the result
             warnings.filterwarnings("ignore", "Using padding='same' with even kernel")
-            return super().execute(planned, x, w, b)
+            return super().execute(planned, x, w, b, dy)
 
-    def vjp(self, forward, x, cotangent):
-        import torch
-
-        x = x.detach().requires_grad_(True)
-        (gradient,) = torch.autograd.grad(forward(x), x, cotangent)
-        return gradient
+    def differentiate(self, spec: ConvSpec, body):
+        """``torch.autograd.grad`` of ``y`` at ``dy``, with respect to the input as it entered the
+        body (the body may permute or pad it) and the weights (``parameters``)."""
+        steps = (Step("x_in", call("x.requires_grad_"), "the input, before the body rebinds x"),
+                 *self.trained(spec, body))
+        wrt = (Var("x_in"), *self.parameters(spec))
+        grad = call("torch.autograd.grad", Var("y"), wrt, Var("dy"))
+        return (*steps, Step(", ".join(gradient_results(spec)), grad)), len(steps)
 
     def arguments(self, spec: ConvSpec, padding) -> dict:
         return dict(stride=spec.stride, padding=padding, dilation=spec.dilation, groups=spec.groups)
@@ -166,6 +172,13 @@ class _Torch(Backend):
 class TorchFunctional(_Torch):
     name = "torch"
 
+    def trained(self, spec: ConvSpec, body):
+        """The body, after the weights it takes are marked for autograd."""
+        return (*(Step(None, call(f"{n}.requires_grad_")) for n in tensor_names(spec)[1:]), *body)
+
+    def parameters(self, spec: ConvSpec):
+        return tuple(Var(n) for n in tensor_names(spec)[1:])
+
     def convolution(self, spec: ConvSpec, layout: str, padding):
         bias = Var("b") if spec.bias else None
         conv = call(f"torch.nn.functional.conv{spec.rank}d", Var("x"), Var("w"), bias,
@@ -179,9 +192,24 @@ class TorchFunctional(_Torch):
         return (Step("y", conv),), 0
 
 
+CALLED = Step("y", call("conv", Var("x")))  # the module called on the input
+FROZEN = Step(None, call("conv.requires_grad_", False), "a forward pass only: no autograd graph")
+
+
 class TorchModule(_Torch):
     name = "torch.nn"
     native_padding_modes = True  # Conv1d/2d/3d(padding_mode=...) where the padding is symmetric
+
+    def trained(self, spec: ConvSpec, body):
+        """The body, its module's parameters trainable again once they hold the weights."""
+        at = body.index(CALLED)
+        trainable = Step(None, call("conv.requires_grad_", True), "trainable: dw and db are its parameters' gradients")
+        body = tuple(dataclasses.replace(s, comment="while the weights are copied in") if s == FROZEN else s
+                     for s in body)
+        return (*body[:at], trainable, *body[at:])
+
+    def parameters(self, spec: ConvSpec):
+        return (Ref("conv.weight"), *((Ref("conv.bias"),) if spec.bias else ()))
 
     def convolution(self, spec: ConvSpec, layout: str, padding):
         mode = {} if spec.padding_mode == "zeros" or padding == "valid" else {"padding_mode": spec.padding_mode}
@@ -194,8 +222,7 @@ class TorchModule(_Torch):
         """The module built, its parameters set from ``w`` (and ``b``), called on ``x``."""
         module = call(module, spec.in_channels, spec.out_channels, spec.kernel,
                       **arguments, bias=spec.bias, dtype=Ref(f"torch.{spec.dtype}"))
-        frozen = Step(None, call("conv.requires_grad_", False), "a forward pass only: no autograd graph")
         copies = [Step(None, call("conv.weight.copy_", Var("w")))]
         if spec.bias:
             copies.append(Step(None, call("conv.bias.copy_", Var("b"))))
-        return (Step("conv", module), frozen, *copies, Step("y", call("conv", Var("x")))), 0
+        return (Step("conv", module), FROZEN, *copies, CALLED), 0
