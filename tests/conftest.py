@@ -1,7 +1,8 @@
 """Hypothesis profiles, registered once: HYPOTHESIS_PROFILE picks one
 ("dev" by default, "ci" when CI is set). Under pytest-xdist each worker sizes
 the frameworks' thread pools to its share of the cores before any framework
-is imported (harness.threads), and only the worker that runs the tests marked
+is imported (harness.threads); a test marked ``needs("torch", ...)`` is skipped,
+with the install hint, where a framework it names is not installed; and only the worker that runs the tests marked
 IMPORTS_TENSORFLOW (helpers.py) imports TensorFlow: a test that imports it
 outside that group, a module that imports it at collection, or a pytest with
 which the groups do not take, is warned of."""
@@ -16,7 +17,7 @@ from hypothesis import settings
 
 from harness.devices import share_gpu
 from harness.threads import share_cores
-from helpers import IMPORTS_TENSORFLOW
+from helpers import IMPORTS_TENSORFLOW, missing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
@@ -29,6 +30,15 @@ settings.register_profile("dev", max_examples=15, deadline=timedelta(seconds=20)
 settings.register_profile("ci", max_examples=40, deadline=timedelta(seconds=30), print_blob=True)
 settings.register_profile("thorough", max_examples=500, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_runtest_setup(item):
+    """``@pytest.mark.needs("torch", "keras", one_of=(...))``: the backends (registry names,
+    or "keras") a test needs; skipped with their install hints where one is not installed."""
+    for mark in item.iter_markers("needs"):
+        reason = missing(*mark.args, **mark.kwargs)
+        if reason:
+            pytest.skip(reason)
 
 
 def _tensorflow_loaded() -> bool:

@@ -13,7 +13,7 @@ from harness.backends import get_backend
 from harness.cli import main, parse_shard
 from harness.records import Record, read_records
 from harness.sweep import generate_cases, select_shard
-from helpers import FRAMEWORK_BACKENDS, SLOW
+from helpers import FRAMEWORK_BACKENDS, NEEDS_A_FRAMEWORK, SLOW
 
 SPEC = ConvSpec(layout="NWC", in_channels=2, out_channels=4, spatial=9, kernel=2, stride=2,
                 padding="same", groups=2, bias=True)
@@ -72,7 +72,7 @@ def test_generated_cases_are_reproducible_and_shards_partition_them():
     assert parse_shard("2/3") == (2, 3)
 
 
-@pytest.mark.skipif(not FRAMEWORK_BACKENDS, reason="needs a framework")
+@NEEDS_A_FRAMEWORK
 def test_sweep_writes_a_record_per_case_and_backend(tmp_path, capsys):
     records = tmp_path / "records.jsonl"
     framework = FRAMEWORK_BACKENDS[0]
@@ -351,7 +351,7 @@ def test_an_error_from_inside_a_command_is_not_reported_as_bad_input(monkeypatch
         main(["check", SPEC.to_json(), "--backends", "numpy"])
 
 
-@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+@pytest.mark.needs("tensorflow")
 def test_tensorflow_loads_quietly_unless_its_log_level_is_set():
     import os
 

@@ -19,7 +19,7 @@ from harness.devices import Device
 from harness.inputs import make_inputs
 from harness.reference import reference
 from harness.tolerance import error_bound
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, installed
 
 pytestmark = IMPORTS_TENSORFLOW
 
@@ -35,9 +35,7 @@ def test_a_device_is_cpu_cuda_or_cuda_n_and_nothing_else():
 
 
 def cuda_here() -> bool:
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
+    if not installed("torch"):
         return False
     import torch
 
@@ -63,7 +61,7 @@ SWITCHES = {  # backend: how to read its float32 switch, the value that means fl
 }
 
 
-@pytest.mark.parametrize("backend", [b for b in SWITCHES if b in FRAMEWORK_BACKENDS])
+@pytest.mark.parametrize("backend", installed(*SWITCHES))
 def test_float32_mode_sets_the_frameworks_switch_for_the_call_shows_it_and_puts_it_back(backend, monkeypatch):
     read, forced, line = SWITCHES[backend]
     adapter = get_backend(backend)
@@ -139,7 +137,7 @@ cuda = pytest.mark.skipif(not cuda_here(), reason="needs a CUDA device (torch.cu
 
 
 @cuda
-@pytest.mark.parametrize("backend", [b for b in ("torch", "jax", "tensorflow") if b in FRAMEWORK_BACKENDS])
+@pytest.mark.parametrize("backend", installed("torch", "jax", "tensorflow"))
 def test_on_a_gpu_float32_passes_forced_and_by_default_as_its_precision(backend):
     if backend == "tensorflow":
         from harness.frameworks.tensorflow.adapter import _gpus
@@ -170,7 +168,7 @@ def test_the_commands_take_a_device_and_refuse_one_that_is_not_here_in_one_line(
         assert "device=cuda:7: no such CUDA device here" in capsys.readouterr().err
 
 
-@pytest.mark.skipif("jax" not in FRAMEWORK_BACKENDS, reason="needs jax")
+@pytest.mark.needs("jax")
 def test_where_jax_defaults_to_a_gpu_the_cpu_asked_for_is_named_in_the_call(monkeypatch):
     import jax
 
@@ -180,7 +178,7 @@ def test_where_jax_defaults_to_a_gpu_the_cpu_asked_for_is_named_in_the_call(monk
     assert outcome.status == "pass" and "x = jax.device_put(x, jax.devices('cpu')[0])" in outcome.invocation.inputs
 
 
-@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+@pytest.mark.needs("tensorflow")
 def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_device_asked_for(monkeypatch):
     """A TensorFlow with a GPU computes there by default: every call says where it runs.
     The GPU list is a stand-in; TensorFlow's soft placement runs '/GPU:0' on the CPU here."""
@@ -209,7 +207,7 @@ def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_d
     assert missing.refusal is not None and "this TensorFlow sees no GPU 1 (1 found)" in str(missing.error)
 
 
-@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+@pytest.mark.needs("tensorflow")
 def test_tensorflow_reports_tf32_for_float32_from_compute_capability_8_while_its_switch_is_on(monkeypatch):
     import tensorflow as tf
 
