@@ -5,7 +5,8 @@ is imported (harness.threads); a test marked ``needs("torch", ...)`` is skipped,
 with the install hint, where a framework it names is not installed; and only the worker that runs the tests marked
 IMPORTS_TENSORFLOW (helpers.py) imports TensorFlow: a test that imports it
 outside that group, a module that imports it at collection, or a pytest with
-which the groups do not take, is warned of."""
+which the groups do not take, is warned of. The fixtures that register the
+stand-in backends of fake_backends.py serve several modules."""
 
 import gc
 import os
@@ -114,3 +115,30 @@ def pytest_runtest_logfinish(nodeid, location):
         gc.collect()
         gc.freeze()
         _modules_at_freeze = len(sys.modules)
+
+
+# Backends of tests/fake_backends.py, for the tests of the sweep, the command line, records and devices.
+@pytest.fixture
+def fake_backends(monkeypatch):
+    """Wrong backends registered for this process and for sweep workers (which inherit the variable)."""
+    from harness.backends import EXTRA_ENV, REGISTRY, _extra_entries
+
+    value = ("flipped=fake_backends:FlippedKernel,kills=fake_backends:KillsItsProcess,"
+             "dies_loading=fake_backends:DiesWhileLoading,slow_loading=fake_backends:SlowToLoad,"
+             "killed_mid_case=fake_backends:KilledMidCase")
+    monkeypatch.setenv(EXTRA_ENV, value)
+    for name, entry in _extra_entries(value).items():
+        monkeypatch.setitem(REGISTRY, name, entry)
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    """Stand-ins that compute as a GPU would (TF32, nondeterministic), registered for this test."""
+    from harness.backends import REGISTRY, Entry, get_backend
+
+    for name, target in (("tf32_gpu", "TensorFloat32"), ("tf32_unsaid", "Tf32Unsaid"),
+                         ("nondeterministic", "Nondeterministic")):
+        monkeypatch.setitem(REGISTRY, name, Entry(f"fake_backends:{target}", "fake_backends"))
+    get_backend.cache_clear()
+    yield
+    get_backend.cache_clear()

@@ -1,7 +1,7 @@
 """Model scans of real Keras architectures: every convolution passes in every
 backend (or is refused as declared), and the model's own layer output equals
 the reference, which proves each captured spec and weight mapping right.
-PyTorch models: test_porting_torch.py."""
+PyTorch models: test_scan_torch.py."""
 
 from __future__ import annotations
 
