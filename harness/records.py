@@ -1,4 +1,5 @@
-"""JSON Lines records: one ``Record`` per case and backend, a line each, flushed as written."""
+"""JSON Lines records: one ``Record`` per case and backend, a line each, flushed as written;
+read back with what they point to (a port layer's saved inputs)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 from . import devices
 from .calls import Rendered
 from .check import CheckResult, Outcome
+from .inputs import load_inputs
 from .spec import ConvSpec
 from .status import Status
 
@@ -203,3 +205,35 @@ def read_records(paths: Iterable[str | Path]) -> tuple[list[Record], int]:
                 except (json.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError):
                     skipped += 1
     return records, skipped
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedInputs:
+    """What a port layer's record points to (``Record.inputs``), read from its .npz: the
+    inputs x, w, b and, where port saved it beside them, the float64 reference; or why
+    the file could not be read (``error``, the arrays None)."""
+
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+    expected: np.ndarray | None = None
+    error: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        """The inputs' size in bytes."""
+        return sum(a.nbytes for a in self.arrays if a is not None)
+
+
+def read_saved_inputs(path: str | Path) -> SavedInputs:
+    """The .npz a record names, read whole; a missing or unreadable file gives its reason, not an error."""
+    try:
+        arrays = load_inputs(path)
+        with np.load(path) as data:
+            expected = data["expected"] if "expected" in data.files else None
+    except (ValueError, OSError) as exc:  # a moved inputs file: its reproducer says so
+        return SavedInputs(error=str(exc))
+    return SavedInputs(arrays, expected)
+
+
+def read_pointed(records: Iterable[Record]) -> dict[str, SavedInputs]:
+    """What the records point to, each file read once: their saved inputs, by the path they name."""
+    return {path: read_saved_inputs(path) for path in dict.fromkeys(r.inputs for r in records if r.inputs)}

@@ -25,7 +25,7 @@ import numpy as np
 from .adapter import NATIVE_MODES, flax_mode_pads
 from ...dtypes import numpy_dtype
 from ...layouts import weight_from_spatial_first as conv_weight
-from ...spec import LAYOUTS, ConvSpec, transposed_from_dilated_input_padding
+from ...spec import ConvSpec, layout_of, transposed_from_dilated_input_padding
 from ...porting import ConvLayer, ScannedModel
 
 MODES = {mode: name for name, mode in NATIVE_MODES.items()}  # 'CIRCULAR' -> 'circular'
@@ -62,7 +62,7 @@ def layer_spec(layer, x_shape: tuple[int, ...], dtype: str) -> ConvSpec:
 
     rank = len(layer.kernel_size)
     strides, dilation = _per_axis(layer.strides, rank), _per_axis(layer.kernel_dilation, rank)
-    common = dict(layout=LAYOUTS[2 * (rank - 1) + 1], batch=x_shape[0], in_channels=layer.in_features,
+    common = dict(layout=layout_of(rank, channels_last=True), batch=x_shape[0], in_channels=layer.in_features,
                   out_channels=layer.out_features, spatial=tuple(x_shape[1:-1]), kernel=layer.kernel_size,
                   stride=strides, dilation=dilation, bias=layer.use_bias, dtype=dtype)
     padding = canonicalize_padding(layer.padding, rank)
