@@ -13,15 +13,14 @@ import pytest
 
 from harness import ConvSpec, available_backends, run_backend
 from harness import Unsupported, backend_vjp
-from harness.backends import REGISTRY, get_backend
+from harness.backends import get_backend
 from harness.cli import main
 from harness.porting import check_model, framework_of, scan
 from harness.porting.model_comparison import compare_models
-from helpers import assert_every_layer_agrees
+from helpers import assert_every_layer_agrees, imported
 
-HINT = REGISTRY["onnxruntime"].install_hint()
-onnx = pytest.importorskip("onnx", reason=f"needs onnx: {HINT}")
-pytest.importorskip("onnxruntime", reason=f"needs onnxruntime: {HINT}")
+imported("onnxruntime")  # the onnx extra: onnx and onnxruntime, or the module skipped with its hint
+import onnx  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 BACKEND = "onnxruntime"
@@ -219,7 +218,7 @@ def test_onnx_models_are_recognised_by_proto_and_by_path(tmp_path):
 
 # -- a PyTorch network and its ONNX export ----------------------------------------------------
 
-torch = pytest.importorskip("torch")
+torch = imported("torch")
 
 
 class Net(torch.nn.Module):
