@@ -39,8 +39,8 @@ class ModelRaised(Exception):
     def __init__(self, role: str, shape: tuple | None, error: BaseException) -> None:
         self.role, self.shape, self.error = role, shape, error
         given = "" if shape is None else f" on an input of shape {shape}"
-        first = (str(error).strip().splitlines() or [""])[0]
-        super().__init__(f"{type(error).__name__} while running {role}{given}: {first}")
+        self.what = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"  # its first line
+        super().__init__(f"{type(error).__name__} while running {role}{given}: {self.what.partition(': ')[2]}")
 
     def own_traceback(self) -> str:
         """The model's exception with only the frames outside the harness (its code and its framework's)."""

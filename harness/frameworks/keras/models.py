@@ -41,17 +41,23 @@ def to_numpy(value) -> np.ndarray | None:
 
 
 def channels_last(model, example: np.ndarray, example_last: bool) -> bool | None:
-    """The layout the model's declared input shape fits: the example's own where both or neither
-    fit; None for a model with no declared input (a subclassed one): its layout cannot be read."""
-    if not getattr(model, "inputs", None):
-        return None
-    wanted = tuple(model.inputs[0].shape[1:])
-    other = convert_layout(example, example_last, not example_last).shape[1:]
+    """The layout the model's declared input shape fits where exactly one of the example's two
+    layouts fits it; else its first conv layer's ``data_format``; else the declared input's layout
+    where both fit (the example's own); None where nothing tells (no declared input, no conv layer)."""
+    import keras
 
-    def fits(shape):
-        return all(w in (None, s) for w, s in zip(wanted, shape))
+    wanted = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+    if wanted is not None:
+        def fits(shape):
+            return len(wanted) == len(shape) and all(w in (None, s) for w, s in zip(wanted, shape))
 
-    return not example_last if (fits(other) and not fits(example.shape[1:])) else example_last
+        own, other = fits(example.shape[1:]), fits(convert_layout(example, example_last, not example_last).shape[1:])
+        if own != other:
+            return example_last if own else not example_last
+    convs = conv_layers(model, keras)
+    if convs:
+        return convs[0].data_format == "channels_last"
+    return None if wanted is None else example_last
 
 
 def paste_backend() -> str:
