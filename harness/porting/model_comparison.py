@@ -201,10 +201,15 @@ def call_backend(framework: str) -> str | None:
 
 
 def needed_call(spec, layout: str, framework: str) -> str:
-    """Pasteable code computing ``spec`` in ``layout`` with ``framework``'s own call (NumPy x, w, b in, y out)."""
+    """Pasteable code computing ``spec`` in ``layout`` with ``framework``'s own call (NumPy x, w, b in, y out);
+    "" where that call has no form for it (a Keras transposed layer's crops are its own rule's)."""
     from ..backends import get_backend
+    from ..backends.base import NoForm
 
-    return get_backend(call_backend(framework)).plan(spec.replace(layout=layout)).rendered().standalone()
+    try:
+        return get_backend(call_backend(framework)).plan(spec.replace(layout=layout)).rendered().standalone()
+    except NoForm:
+        return ""
 
 
 def aligned_input(source: ConvLayer, target: ConvLayer, x_target: np.ndarray):
