@@ -460,7 +460,7 @@ def test_a_mapping_of_two_arrays_is_compared_leaf_by_leaf_paired_by_key(keras, t
     assert all(leaf["max_abs_error"] < 1e-4 for leaf in leaves)
     text = table.comparison(result)
     assert "final outputs: features: max abs error" in text and "; logits: max abs error" in text
-    wrong = compare_models(model, two_heads_port(keras, model, "missing_bias"), torch.from_numpy(EXAMPLE))
+    wrong = compare_models(model, two_heads_port(keras, model, "missing_bias"), EXAMPLE)  # a NumPy example too
     features, logits = wrong.final_output["leaves"]
     bias = float(np.abs(model.net.conv4.bias.detach().numpy()).min())
     assert features["max_abs_error"] < 1e-4 and logits["max_abs_error"] >= bias  # only the logits lost their bias

@@ -366,7 +366,8 @@ def compare_models(source, target, example, *, target_layout: str | None = None,
         previous = s.name
     pairs = _after_first_divergence(pairs, paired, target, example_t)
     clock("pairs")
-    final = final_outputs(_outputs(source, source_scan, example, "SOURCE"),
+    example_s = require_kind(source).as_input(source_example)
+    final = final_outputs(_outputs(source, source_scan, example_s, "SOURCE"),
                           _outputs(target, target_scan, example_t, "TARGET"), first.channels_last, target_last)
     return ModelComparison(source_scan.name, target_scan.name, tuple(pairs), final, target_scan)
 
