@@ -346,7 +346,8 @@ def compare_models(source, target, example, *, target_layout: str | None = None,
     array or any framework's array). ``timings``, where given, receives the seconds each step took.
     Raises ``UnsupportedModel`` for an object that is no model, ``ModelRaised`` where a model raises."""
     clock = _Clock(timings)
-    require_kind(source, "SOURCE"), require_kind(target, "TARGET")
+    require_kind(source, "SOURCE")  # both named before either runs
+    require_kind(target, "TARGET")
     source_scan = scan(source, example, name=source_name, fold_zero_padding=True, role="SOURCE")
     clock("scan source")
     first = next((layer.spec for layer in source_scan.layers if layer.spec is not None), None)
@@ -376,8 +377,8 @@ def _after_first_divergence(pairs: list[Pair], paired, target, example) -> list[
     """The ``input_differs`` pairs after the first divergence judged by ``inherited``: the target run
     once more (only where there is such a pair) with each paired conv's output replaced by its source
     partner's, converted to the target's layout."""
-    first = next((p for p in pairs if p.verdict != AGREE), None)
-    if first is None or not any(p.verdict == INPUT_DIFFERS for p in pairs[pairs.index(first) + 1:]):
+    at = next((i for i, p in enumerate(pairs) if p.verdict != AGREE), None)
+    if at is None or not any(p.verdict == INPUT_DIFFERS for p in pairs[at + 1:]):
         return pairs
     substitutes = {t.name: convert_layout(s.output, s.spec.channels_last, t.spec.channels_last).astype(t.x.dtype)
                    for s, t in paired if s is not None and t is not None and s.spec is not None
@@ -385,10 +386,10 @@ def _after_first_divergence(pairs: list[Pair], paired, target, example) -> list[
     with running("TARGET", example):
         rerun = require_kind(target).run_substituted(target, example, substitutes)
     inputs = {} if rerun is None else rerun[0]
-    judged = pairs[:pairs.index(first) + 1]
-    for pair, (s, t) in zip(pairs[len(judged):], paired[len(judged):]):
+    judged = pairs[:at + 1]
+    for pair, (s, t) in zip(pairs[at + 1:], paired[at + 1:]):
         if pair.verdict == INPUT_DIFFERS:
-            pair = inherited(pair, s, t, first, None if rerun is None else inputs.get(t.name))
+            pair = inherited(pair, s, t, pairs[at], None if rerun is None else inputs.get(t.name))
         judged.append(pair)
     return judged
 
