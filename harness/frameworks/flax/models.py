@@ -32,3 +32,59 @@ def channels_last(model, example: np.ndarray, example_last: bool) -> bool:
 
 def paste_backend() -> str:
     return "flax"
+
+
+def to_numpy(value) -> np.ndarray | None:
+    """A jax array as NumPy; None for anything else."""
+    jax = sys.modules.get("jax")
+    return np.asarray(value) if jax is not None and isinstance(value, jax.Array) else None
+
+
+def run_substituted(model, example, outputs: dict):
+    """One forward pass of an NNX model in which each ``nnx.Conv``/``nnx.ConvTranspose`` named in
+    ``outputs`` returns that array instead of its own result (their ``__call__`` wrapped for the
+    pass, as the scan does): ({layer path: the input it got}, the output). None for any other Flax
+    model: a linen module's calls are not substituted here."""
+    from flax import nnx
+
+    if not isinstance(model, nnx.Module):
+        return None
+    import jax.numpy as jnp
+
+    kinds = (nnx.Conv, nnx.ConvTranspose)
+    names = {id(node): "/".join(map(str, path)) for path, node in nnx.iter_graph(model) if isinstance(node, kinds)}
+    originals = {kind: kind.__call__ for kind in kinds}
+    inputs: dict[str, np.ndarray] = {}
+
+    def wrapped(original):
+        def __call__(self, x, *args, **kwargs):
+            name = names.get(id(self)) or type(self).__name__
+            rank = len(self.kernel_size)
+            array = np.asarray(x)
+            inputs[name] = array.reshape((-1, *array.shape[array.ndim - rank - 1:]))
+            y = original(self, x, *args, **kwargs)
+            given = outputs.get(name)
+            if given is None or np.size(given) != y.size:
+                return y
+            return jnp.asarray(np.asarray(given).reshape(y.shape), dtype=y.dtype)
+        return __call__
+
+    try:
+        for kind, original in originals.items():
+            kind.__call__ = wrapped(original)
+        output = model(example)
+    finally:
+        for kind, original in originals.items():
+            kind.__call__ = original
+    return inputs, output
+
+
+def own_fix(mistake: str, source, target) -> str:
+    """The fix in Flax's terms: a padding as explicit pairs (a Flax conv takes them); a transposed
+    kernel as ``transpose_kernel=True``. "" where the generic fix says it."""
+    if mistake == "padding" and not target.transposed:
+        return f"fix: give the Conv padding={source.explicit_padding}"
+    if mistake in ("transposed_kernel_not_flipped", "flipped_kernel") and target.transposed:
+        return ("fix: give the ConvTranspose transpose_kernel=True (it then flips the kernel and swaps in/out "
+                "as PyTorch and TensorFlow weights need), or flip the spatial axes yourself")
+    return ""
