@@ -1,0 +1,43 @@
+"""The porting hooks for Keras 2 models (``tf_keras``; ``harness.porting.MODEL_HOOKS``)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+NAME = "tf_keras"
+KIND = "a Keras 2 (tf_keras) model"
+
+
+def recognises(model) -> bool:
+    tf_keras = sys.modules.get("tf_keras")
+    return tf_keras is not None and isinstance(model, tf_keras.Model)
+
+
+def scan(model, example, *, name: str | None = None, fold_zero_padding: bool = False):
+    from .scan import scan_tf_keras
+
+    return scan_tf_keras(model, example, name=name, fold_zero_padding=fold_zero_padding)
+
+
+def as_input(array: np.ndarray):
+    return array
+
+
+def channels_last(model, example: np.ndarray, example_last: bool) -> bool:
+    """A functional or sequential model: the layout its declared input shape fits, as for Keras 3;
+    a subclassed one (no declared input): its first conv layer's data_format."""
+    if getattr(model, "inputs", None):
+        from ..keras import channels_last as declared
+
+        return declared(model, example, example_last)
+    from .scan import conv_layers
+
+    first = next(iter(conv_layers(model)), None)
+    return example_last if first is None else first.data_format == "channels_last"
+
+
+def paste_backend() -> str:
+    """TensorFlow's own call: every Keras 2 install has it (Keras 3 may be absent)."""
+    return "tensorflow"
