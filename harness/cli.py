@@ -253,11 +253,11 @@ def cmd_port(args) -> int:
         with given_input():
             build = find_target(args.target)
         model, example = build_target(build, args.input_shape)
-    from .porting import CannotRunHere
+    from .porting import CannotRunHere, UnsupportedModel
 
     try:
         scanned = scan(model, example, name=args.name)
-    except CannotRunHere as exc:  # the model needs a kernel this machine's framework lacks
+    except (CannotRunHere, UnsupportedModel) as exc:  # no model, or one needing a kernel this machine lacks
         raise UsageError(str(exc)) from None
     total = len(scanned.layers)
 
@@ -288,7 +288,12 @@ def cmd_compare(args) -> int:
         target, _ = build_target(target_build)
     if example is None:
         raise UsageError("example: the source needs an example input (return (model, input) or pass --input-shape)")
-    result = compare(source, target, example, target_layout=args.target_layout)
+    from .porting import UnsupportedModel
+
+    try:
+        result = compare(source, target, example, target_layout=args.target_layout)
+    except UnsupportedModel as exc:
+        raise UsageError(str(exc)) from None
     print(table.comparison(result))
     if args.records:
         from .porting import check_model, write_records
@@ -396,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
     explain.set_defaults(func=cmd_explain)
 
-    port = sub.add_parser("port", help="check every convolution of a PyTorch, Keras or Flax NNX model in every backend")
+    port = sub.add_parser("port", help="check every convolution of a PyTorch, Keras or Flax model in every backend")
     port.add_argument("target", help="module:callable (or file.py:callable) returning a model or (model, input)")
     port.add_argument("--input-shape", type=_shape, help="example input shape, e.g. 1,3,224,224 (random data)")
     port.add_argument("--name", help="the model's name in tables and records (default: its class or name)")

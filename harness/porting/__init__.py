@@ -3,7 +3,8 @@ spec, real weights and the activation it received) and check each one in
 every backend against the float64 reference.
 
 ``scan(model, example)`` takes a model of any framework package with porting
-hooks (``MODEL_HOOKS``): a PyTorch ``nn.Module``, a Keras 3 model, a Flax NNX module.
+hooks (``MODEL_HOOKS``): a PyTorch ``nn.Module``, a Keras 3 or Keras 2 (``tf_keras``)
+model, a Flax NNX module or a callable that runs Flax linen modules.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from ..reference import reference
 
 class CannotRunHere(ValueError):
     """The model's own forward pass needs a kernel this machine's framework lacks."""
+
+
+class UnsupportedModel(ValueError):
+    """The object is no model of a framework package with porting hooks."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +90,7 @@ def scan(model, example=None, *, name: str | None = None, fold_zero_padding: boo
     the padding layer's: the computation as a spec, however it is written."""
     kind = model_kind(model)
     if kind is None:
-        raise ValueError(f"model: a {type(model).__name__} is not {supported_kinds()}")
+        raise UnsupportedModel(f"model: a {type(model).__name__} is not {supported_kinds()}")
     return kind.scan(model, example, name=name, fold_zero_padding=fold_zero_padding)
 
 
