@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.porting import model_kind, scan
+from harness.porting import check_model, model_kind, scan
 from harness.porting.compare import compare
+from helpers import assert_every_layer_agrees
 from test_compare import MISTAKES, kernel
 
 torch = pytest.importorskip("torch")
@@ -147,6 +148,35 @@ def test_each_form_of_a_linen_model_is_scanned_with_its_module_paths_and_paramet
     # PyTorch's (in, out, kh, kw) ConvTranspose weight is the neutral transposed order itself
     np.testing.assert_array_equal(conv4.w, model.conv4.weight.detach().numpy())
     np.testing.assert_array_equal(conv1.b, model.conv1.bias.detach().numpy())
+
+
+class Paddings(nn.Module):
+    """Each padding form of linen's Conv and ConvTranspose, one layer each."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Conv(4, (3, 3), kernel_dilation=2, padding="CIRCULAR", name="circular")(x)
+        x = nn.Conv(4, (4, 2), padding="REFLECT", name="reflect")(x)
+        x = nn.Conv(4, (2, 3), strides=(2, 1), padding=((2, 0), (1, 3)), name="pairs")(x)
+        mask = np.ones((3, 3, 4, 3), np.float32)
+        mask[1, 1] = 0
+        x = nn.Conv(3, (3, 3), padding="VALID", mask=mask, name="masked")(x)
+        x = nn.ConvTranspose(2, (3, 3), strides=(2, 2), padding="SAME", name="up")(x)  # not flipped
+        causal = nn.Conv(2, (3,), kernel_dilation=2, padding="CAUSAL", name="causal")
+        return causal(x.reshape(x.shape[0], -1, x.shape[-1]))
+
+
+def test_each_linen_padding_form_is_the_spec_the_layer_computes():
+    """The layers' own outputs (computed by Flax) against the float64 reference of each scanned spec."""
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 11, 10, 3)).astype(np.float32)
+    module = Paddings()
+    variables = module.init(jax.random.key(1), x)
+    scanned = scan(functools.partial(module.apply, variables), x)
+    assert [layer.name for layer in scanned.layers] == ["circular", "reflect", "pairs", "masked", "up", "causal"]
+    modes = [layer.spec.padding_mode for layer in scanned.layers]
+    assert modes == ["circular", "reflect", "zeros", "zeros", "zeros", "zeros"]
+    assert scanned.layers[-1].spec.padding == "causal"
+    assert_every_layer_agrees(check_model(scanned, ["numpy"]), "flax model")
 
 
 def test_a_locally_connected_linen_conv_is_listed_as_not_checked():

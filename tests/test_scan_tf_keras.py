@@ -136,3 +136,19 @@ def test_compare_and_port_take_a_tf_keras_port_on_the_command_line(tf_keras, tmp
     assert "first divergence: conv3" in capsys.readouterr().out
     assert main(["port", "kerastwo:good", "--input-shape", "1,16,16,3", "--backends", "numpy", "--quiet"]) == 0
     assert "4 layers: 4 agree" in capsys.readouterr().out
+
+
+def test_a_layer_called_inside_a_tf_function_is_listed_as_not_checked(tf_keras):
+    import tensorflow as tf
+
+    class Graphed(tf_keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = tf_keras.layers.Conv2D(2, 3, name="conv")
+
+        @tf.function
+        def call(self, x):
+            return self.conv(x)
+
+    (layer,) = scan(Graphed(), np.ones((1, 5, 5, 3), np.float32)).layers
+    assert layer.spec is None and "tf.function" in layer.unsupported

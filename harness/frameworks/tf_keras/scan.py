@@ -87,10 +87,13 @@ def scan_tf_keras(model, example=None, *, name: str | None = None, fold_zero_pad
         raise CannotRunHere(f"model {name}: cannot run on this machine ({refused.reason}): "
                             f"{without_op_name(first_line(exc))}") from exc
     captured: list[ConvLayer] = []
+    traced: set[int] = set()  # a tf.function may trace a layer more than once: listed once
     for layer, x, y, eager in convs:
         kind = f"tf_keras.layers.{type(layer).__name__}"
         if not eager:
-            captured.append(ConvLayer(layer.name, kind, None, unsupported=IN_GRAPH))
+            if id(layer) not in traced:
+                traced.add(id(layer))
+                captured.append(ConvLayer(layer.name, kind, None, unsupported=IN_GRAPH))
             continue
         padder = padders.get(id(x))
         pads = zero_pads(padder[2], layer, tf_keras) if padder and padder[0] is x else None
