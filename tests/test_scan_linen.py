@@ -14,7 +14,7 @@ import pytest
 from harness.cli import main
 from harness.porting import check_model, model_kind, scan
 from harness.porting.compare import compare
-from helpers import assert_every_layer_agrees
+from helpers import assert_every_layer_agrees, assert_mistake_found
 from test_compare import MISTAKES, kernel
 
 torch = pytest.importorskip("torch")
@@ -122,13 +122,7 @@ def test_an_injected_mistake_in_a_linen_port_is_found_at_its_layer(mistake, laye
                                                                     named):
     model = net()
     result = compare(model, linen_port(model, mistake, layer), torch.from_numpy(EXAMPLE))
-    first = result.first_divergence
-    assert (first.source, first.target, first.verdict) == (layer, layer, verdict), [p.to_dict() for p in result.pairs]
-    assert first.spec_differences == differences and first.weights == weights
-    if named:
-        assert first.mistakes[0] == named, first
-    if verdict == "input_differs":
-        assert "parted between conv2 and this layer" in first.detail
+    assert_mistake_found(result, layer, verdict, differences, weights, named)
 
 
 @pytest.mark.parametrize("form", ["bound", "partial", "wrapper"])
@@ -192,7 +186,7 @@ def test_a_locally_connected_linen_conv_is_listed_as_not_checked():
     assert "locally connected" in scanned.layers[1].unsupported
 
 
-def test_an_object_that_holds_no_model_is_no_model_kind():
+def test_a_callable_is_a_linen_model_only_where_it_holds_a_linen_module():
     class Holder:
         def __init__(self):
             self.weights = {"kernel": np.ones(3)}
@@ -200,9 +194,11 @@ def test_an_object_that_holds_no_model_is_no_model_kind():
         def __call__(self, x):
             return x
 
-    assert model_kind(Holder()) is None
-    assert model_kind(Port(LinenNet(), {})).NAME == "flax"
-    assert model_kind(jax.jit(functools.partial(LinenNet().apply, {}))).NAME == "flax"
+    module = LinenNet()
+    assert model_kind(Holder()) is None and model_kind(print) is None
+    assert model_kind(Port(module, {})).NAME == "flax"
+    assert model_kind(jax.jit(functools.partial(module.apply, {}))).NAME == "flax"
+    assert model_kind(lambda x: module.apply({}, x)).NAME == "flax"  # a closure over the module
 
 
 def test_an_unbound_linen_module_is_refused_in_one_line():

@@ -14,7 +14,7 @@ import pytest
 from harness.cli import main
 from harness.porting import check_model, scan
 from harness.porting.compare import compare
-from helpers import IMPORTS_TENSORFLOW, assert_every_layer_agrees
+from helpers import IMPORTS_TENSORFLOW, assert_every_layer_agrees, assert_mistake_found
 from test_compare import EXAMPLE, MISTAKES, kernel, keras_port, net
 
 pytestmark = IMPORTS_TENSORFLOW
@@ -78,13 +78,7 @@ def test_an_injected_mistake_in_a_tf_keras_port_is_found_at_its_layer(tf_keras, 
                                                                       differences, weights, named):
     model = net()
     result = compare(model, PORTS[form](tf_keras, model, mistake, layer), torch.from_numpy(EXAMPLE))
-    first = result.first_divergence
-    assert (first.source, first.target, first.verdict) == (layer, layer, verdict), [p.to_dict() for p in result.pairs]
-    assert first.spec_differences == differences and first.weights == weights
-    if named:
-        assert first.mistakes[0] == named, first
-    if verdict == "input_differs":
-        assert "parted between conv2 and this layer" in first.detail
+    assert_mistake_found(result, layer, verdict, differences, weights, named)
 
 
 def test_a_subclassed_port_has_its_zero_padding_folded_into_the_conv(tf_keras):

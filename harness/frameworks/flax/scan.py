@@ -189,8 +189,8 @@ def linen_modules(model, linen, depth: int = 3):
     todo = [(model, 0)]
     while todo:
         value, level = todo.pop()
-        if id(value) in seen or level > depth:
-            continue
+        if id(value) in seen or level > depth or isinstance(value, types.ModuleType):
+            continue  # not modules (a builtin's __self__ is one): their namespaces reach everything
         seen.add(id(value))
         if isinstance(value, linen.Module):
             yield value
@@ -199,7 +199,9 @@ def linen_modules(model, linen, depth: int = 3):
         if isinstance(value, functools.partial):
             inner += [value.func, *value.args, *value.keywords.values()]
         if isinstance(value, types.FunctionType):
-            inner += [cell.cell_contents for cell in value.__closure__ or () if cell.cell_contents is not None]
+            for cell in value.__closure__ or ():
+                with contextlib.suppress(ValueError):  # a cell not yet filled
+                    inner.append(cell.cell_contents)
         elif not isinstance(value, type) and isinstance(getattr(value, "__dict__", None), dict):
             inner += list(vars(value).values())
         todo += [(v, level + 1) for v in inner if v is not None]

@@ -8,7 +8,7 @@ BACKENDS = {
     for backend, title in (("tensorflow", "TensorFlow"), ("jax", "Jax"), ("torch", "Torch"))
 }
 PUBLIC = {"keras_release": "adapter", "conv_kinds": "scan", "zero_pads": "scan", "convolutions": "scan",
-          "cannot_run_here": "scan", "channels_last": "models"}
+          "refusals_raised": "scan", "channels_last": "models"}
 
 
 def __getattr__(name: str):

@@ -16,6 +16,7 @@ its output follows Keras' own size rule (``transposed_crop``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import numpy as np
@@ -173,6 +174,20 @@ def convolutions(layer, x, y, keras, *, padded=None, framework: str = "keras") -
     return [ConvLayer(layer.name, kind, spec, x, w, bias, own)]
 
 
+@contextlib.contextmanager
+def refusals_raised(keras, name: str):
+    """A run of model ``name``: a declared refusal probed on this machine, raised inside,
+    becomes ``CannotRunHere`` naming it (``cannot_run_here``)."""
+    try:
+        yield
+    except Exception as exc:
+        refused = cannot_run_here(keras, exc)
+        if refused is None:
+            raise
+        raise CannotRunHere(f"model {name}: cannot run on this machine ({refused.reason}): "
+                            f"{without_op_name(first_line(exc))}") from exc
+
+
 def scan_keras(model, example=None, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
     import keras
 
@@ -185,14 +200,8 @@ def scan_keras(model, example=None, *, name: str | None = None, fold_zero_paddin
     extractor = keras.Model(model.inputs, [t for layer, pad in zip(layers, before)
                                            for t in (layer.input, layer.output, (pad[0] if pad else layer).input)]
                             + list(model.outputs[:single]))
-    try:
+    with refusals_raised(keras, name or model.name):
         values = extractor([example], training=False)
-    except Exception as exc:
-        refused = cannot_run_here(keras, exc)
-        if refused is None:
-            raise
-        raise CannotRunHere(f"model {name or model.name}: cannot run on this machine ({refused.reason}): "
-                            f"{without_op_name(first_line(exc))}") from exc
     values = [np.asarray(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
     captured: list[ConvLayer] = []
     for i, layer in enumerate(layers):

@@ -18,10 +18,8 @@ import contextlib
 
 import numpy as np
 
-from ...backends.base import first_line
-from ...porting import CannotRunHere, ConvLayer, ScannedModel
-from ..keras import cannot_run_here, conv_kinds, convolutions, zero_pads
-from ..tensorflow import without_op_name
+from ...porting import ConvLayer, ScannedModel
+from ..keras import conv_kinds, convolutions, refusals_raised, zero_pads
 
 IN_GRAPH = "called inside a tf.function (graph mode): call the model eagerly to check it"
 
@@ -77,15 +75,8 @@ def scan_tf_keras(model, example=None, *, name: str | None = None, fold_zero_pad
 
     kinds = conv_kinds(tf_keras) + (() if not fold_zero_padding else (
         tf_keras.layers.ZeroPadding1D, tf_keras.layers.ZeroPadding2D, tf_keras.layers.ZeroPadding3D))
-    try:
-        with _calls_caught(record, kinds):
-            output = model(example, training=False)
-    except Exception as exc:
-        refused = cannot_run_here(tf_keras, exc)
-        if refused is None:
-            raise
-        raise CannotRunHere(f"model {name}: cannot run on this machine ({refused.reason}): "
-                            f"{without_op_name(first_line(exc))}") from exc
+    with refusals_raised(tf_keras, name), _calls_caught(record, kinds):
+        output = model(example, training=False)
     captured: list[ConvLayer] = []
     traced: set[int] = set()  # a tf.function may trace a layer more than once: listed once
     for layer, x, y, eager in convs:
