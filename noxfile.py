@@ -36,7 +36,7 @@ BACKENDS = "numpy,torch,torch.nn,tensorflow,jax,keras.tensorflow,keras.jax,keras
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
     """The pytest suite on the pinned framework versions (constraints.txt)."""
-    session.install("-e", ".[all,test]", *CONSTRAINTS)
+    session.install("-e", ".[all,test,docs]", *CONSTRAINTS)
     session.run("pytest", *session.posargs)
 
 

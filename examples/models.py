@@ -1,4 +1,4 @@
-"""Example targets for `convharness port` (see the README, "Before you port a model")."""
+"""Example targets for `convharness port` (see docs/porting.md)."""
 
 import argparse
 from pathlib import Path

@@ -1,5 +1,5 @@
-"""convharness: one convolution spec, checked across PyTorch, TensorFlow and JAX
-against a float64 NumPy reference. Importing it imports no framework, and no
+"""convharness: one convolution spec, checked in PyTorch, TensorFlow, Keras 3, JAX and
+Flax against a float64 NumPy reference. Importing it imports no framework, and no
 numeric library until a name below is first used (the command line's --help
 needs none)."""
 

@@ -21,16 +21,22 @@ from typing import Any
 
 @dataclasses.dataclass(frozen=True)
 class Var:
+    """A variable of the call, by name (``x``, ``w``, a step's target)."""
+
     name: str
 
 
 @dataclasses.dataclass(frozen=True)
 class Ref:
+    """A module attribute by its dotted path, as a user writes it (``torch.float32``)."""
+
     path: str
 
 
 @dataclasses.dataclass(frozen=True)
 class Apply:
+    """``function(*args, **kwargs)``: the function by its dotted path, its arguments values too."""
+
     function: str
     args: tuple = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
@@ -50,6 +56,7 @@ def call(function: str, *args, **kwargs) -> Apply:
 
 
 def render(value) -> str:
+    """``value`` as Python source: what a user pastes."""
     if isinstance(value, Var):
         return value.name
     if isinstance(value, Ref):
@@ -76,6 +83,7 @@ def _resolve(path: str, variables: dict, modules: dict):
 
 
 def evaluate(value, variables: dict, modules: dict):
+    """``value`` computed, its names looked up in ``variables`` and its paths in ``modules``."""
     if isinstance(value, Var):
         return variables[value.name]
     if isinstance(value, Ref):
@@ -100,6 +108,7 @@ class Step:
     comment: str = ""
 
     def render(self) -> str:
+        """This step as one line of Python source."""
         line = render(self.value) if self.target is None else f"{self.target} = {render(self.value)}"
         return f"{line}  # {self.comment}" if self.comment else line
 
@@ -118,6 +127,7 @@ class Setting:
     read_called: bool = False
 
     def render(self) -> str:
+        """The line that sets this switch, as a user writes it."""
         if not self.function:
             return f"{self.write} = {self.value!r}"
         return f"{self.write}({'' if self.key is None else repr(self.key) + ', '}{self.value!r})"
@@ -149,6 +159,7 @@ def applied(settings: tuple[Setting, ...], modules: dict):
 
 
 def run_steps(steps: tuple[Step, ...], variables: dict, modules: dict) -> dict:
+    """Run ``steps`` in order, binding each target in ``variables``, which is returned."""
     for step in steps:
         result = evaluate(step.value, variables, modules)
         if step.target is not None:
@@ -184,6 +195,7 @@ class Call:
             return run_steps(self.inputs + self.body + self.outputs, variables, modules)
 
     def rendered(self) -> Rendered:
+        """This call as text (``Rendered``), the form shown, recorded and reproduced."""
         lines = lambda steps: tuple(step.render() for step in steps)  # noqa: E731
         imports = (*self.imports, *(setting.render() for setting in self.settings))
         return Rendered(imports, lines(self.inputs), lines(self.body), lines(self.outputs),
@@ -222,10 +234,12 @@ class Rendered:
         return "\n".join((*self.imports, *self.scoped((*self.inputs, *self.body, *self.outputs))))
 
     def to_dict(self) -> dict:
+        """The rendered call as a JSON object (tuples as lists)."""
         return {field.name: list(value) if isinstance(value := getattr(self, field.name), tuple) else value
                 for field in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict) -> Rendered:
+        """A rendered call from its JSON object; missing keys take their defaults."""
         return cls(**{field.name: tuple(data[field.name]) if isinstance(data.get(field.name), list)
                       else data.get(field.name, field.default) for field in dataclasses.fields(cls)})

@@ -48,6 +48,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the status counts as agreeing: a pass, or a declared refusal."""
         return self.status.ok
 
     @property
@@ -62,15 +63,19 @@ class Outcome:
 
     @property
     def transposed(self) -> bool:
+        """Whether the adapter permuted the layout around the call."""
         return bool(self.invocation and self.invocation.transposed)
 
     @property
     def notes(self) -> tuple[str, ...]:
+        """The call's notes (the layout transposed, a padding made explicit, ...)."""
         return self.invocation.notes if self.invocation else ()
 
 
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
+    """One spec checked in every backend: its outcomes, in the order the backends ran."""
+
     spec: ConvSpec
     seed: int | None
     outcomes: tuple[Outcome, ...]

@@ -332,7 +332,8 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="convharness",
-        description="Check one convolution spec across PyTorch, TensorFlow and JAX against a float64 reference.",
+        description=("Check one convolution spec in PyTorch, TensorFlow, Keras 3, JAX and Flax against a float64 "
+                     "reference."),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -417,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--input-shape", type=_shape, help="the source's example input shape, e.g. 1,3,224,224 (random data)")
     comp.add_argument("--target-layout", choices=("channels_first", "channels_last"),
                       help="the target's input layout (default: inferred from the target)")
-    comp.add_argument("--json", help="write the comparison as JSON (a stable format, see the README)")
+    comp.add_argument("--json", help="write the comparison as JSON (a stable format: docs/formats.md)")
     comp.add_argument("--records", help="also check the target's layers in every backend, as `port` does, and "
                                         "append their records (for `report`)")
     backends_and_device(comp)

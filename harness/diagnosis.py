@@ -8,7 +8,7 @@ the output. An observed result of the wrong shape is diagnosed too (a
 transposed conv without its output_padding is one position short): only the
 hypotheses that give that shape can reproduce it. Its bound is the error bound of that changed computation (zero
 when the data are small integers, so a match is exact). The names are a
-stable vocabulary, documented in the README.
+stable vocabulary, documented in docs/porting.md.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ class Candidate:
 
 @dataclasses.dataclass(frozen=True)
 class Hypothesis:
+    """A named porting mistake: the results a port with it may compute (``candidates``) and its fix."""
+
     name: str
     candidates: Callable[[ConvSpec, np.ndarray, np.ndarray, np.ndarray | None], Iterator[Candidate]]
     fix: str
@@ -62,6 +64,8 @@ class Hypothesis:
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
+    """A mistake that reproduces the observed result, with how closely (``ratio``)."""
+
     name: str
     detail: str
     fix: str
@@ -70,6 +74,8 @@ class Finding:
 
 @dataclasses.dataclass(frozen=True)
 class Diagnosis:
+    """What ``diagnose`` found: the mistakes that reproduce the observed result, best first."""
+
     findings: tuple[Finding, ...]  # the hypotheses that reproduce ``observed``, best first
     correct: bool  # observed already agrees with the reference
     exact: bool  # integer data: matches are exact, not within a tolerance
@@ -79,11 +85,13 @@ class Diagnosis:
 
     @property
     def best(self) -> str:
+        """The name of the best explanation: the first finding, "unexplained", or no mistake."""
         if self.correct:
             return NO_MISTAKE
         return self.findings[0].name if self.findings else "unexplained"
 
     def text(self) -> str:
+        """The diagnosis in words, one finding a line, each with its fix."""
         kind = "exactly (integer data)" if self.exact else "within the error bound"
         if self.correct:
             return f"{NO_MISTAKE}: the observed result equals the reference {kind} (error/bound {self.ratio:.3g})"

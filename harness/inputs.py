@@ -36,6 +36,7 @@ def exact_magnitude(spec: ConvSpec) -> int:
 
 
 def can_be_exact(spec: ConvSpec) -> bool:
+    """Whether ``spec``'s dtype can hold its sums exactly on integer data (``exact=True``)."""
     try:
         exact_magnitude(spec)
     except ValueError:

@@ -1,4 +1,5 @@
-"""JSON Lines records: one ``Record`` per case and backend, a line each, flushed as written."""
+"""JSON Lines records: one ``Record`` per case and backend, a line each, flushed as written;
+read back with what they point to (a port layer's saved inputs)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 from . import devices
 from .calls import Rendered
 from .check import CheckResult, Outcome
+from .inputs import load_inputs
 from .spec import ConvSpec
 from .status import Status
 
@@ -60,6 +62,7 @@ def _encode(array: np.ndarray | None) -> dict | None:
 
 
 def decode_array(data: dict) -> np.ndarray:
+    """The float64 array a record keeps in ``expected``, from its shape and base64 bytes."""
     return np.frombuffer(base64.b64decode(data["float64"]), dtype="<f8").reshape(data["shape"])
 
 
@@ -107,6 +110,7 @@ class Record:
 
     @classmethod
     def of(cls, case: int, result: CheckResult, outcome: Outcome, env: dict, **tags) -> Record:
+        """The record of one backend's ``outcome`` of a checked ``result``, with the environment and tags."""
         return cls(case=case, spec=result.spec.to_dict(), seed=result.seed, backend=outcome.backend,
                    status=outcome.status, exact=result.exact, version=outcome.version,
                    max_abs_error=outcome.max_abs_error, max_rel_error=outcome.max_rel_error, ratio=outcome.ratio,
@@ -116,9 +120,11 @@ class Record:
 
     @property
     def conv_spec(self) -> ConvSpec | None:
+        """The record's spec as a ``ConvSpec``, or None for a layer that is no spec."""
         return None if self.spec is None else ConvSpec.from_dict(self.spec)
 
     def to_dict(self) -> dict:
+        """The record as one JSON object: optional keys left out where they say nothing."""
         data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         data["status"] = self.status.value
         data["worst_index"] = None if self.worst_index is None else list(self.worst_index)
@@ -170,6 +176,7 @@ class RecordWriter:
         return self
 
     def write(self, records: Iterable[Record]) -> None:
+        """Append ``records``, one JSON line each, and flush (nothing where no path was given)."""
         if self._file is None:
             return
         for record in records:
@@ -198,3 +205,35 @@ def read_records(paths: Iterable[str | Path]) -> tuple[list[Record], int]:
                 except (json.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError):
                     skipped += 1
     return records, skipped
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedInputs:
+    """What a port layer's record points to (``Record.inputs``), read from its .npz: the
+    inputs x, w, b and, where port saved it beside them, the float64 reference; or why
+    the file could not be read (``error``, the arrays None)."""
+
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+    expected: np.ndarray | None = None
+    error: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        """The inputs' size in bytes."""
+        return sum(a.nbytes for a in self.arrays if a is not None)
+
+
+def read_saved_inputs(path: str | Path) -> SavedInputs:
+    """The .npz a record names, read whole; a missing or unreadable file gives its reason, not an error."""
+    try:
+        arrays = load_inputs(path)
+        with np.load(path) as data:
+            expected = data["expected"] if "expected" in data.files else None
+    except (ValueError, OSError) as exc:  # a moved inputs file: its reproducer says so
+        return SavedInputs(error=str(exc))
+    return SavedInputs(arrays, expected)
+
+
+def read_pointed(records: Iterable[Record]) -> dict[str, SavedInputs]:
+    """What the records point to, each file read once: their saved inputs, by the path they name."""
+    return {path: read_saved_inputs(path) for path in dict.fromkeys(r.inputs for r in records if r.inputs)}

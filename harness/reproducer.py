@@ -13,16 +13,25 @@ from __future__ import annotations
 
 import base64
 import inspect
+import os
+from pathlib import Path
 
 import numpy as np
 
 from . import tolerance
 from .calls import Rendered
-from .inputs import inputs_code, load_inputs, make_inputs
+from .inputs import inputs_code, make_inputs
+from .records import Record, SavedInputs, decode_array
 from .spec import ConvSpec
+from .status import Status
 
 RESULT_MARK = "max_abs_error = "
 REFUSED_MARK = "refused: "
+
+# A port layer's inputs of at most this many bytes are inlined in its reproducer,
+# so a report's page works wherever it is moved; larger ones are loaded from their
+# .npz, by a path relative to the page.
+INLINE_INPUTS_BYTES = 256 * 1024
 
 
 def _inline(name: str, array: np.ndarray) -> str:
@@ -84,25 +93,21 @@ def _bound(spec: ConvSpec, seed: int | None, inputs, exact: bool, precision: str
 def reproducer(
     spec: ConvSpec, backend: str, call: Rendered, *, seed: int | None = 0, inputs=None, expected=None,
     status: str = "", recorded: str = "", variables: dict | None = None, exact: bool = False,
-    inputs_file: str | None = None, inputs_path=None, precision: str = "",
+    inputs_file: str | None = None, expected_in_file: bool = False, precision: str = "",
 ) -> str:
     """The script that makes ``call`` (as the backend ran it) on ``spec`` with the
     data of ``seed``, or with ``inputs=(x, w, b)`` inlined, or loaded from
-    ``inputs_file`` (an .npz with x, w and b, as ``port`` saves them; read now
-    from ``inputs_path`` where the script names it another way), and compares
-    the result with ``expected``, the float64 reference (or the .npz's own):
-    the max abs error, and where ``expected`` is inlined, the worst element by
-    the bound of ``precision`` ("tf32", or "" for the spec's dtype)."""
-    saved = False  # the reference saved beside the inputs: large layers stay out of the script
-    if inputs_file is not None:
-        with np.load(inputs_path or inputs_file) as data:
-            saved = "expected" in data.files
-    if saved:
+    ``inputs_file`` (an .npz with x, w and b, as ``port`` saves them; ``inputs``
+    then are its arrays, as read by the caller), and compares the result with
+    ``expected``, the float64 reference (or the .npz's own, where
+    ``expected_in_file``): the max abs error, and where ``expected`` is inlined,
+    the worst element by the bound of ``precision`` ("tf32", or "" for the spec's
+    dtype). Reads no file: what it needs is given."""
+    if inputs_file is not None and expected_in_file:  # the reference saved beside the inputs: large layers stay out
         expected_lines = ['expected = data["expected"]', "bound = None  # not inlined: the layer is large"]
     elif expected is not None:
         expected = np.asarray(expected, np.float64)
-        bound = _bound(spec, seed, load_inputs(inputs_path or inputs_file) if inputs_file else inputs, exact,
-                       precision, expected)
+        bound = _bound(spec, seed, inputs, exact, precision, expected)
         expected_lines = [_inline("expected", expected),
                           "# the bound each element is held to (harness.tolerance.error_bound)",
                           _inline("bound", bound)]
@@ -132,3 +137,43 @@ def reproducer(
     )
     quoted = "\n".join(line.replace('"""', "'''") for line in header)
     return f'"""{quoted}\n"""\n{body}\n'
+
+
+def record_reproducer(record: Record, saved: SavedInputs | None, folder: str | Path) -> tuple[str, str]:
+    """The standalone script for a record, rendered from the call it stores, and how it
+    gets its inputs where that is not the seed. A port layer's inputs (``saved``, what
+    the record's ``inputs`` names, read beforehand) are inlined when small, else loaded
+    from their .npz by a path relative to ``folder``, where the script is to run."""
+    if record.invocation is None or not record.invocation.body:
+        return "# no reproducer: the backend raised before it made a call", ""
+    options = dict(seed=record.seed, status=str(record.status), recorded=_recorded(record), exact=record.exact,
+                   variables=record.environment.get("variables", {}), precision=record.precision,
+                   expected=None if record.expected is None else decode_array(record.expected))
+    inputs = ""
+    try:
+        if record.inputs:
+            saved = saved or SavedInputs(error=f"inputs: {record.inputs} was not read")
+            if saved.error:
+                return f"# no reproducer: {saved.error}", inputs
+            if saved.nbytes <= INLINE_INPUTS_BYTES:
+                if options["expected"] is None:  # too large for the record: port saved it with the inputs
+                    options["expected"] = saved.expected
+                inputs = "the layer's inputs are inlined in the script"
+            else:
+                relative = os.path.relpath(record.inputs, folder)
+                options.update(inputs_file=relative, expected_in_file=saved.expected is not None)
+                inputs = (f"the layer's inputs are loaded from {relative}, relative to this page: keep that "
+                          "folder beside the page and run the script from the page's folder")
+            options.update(seed=None, inputs=saved.arrays)
+        return reproducer(record.conv_spec, record.backend, record.invocation, **options), inputs
+    except ValueError as exc:
+        return f"# no reproducer: {exc}", inputs
+
+
+def _recorded(record: Record) -> str:
+    """What the record says happened, for the script's header."""
+    if record.status == Status.UNSUPPORTED:
+        return f"unsupported ({record.message})"
+    ratio = "-" if record.ratio is None else f"{record.ratio:.3g}"
+    return (f"{record.status}, max abs error {record.max_abs_error!r}, "
+            f"error/bound {ratio} ({record.backend} {record.version})")

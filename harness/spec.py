@@ -221,14 +221,17 @@ class ConvSpec:
     # -- derived ---------------------------------------------------------
     @property
     def rank(self) -> int:
+        """The number of spatial axes: 1, 2 or 3."""
         return len(self.layout) - 2
 
     @property
     def channels_last(self) -> bool:
+        """Whether the layout puts channels last (``NWC``, ``NHWC``, ``NDHWC``)."""
         return self.layout.endswith("C")
 
     @property
     def padding_kind(self) -> str:
+        """``valid``, ``same``, ``causal`` or ``explicit`` (pairs)."""
         return self.padding if isinstance(self.padding, str) else "explicit"
 
     @property
@@ -289,6 +292,7 @@ class ConvSpec:
 
     @property
     def output_spatial(self) -> tuple[int, ...]:
+        """The output's spatial sizes."""
         if self.transposed:
             return tuple(full - before - after + extra for full, (before, after), extra in zip(
                 self.full_output_spatial, self.explicit_padding, self.explicit_output_padding))
@@ -306,20 +310,24 @@ class ConvSpec:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """The input's shape in ``layout``."""
         return self._arrange(self.in_channels, self.spatial)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
+        """The output's shape in ``layout``."""
         return self._arrange(self.out_channels, self.output_spatial)
 
     @property
     def weight_shape(self) -> tuple[int, ...]:
+        """The neutral weight shape: ``(out, in/groups, *kernel)``, transposed ``(in, out/groups, *kernel)``."""
         if self.transposed:
             return (self.in_channels, self.out_channels // self.groups, *self.kernel)
         return (self.out_channels, self.in_channels // self.groups, *self.kernel)
 
     @property
     def bias_shape(self) -> tuple[int, ...] | None:
+        """``(out_channels,)``, or None without a bias."""
         return (self.out_channels,) if self.bias else None
 
     @property
@@ -332,6 +340,7 @@ class ConvSpec:
         return self.in_channels // self.groups * math.prod(self.kernel)
 
     def describe(self) -> str:
+        """The spec in words, with the output shape it implies (the first line of ``check``)."""
         dims = lambda t: "x".join(map(str, t))  # noqa: E731
         pad = self.padding if isinstance(self.padding, str) else "explicit " + ",".join(
             f"{b}/{a}" for b, a in self.padding
@@ -353,6 +362,7 @@ class ConvSpec:
         return ", ".join(parts)
 
     def replace(self, **changes: Any) -> ConvSpec:
+        """A copy with ``changes``, validated as a new spec is."""
         return dataclasses.replace(self, **changes)
 
     # -- JSON ------------------------------------------------------------
@@ -373,10 +383,12 @@ class ConvSpec:
         return data
 
     def to_json(self) -> str:
+        """The spec as compact JSON (``from_json`` reads it back)."""
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, data: Any) -> ConvSpec:
+        """A spec from its JSON object; ValueError naming the field and the rule for bad input."""
         if not isinstance(data, dict):
             raise _fail("spec", data, "must be a JSON object with the ConvSpec fields")
         fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -394,6 +406,7 @@ class ConvSpec:
 
     @classmethod
     def from_json(cls, text: str) -> ConvSpec:
+        """A spec from JSON text; ValueError for text that is not a JSON object of its fields."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -83,6 +83,7 @@ class Comparison:
 
     @property
     def within_bound(self) -> bool:
+        """Whether the shapes agree and every element lies within its bound."""
         return self.shape_ok and self.ratio <= 1.0
 
 

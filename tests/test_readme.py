@@ -1,5 +1,7 @@
-"""The README as a guide: the files it names ship with the project, its example
-specs are valid, and the example script says what it wrote and where."""
+"""The README as a guide: short, its two set-up commands the ones CI runs, the files it
+names ship with the project, its example specs are valid, its first check prints what it
+shows, and the example script says what it wrote and where. The code map, on the docs'
+architecture page, names every module."""
 
 import json
 import re
@@ -14,6 +16,19 @@ from helpers import FRAMEWORK_BACKENDS, SLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text()
+
+
+def test_the_readme_is_at_most_300_lines():
+    assert len(README.splitlines()) <= 300
+
+
+def test_the_readme_gives_the_two_set_up_commands_and_ci_runs_the_second():
+    venv = "python3 -m venv .venv && . .venv/bin/activate && "
+    commands = re.findall(r"^    (python3 -m venv .+)$", README, re.M)
+    assert commands == [venv + "pip install -e '.[all]' -c constraints.txt && convharness examples",
+                        venv + "pip install -e '.[all,test,docs]' -c constraints.txt && pytest -n 2"]
+    assert commands[1] in (ROOT / ".ci" / "run").read_text()
 
 
 def test_every_example_file_the_readme_names_exists():
@@ -29,7 +44,7 @@ def test_every_example_spec_is_valid(path):
 
 def test_the_code_map_lists_every_module():
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "harness").rglob("*.py")}
-    assert [m for m in sorted(modules) if f"    {m} " not in README] == []
+    assert [m for m in sorted(modules) if f"    {m} " not in ARCHITECTURE] == []
 
 
 @SLOW
@@ -43,9 +58,17 @@ def test_the_example_script_writes_into_the_folder_it_names_and_says_so(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # nothing written beside it
 
 
-FIRST_CHECK = README.split("### Your first check", 1)[1].split("\n## ", 1)[0]
-# each command of the first-check section and the output block documented after it
-DOCUMENTED = re.findall(r"^    convharness (check [^\n]+)\n\n```\n(.*?)\n```", FIRST_CHECK, re.S | re.M)
+def _first_check(text: str, heading: str) -> list[tuple[str, str]]:
+    """Each command of a first-check section and the output block documented after it."""
+    section = text.split(f"{heading} Your first check", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^    convharness (check [^\n]+)\n\n```\n(.*?)\n```", section, re.S | re.M)
+
+
+DOCUMENTED = _first_check(README, "###")
+
+
+def test_the_getting_started_page_shows_the_readmes_first_check():
+    assert _first_check((ROOT / "docs" / "getting-started.md").read_text(), "##") == DOCUMENTED
 
 
 def _without_figures(text: str) -> list[str]:

@@ -3,6 +3,7 @@ tolerant of truncated records; reproducers print the numbers the harness recorde
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import html.parser
 import json
@@ -264,7 +265,8 @@ def test_reproducer_of_a_port_layer_loads_its_saved_inputs(tmp_path, backend):
 
     np.savez(tmp_path / "layer.npz", x=x, w=w, b=b, expected=reference(spec, x, w, b))
     outcome = check(spec, backends=[backend], inputs=(x, w, b)).outcomes[0]
-    script = reproducer(spec, backend, outcome.invocation, seed=None, inputs_file=str(tmp_path / "layer.npz"))
+    script = reproducer(spec, backend, outcome.invocation, seed=None, inputs_file=str(tmp_path / "layer.npz"),
+                        inputs=(x, w, b), expected_in_file=True)
     assert "np.load(" in script and "default_rng" not in script and 'expected = data["expected"]' in script
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     printed = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
@@ -293,7 +295,7 @@ def test_reproducers_are_collapsed_and_the_page_plots_each_backend_and_dtype(tmp
                                          (1.0, "0.1-1"), (1.5, ">1"), (10.0, ">1"), (11.0, ">10"),
                                          (2.57e26, ">100"), (float("inf"), ">100"), (float("nan"), ">100")])
 def test_each_ratio_falls_in_its_decade(ratio, words):
-    from harness.report.model import BIN_LABELS, ratio_bin
+    from harness.report.histogram import BIN_LABELS, ratio_bin
 
     assert BIN_LABELS[ratio_bin(ratio)] == (words or "0")
 
@@ -364,3 +366,89 @@ def test_every_histogram_axis_label_fits_whole_inside_its_plot(tmp_path):
         assert float(x) + reach <= width and float(y) + reach <= height, (text, x, y, width, height)
     css = (Path(build_report.__code__.co_filename).parent / "templates" / "report.css").read_text()
     assert re.search(r"\.histogram text \{ font-family: [^}]*monospace", css)
+
+
+def _port_records(folder: Path) -> list[Path]:
+    """A records file of three failing port layers (inputs inlined in the reproducer, inputs
+    too large to inline, inputs moved away), a layer that is no spec, a declared refusal
+    and a comparison: every kind of section, and every way a reproducer gets its inputs."""
+    (folder / "port.inputs").mkdir(parents=True)
+    small = ConvSpec(layout="NCW", in_channels=1, out_channels=1, spatial=4, kernel=2)
+    lines = []
+    for index, spec in enumerate((small, small.replace(spatial=70000))):  # 280 kB of x: loaded, not inlined
+        x, w, _ = make_inputs(spec, index)
+        np.savez(folder / "port.inputs" / f"Net-{index}.npz", x=x, w=w, expected=reference(spec, x, w, None))
+        lines.append(_record(status="mismatch", spec=spec.to_dict(), seed=None, ratio=2.0, max_abs_error=0.5,
+                             model="Net", layer=f"conv{index}", layer_index=index, kind="Conv1d",
+                             inputs=f"port.inputs/Net-{index}.npz"))
+    lines.append({**lines[0], "layer": "moved", "layer_index": 2, "inputs": "port.inputs/moved.npz"})
+    lines.append({**_record(spec=None, backend="spec", status="unsupported", message="a pooling layer"),
+                  "model": "Net", "layer": "pool", "layer_index": 3, "kind": "AvgPool1d"})
+    lines.append(_record(backend="tensorflow", status="unsupported", message="no: grouped", seed=4))
+    records = folder / "port.jsonl"
+    records.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    comparison = folder / "compare.json"
+    comparison.write_text(json.dumps({
+        "source": "Net", "target": "Port", "first_divergence": "conv1",
+        "final_output": {"source_shape": [1, 1, 3], "target_shape": [1, 1, 3], "max_abs_error": 0.5,
+                         "max_rel_error": 1.0},
+        "pairs": [{"source": "conv0", "target": "conv0", "verdict": "agree"},
+                  {"source": "conv1", "target": "conv1", "verdict": "differs", "detail": "flipped", "fix": "flip"}]}))
+    return [records, comparison]
+
+
+def _undated(page: str) -> str:
+    import re
+
+    return re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "generated (when)", page)
+
+
+def test_the_page_is_built_and_rendered_from_what_was_loaded_without_reading_a_file(tmp_path, monkeypatch):
+    """Every file is read by the loading step: with the records and the inputs they name gone,
+    and every way of reading a file failing, the page built from what was loaded is the page
+    that build_report wrote."""
+    import builtins
+    import io
+    import shutil
+
+    from harness.report import build, load, render
+
+    paths = _port_records(tmp_path / "made")
+    page = tmp_path / "page" / "index.html"
+    build_report(paths, page)
+    loaded = load(paths)
+    shutil.rmtree(tmp_path / "made")
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError(f"a file was read after loading: {args[:1]}")
+
+    for module, name in ((builtins, "open"), (io, "open"), (np, "load"), (Path, "read_text"), (Path, "read_bytes")):
+        monkeypatch.setattr(module, name, no_reading)
+    report = build(loaded.records, loaded.paths, loaded.skipped, page_folder=page.parent,
+                   comparisons=loaded.comparisons, inputs=loaded.inputs)
+    text = render(report)
+    monkeypatch.undo()
+    assert _undated(text) == _undated(page.read_text(encoding="utf-8"))
+    inputs = [detail.inputs for detail in report.failures]
+    assert inputs[0] == "the layer's inputs are inlined in the script"
+    assert inputs[1].startswith("the layer's inputs are loaded from ../made/port.inputs/Net-1.npz")
+    assert report.failures[2].reproducer.startswith("# no reproducer: inputs: no such file ")
+    assert [m.layers[3].state for m in report.models] == ["unchecked"] and len(report.comparisons) == 1
+
+
+def test_every_page_model_is_frozen_and_holds_no_mutable_container(tmp_path):
+    """What the page shows is built in one pass as values: every dataclass in the report is
+    frozen, and every collection in it a tuple."""
+    report = build_report(_port_records(tmp_path / "made"), tmp_path / "index.html")
+    seen, stack = [], [report]
+    while stack:
+        value = stack.pop()
+        assert not isinstance(value, (list, dict, set, bytearray)), (type(value).__name__, value)
+        if dataclasses.is_dataclass(value):
+            assert type(value).__dataclass_params__.frozen, type(value).__name__
+            seen.append(type(value).__name__)
+            stack += [getattr(value, field.name) for field in dataclasses.fields(value)]
+        elif isinstance(value, tuple):
+            stack += value
+    assert {"Report", "Detail", "Row", "Matrix", "MatrixCell", "ModelPage", "LayerRow", "ComparisonPage", "PairRow",
+            "Distribution", "Bar", "Environment"} <= set(seen)

@@ -98,6 +98,8 @@ def available_backends(*, layers: bool = False) -> tuple[str, ...]:
 
 @functools.cache
 def get_backend(name: str) -> Backend:
+    """The adapter registered as ``name``, imported on first use and cached: ValueError for an
+    unknown name, ImportError with the install hint where its framework is missing."""
     known = entries()
     try:
         entry = known[name]

@@ -45,6 +45,7 @@ class Refusal:
         return self.present is not Refusal.present
 
     def matches(self, spec: ConvSpec, message: str) -> bool:
+        """Whether this refusal applies to ``spec`` and its pattern is found in the framework's ``message``."""
         return self.applies(spec) and re.search(self.pattern, message) is not None
 
 
@@ -96,15 +97,18 @@ def release(version: str) -> tuple[int, ...]:
 
 
 def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name where it has none)."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
 
 
 def tensor_names(spec: ConvSpec) -> tuple[str, ...]:
+    """The names of the call's tensors: ``x, w`` and ``b`` where the spec has a bias."""
     return ("x", "w", "b") if spec.bias else ("x", "w")
 
 
 def spatial_padding_is_symmetric(spec: ConvSpec) -> bool:
+    """Whether every spatial axis is padded as much before as after."""
     return all(before == after for before, after in spec.explicit_padding)
 
 
@@ -150,6 +154,7 @@ class Backend:
         importlib.import_module(self.module)
 
     def version(self) -> str:
+        """The framework's version, as its module reports it (importing it)."""
         self.load()  # the adapter's own import, with its settings
         return str(getattr(sys.modules[self.module], "__version__", "unknown"))
 
@@ -168,6 +173,7 @@ class Backend:
         return {"np": np, self.module: importlib.import_module(self.module)}
 
     def imports_for(self, spec: ConvSpec) -> tuple[str, ...]:
+        """The import lines the call of ``spec`` needs (the adapter's own by default)."""
         return self.imports
 
     def run_layout(self, spec: ConvSpec) -> str:
@@ -175,6 +181,7 @@ class Backend:
         return spec.layout
 
     def transpose_reason(self, spec: ConvSpec, layout: str) -> str:
+        """The note shown where ``spec.layout`` is transposed to ``layout`` around the call."""
         return f"{spec.layout} is transposed to {layout} around the call"
 
     def padding_argument(self, spec: ConvSpec, layout: str):
@@ -184,6 +191,7 @@ class Backend:
         return spec.padding
 
     def notes(self, spec: ConvSpec) -> tuple[str, ...]:
+        """What the call of ``spec`` adds to its rendered form beside the layout note (none by default)."""
         return ()
 
     def to_framework(self, spec: ConvSpec) -> tuple[Step, ...]:
@@ -195,6 +203,7 @@ class Backend:
         return ()
 
     def transpose(self, name: str, axes: tuple[int, ...]) -> Apply:
+        """The call that permutes ``name`` by ``axes`` (none where every layout runs natively)."""
         raise TypeError(f"{self.name} runs every layout natively: nothing to transpose")
 
     def pad(self, name: str, spec: ConvSpec, layout: str) -> tuple[Apply, ...]:
@@ -369,4 +378,5 @@ class Script:
         self(line)
 
     def rendered(self) -> Rendered:
+        """The lines recorded so far, as the call's rendered form."""
         return Rendered(imports=self.imports, body=tuple(self.lines), native=self.native)

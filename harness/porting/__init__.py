@@ -55,11 +55,14 @@ class ConvLayer:
 
     @property
     def inputs(self) -> tuple:
+        """``(x, w, b)``: the captured activation and the weights in the neutral order."""
         return self.x, self.w, self.b
 
 
 @dataclasses.dataclass(frozen=True)
 class ScannedModel:
+    """A model's forward pass as scanned: its convolutions in execution order, and its output."""
+
     name: str
     framework: str  # the framework package's models.NAME: "torch", "keras", "flax"
     layers: tuple[ConvLayer, ...]
@@ -68,15 +71,19 @@ class ScannedModel:
 
 @dataclasses.dataclass(frozen=True)
 class LayerResult:
+    """One scanned layer checked in every backend (``result`` None for a layer that is no spec)."""
+
     layer: ConvLayer
     result: CheckResult | None  # None for a layer that is not a spec
 
     @property
     def ok(self) -> bool:
+        """Whether every backend agreed (a layer that is no spec counts as agreeing: it is listed)."""
         return self.result is None or self.result.ok
 
     @property
     def worst_ratio(self) -> float | None:
+        """The largest error/bound among the backends, or None where none was measured."""
         ratios = [o.ratio for o in self.result.outcomes if o.ratio is not None] if self.result else []
         return max(ratios, default=None)
 

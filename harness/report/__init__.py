@@ -1,64 +1,29 @@
-"""HTML reports from JSON Lines records: ``build_report(paths, output)``."""
+"""HTML reports from JSON Lines records and comparisons: ``build_report(paths, output)``
+loads every file (``loading``), builds what the page shows from it (``model``: the
+sweep's, the ports' and the comparisons' sections, each its own module), then renders."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Iterable
 
-from ..records import Record, read_records
+from ..records import Record
+from .loading import Loaded, load, load_records, split_comparisons
 from .model import Report, build
 from .render import render, write
 
 
-def load_records(paths: Iterable[str | Path]) -> tuple[list[Record], int]:
-    """Every record of ``paths`` and the count of lines that are none; ValueError
-    where a file is missing or no file holds a single record."""
-    paths = [str(p) for p in paths]
-    missing = [p for p in paths if not Path(p).is_file()]
-    if missing:
-        raise ValueError(f"records: no such file: {', '.join(missing)}")
-    records, skipped = [], 0
-    for path in paths:
-        found, unreadable = read_records([path])
-        records += [  # a port layer's inputs are named relative to their records file
-            dataclasses.replace(r, inputs=str(Path(path).parent / r.inputs)) if r.inputs else r for r in found
-        ]
-        skipped += unreadable
-    if not records:
-        raise ValueError(f"records: not one record in {', '.join(paths)} ({skipped} lines that are not records); "
-                         "give the JSON Lines files that sweep, check or port write with --records")
-    return records, skipped
-
-
-def split_comparisons(paths: Iterable[str | Path]) -> tuple[list[dict], list[str]]:
-    """The comparisons among ``paths`` (files that ``compare --json`` wrote: one JSON
-    object with its pairs) and the other paths, records files."""
-    comparisons, others = [], []
-    for path in map(str, paths):
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = None
-        if isinstance(data, dict) and "pairs" in data and "first_divergence" in data:
-            comparisons.append(data)
-        else:
-            others.append(path)
-    return comparisons, others
-
-
-def build_report(paths: Iterable[str | Path], output: str | Path, *, loaded=None) -> Report:
-    """Read every records file (or take ``loaded``, what ``load_records`` returned) and
-    every comparison, write one self-contained HTML page, return what it shows."""
-    paths = [str(p) for p in paths]
-    comparisons, record_paths = split_comparisons(paths)
-    if loaded is None:
-        loaded = load_records(record_paths) if record_paths or not comparisons else ([], 0)
-    records, skipped = loaded
-    report = build(records, tuple(paths), skipped, page_folder=Path(output).parent, comparisons=comparisons)
+def build_report(paths: Iterable[str | Path], output: str | Path, *,
+                 loaded: tuple[list[Record], int] | None = None) -> Report:
+    """Read every records file (or take ``loaded``, what ``load_records`` returned), what
+    the records point to and every comparison; write one self-contained HTML page;
+    return what it shows."""
+    sources = load(paths, loaded=loaded)
+    report = build(sources.records, sources.paths, sources.skipped, page_folder=Path(output).parent,
+                   comparisons=sources.comparisons, inputs=sources.inputs)
     write(report, output)
     return report
 
 
-__all__ = ["Report", "build", "build_report", "load_records", "split_comparisons", "render", "write"]
+__all__ = ["Loaded", "Report", "build", "build_report", "load", "load_records", "split_comparisons", "render",
+           "write"]
