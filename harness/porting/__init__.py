@@ -9,6 +9,7 @@ model, a Flax NNX module or a callable that runs Flax linen modules.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -110,6 +111,31 @@ def fold_padding(spec: ConvSpec, pads: tuple[tuple[int, int], ...]) -> ConvSpec 
     spatial = tuple(n - before - after for n, (before, after) in zip(spec.spatial, pads))
     padding = tuple((b + pb, a + pa) for (b, a), (pb, pa) in zip(spec.explicit_padding, pads))
     return spec.replace(spatial=spatial, padding=padding, padding_mode="zeros")
+
+
+@contextlib.contextmanager
+def calls_caught(classes: tuple[type, ...], method: str, record):
+    """``record(layer, input, output)`` for every call of ``method`` on an instance of
+    ``classes`` inside the block, for frameworks with no hook API (Flax NNX, Keras 2's
+    subclassed models): each class that defines the method has it wrapped for the block."""
+    owners = {next(c for c in kind.__mro__ if method in c.__dict__) for kind in classes}
+    originals = {owner: owner.__dict__[method] for owner in owners}
+
+    def wrapped(original):
+        def caught(self, inputs, *args, **kwargs):
+            outputs = original(self, inputs, *args, **kwargs)
+            if isinstance(self, classes):
+                record(self, inputs, outputs)
+            return outputs
+        return caught
+
+    try:
+        for owner, original in originals.items():
+            setattr(owner, method, wrapped(original))
+        yield
+    finally:
+        for owner, original in originals.items():
+            setattr(owner, method, original)
 
 
 # What a framework package's ``models`` module provides (``harness.frameworks``):

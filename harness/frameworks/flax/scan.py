@@ -28,7 +28,7 @@ from .adapter import NATIVE_MODES, flax_mode_pads
 from ...dtypes import numpy_dtype
 from ...layouts import weight_from_spatial_first as conv_weight
 from ...spec import LAYOUTS, ConvSpec, transposed_from_dilated_input_padding
-from ...porting import ConvLayer, ScannedModel
+from ...porting import ConvLayer, ScannedModel, calls_caught
 
 MODES = {mode: name for name, mode in NATIVE_MODES.items()}  # 'CIRCULAR' -> 'circular'
 
@@ -118,29 +118,6 @@ def _flat_batch(array: np.ndarray, rank: int) -> np.ndarray:
     return array.reshape((-1, *array.shape[array.ndim - rank - 1:]))
 
 
-@contextlib.contextmanager
-def _calls_caught(record):
-    """``record(layer, x, y)`` for every nnx.Conv / nnx.ConvTranspose call inside the block."""
-    from flax import nnx
-
-    originals = {kind: kind.__call__ for kind in (nnx.Conv, nnx.ConvTranspose)}
-
-    def wrapped(original):
-        def __call__(self, inputs, *args, **kwargs):
-            y = original(self, inputs, *args, **kwargs)
-            record(self, inputs, y)
-            return y
-        return __call__
-
-    try:
-        for kind, original in originals.items():
-            kind.__call__ = wrapped(original)
-        yield
-    finally:
-        for kind, original in originals.items():
-            kind.__call__ = original
-
-
 def scan_flax(model, example, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
     """``fold_zero_padding`` changes nothing here: Flax has no padding layers (a
     ``jnp.pad`` before a conv is found from the data by compare)."""
@@ -173,7 +150,7 @@ def scan_flax(model, example, *, name: str | None = None, fold_zero_padding: boo
         captured.append(ConvLayer(layer_name, kind, spec, x, layer_weight(layer).astype(x.dtype), bias,
                                   _flat_batch(y, rank)))
 
-    with _calls_caught(record):
+    with calls_caught((nnx.Conv, nnx.ConvTranspose), "__call__", record):
         output = model(example)
     return ScannedModel(name or type(model).__name__, "flax", tuple(captured),
                         np.asarray(output) if isinstance(output, (jax.Array, np.ndarray)) else None)

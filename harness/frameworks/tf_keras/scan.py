@@ -4,7 +4,7 @@ the layer's real weights, the activation it received and what it returned.
 
 Keras 2 subclassed models have no graph to read (``layer.input`` is not defined
 for layers called inside ``call``), so the calls are caught: each class's own
-``call`` is wrapped for the length of the pass. That sees functional,
+``call`` is wrapped for the length of the pass (``calls_caught``). That sees functional,
 sequential, subclassed and nested models alike. A ZeroPadding1D/2D/3D layer
 whose output is the conv's input is folded in. What a call computed becomes
 specs exactly as for Keras 3 (``harness.frameworks.keras``: its layers and
@@ -14,11 +14,9 @@ symbolic tensors and is listed as not checked.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
-from ...porting import ConvLayer, ScannedModel
+from ...porting import ConvLayer, ScannedModel, calls_caught
 from ..keras import conv_kinds, convolutions, refusals_raised, zero_pads
 
 IN_GRAPH = "called inside a tf.function (graph mode): call the model eagerly to check it"
@@ -29,29 +27,6 @@ def conv_layers(model) -> list:
     import tf_keras
 
     return [layer for layer in model._flatten_layers(include_self=False) if isinstance(layer, conv_kinds(tf_keras))]
-
-
-@contextlib.contextmanager
-def _calls_caught(record, kinds):
-    """``record(layer, inputs, outputs)`` for every call of a layer of ``kinds`` inside the block."""
-    owners = {next(c for c in kind.__mro__ if "call" in c.__dict__) for kind in kinds}
-    originals = {owner: owner.__dict__["call"] for owner in owners}
-
-    def wrapped(original):
-        def call(self, inputs, *args, **kwargs):
-            outputs = original(self, inputs, *args, **kwargs)
-            if isinstance(self, kinds):
-                record(self, inputs, outputs)
-            return outputs
-        return call
-
-    try:
-        for owner, original in originals.items():
-            owner.call = wrapped(original)
-        yield
-    finally:
-        for owner, original in originals.items():
-            owner.call = original
 
 
 def scan_tf_keras(model, example=None, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
@@ -75,7 +50,7 @@ def scan_tf_keras(model, example=None, *, name: str | None = None, fold_zero_pad
 
     kinds = conv_kinds(tf_keras) + (() if not fold_zero_padding else (
         tf_keras.layers.ZeroPadding1D, tf_keras.layers.ZeroPadding2D, tf_keras.layers.ZeroPadding3D))
-    with refusals_raised(tf_keras, name), _calls_caught(record, kinds):
+    with refusals_raised(tf_keras, name), calls_caught(kinds, "call", record):
         output = model(example, training=False)
     captured: list[ConvLayer] = []
     traced: set[int] = set()  # a tf.function may trace a layer more than once: listed once
