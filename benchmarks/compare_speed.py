@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from harness.porting.compare import compare
+from harness.porting.model_comparison import compare_models
 
 class Block(torch.nn.Module):
     """A ResNet basic block without normalisation: two 3x3 convs and the skip (a strided 1x1 conv when it shrinks)."""
@@ -74,7 +74,7 @@ def main():
     example = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32))
     timings = {}
     start = time.perf_counter()
-    result = compare(model, port, example, timings=timings)
+    result = compare_models(model, port, example, timings=timings)
     total = time.perf_counter() - start
     verdicts = {p.verdict for p in result.pairs}
     print(f"{len(result.pairs)} pairs ({', '.join(sorted(verdicts))}), torch {torch.__version__}, "

@@ -18,8 +18,8 @@ from .devices import CPU, PRECISIONS, Device
 from .inputs import holds_exactly, make_inputs, validate_inputs
 from .reference import reference
 from .spec import ConvSpec
-from .status import STATUSES, Status  # noqa: F401  (STATUSES: part of this module's API)
-from .tolerance import compare, error_bound
+from .status import Status
+from .tolerance import error_bound, judge
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
@@ -80,6 +80,7 @@ class CheckResult:
     seed: int | None
     outcomes: tuple[Outcome, ...]
     exact: bool = False  # integer data: every backend had to equal the reference exactly
+    expected: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)  # the reference
 
     @property
     def ok(self) -> bool:
@@ -126,7 +127,7 @@ def declares_crash(backend: str, spec: ConvSpec) -> bool:
     """Whether ``backend`` declares that ``spec`` kills its process (``Backend.crashes``)."""
     try:
         return get_backend(backend).crash(spec) is not None
-    except Exception:  # not installed or not importable: judge reports it
+    except Exception:  # not installed or not importable: check_backend reports it
         return False
 
 
@@ -152,16 +153,17 @@ def child_process(needed: bool):
         pool.join()
 
 
-def judge_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *, device: Device = CPU,
-                precision: str = "default") -> Outcome:
-    """``judge`` in ``pool``'s child process: a backend that kills it is an ``error``
+def check_backend_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *,
+                        device: Device = CPU, precision: str = "default") -> Outcome:
+    """``check_backend`` in ``pool``'s child process: a backend that kills it is an ``error``
     outcome ("crashed: ..."), and this process goes on. Where the backend declares
     the crash (its run dies, not its import) the outcome has the framework's version
     and the call it was running, both taken here; an undeclared crash may have
     been the import, so nothing is imported here to say more."""
     from pebble import ProcessExpired
 
-    future = pool.schedule(judge, (backend, spec, expected, bound, x, w, b), dict(device=device, precision=precision))
+    future = pool.schedule(check_backend, (backend, spec, expected, bound, x, w, b),
+                           dict(device=device, precision=precision))
     try:
         return future.result()
     except ProcessExpired as died:
@@ -175,9 +177,9 @@ def judge_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray, bound,
                        invocation=call, message=crash_message(backend, died.exitcode), expected=expected)
 
 
-def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *, device: Device = CPU,
-          precision: str = "default") -> Outcome:
-    """Run one backend and compare it with the reference; never raises. ``bound`` is an
+def check_backend(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *, device: Device = CPU,
+                  precision: str = "default") -> Outcome:
+    """Run one backend and judge its result against the reference; never raises. ``bound`` is an
     array, or ``Bounds`` (then a result computed as TF32 is judged by the TF32 bound,
     and says how far outside float32's it lies). On an accelerator each result is
     computed twice: two that differ bit for bit are noted as nondeterministic.
@@ -201,15 +203,15 @@ def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *,
     used = "" if used == spec.dtype else used
     bounds = bound if callable(bound) else (lambda precision="": bound)
     bound = bounds(used)
-    result = compare(expected, got, bound)
-    if not result.shape_ok:
-        return Outcome(**where, status=Status.SHAPE_MISMATCH, version=version, shape=tuple(np.shape(got)),
+    judgement = judge(expected, got, bound)
+    if not judgement.shape_ok:
+        return Outcome(**where, status=judgement.status, version=version, shape=tuple(np.shape(got)),
                        invocation=attempt.call, message=f"shape {tuple(np.shape(got))}, expected {expected.shape}",
                        expected=expected, precision=used)
-    failed = not result.within_bound
+    failed = not judgement.within_bound
     notes = []
     if used and not failed:
-        outside = compare(expected, got, bounds()).ratio
+        outside = judge(expected, got, bounds()).ratio
         notes.append(f"passes as {used.upper()}, {outside:.3g}x the {spec.dtype} bound")
     if device.accelerator:
         again = adapter.attempt(spec, x, w, b, device=device, precision=precision).result
@@ -217,10 +219,10 @@ def judge(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *,
             differ = float(np.max(np.abs(np.asarray(again, np.float64) - np.asarray(got, np.float64))))
             notes.append(f"nondeterministic: a second run differs by up to {differ:.3g}")
     return Outcome(
-        **where, status=Status.MISMATCH if failed else Status.PASS, version=version,
-        max_abs_error=result.max_abs_error, max_rel_error=result.max_rel_error, ratio=result.ratio,
-        worst_index=result.worst_index, shape=tuple(np.shape(got)), invocation=attempt.call,
-        message="; ".join(notes), precision=used, errors=result.errors if failed else None,
+        **where, status=judgement.status, version=version,
+        max_abs_error=judgement.max_abs_error, max_rel_error=judgement.max_rel_error, ratio=judgement.ratio,
+        worst_index=judgement.worst_index, shape=tuple(np.shape(got)), invocation=attempt.call,
+        message="; ".join(notes), precision=used, errors=judgement.errors if failed else None,
         bound=bound if failed else None, expected=expected if failed else None,
     )
 
@@ -251,10 +253,11 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
     modes = PRECISIONS if device.accelerator and spec.dtype == "float32" else ("default",)
     apart = {n: isolate if isolate is not None else declares_crash(n, spec) for n in names}
     with child_process(any(apart.values())) as pool:
-        outcomes = tuple(judge_apart(pool, n, spec, expected, bounds, x, w, b, device=device, precision=mode)
-                         if apart[n] else judge(n, spec, expected, bounds, x, w, b, device=device, precision=mode)
-                         for n in names for mode in modes)
-    return CheckResult(spec, seed, outcomes, exact)
+        outcomes = tuple(
+            check_backend_apart(pool, n, spec, expected, bounds, x, w, b, device=device, precision=mode)
+            if apart[n] else check_backend(n, spec, expected, bounds, x, w, b, device=device, precision=mode)
+            for n in names for mode in modes)
+    return CheckResult(spec, seed, outcomes, exact, expected)
 
 
 def reproduce_command(spec: ConvSpec, seed: int, exact: bool = False, *, backends: Iterable[str] = (),

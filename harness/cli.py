@@ -122,7 +122,7 @@ class Parser(argparse.ArgumentParser):
 def cmd_examples(args) -> int:
     from . import table
     from .check import check
-    from .examples import worked_examples
+    from .worked_examples import worked_examples
 
     failed = False
     for example in worked_examples():
@@ -278,7 +278,7 @@ def cmd_port(args) -> int:
 def cmd_compare(args) -> int:
     from .frameworks import loading_models
     from . import table
-    from .porting.compare import compare
+    from .porting.model_comparison import compare_models
     from .targets import build_target, find_target
 
     with loading_models():
@@ -291,7 +291,7 @@ def cmd_compare(args) -> int:
     from .porting import UnsupportedModel
 
     try:
-        result = compare(source, target, example, target_layout=args.target_layout)
+        result = compare_models(source, target, example, target_layout=args.target_layout)
     except UnsupportedModel as exc:
         raise UsageError(str(exc)) from None
     print(table.comparison(result))

@@ -32,7 +32,7 @@ from .layouts import (
 )
 from .reference import reference
 from .spec import ConvSpec, same_padding
-from .tolerance import compare, error_bound, where_errors_sit
+from .tolerance import error_bound, judge, where_errors_sit
 
 NO_MISTAKE = "no mistake found"
 
@@ -310,7 +310,7 @@ VOCABULARY = tuple(h.name for h in HYPOTHESES)
 
 
 def _ratio(observed: np.ndarray, expected: np.ndarray, bound: np.ndarray) -> float:
-    return compare(expected, observed, bound).ratio
+    return judge(expected, observed, bound).ratio
 
 
 def validate_observed(spec: ConvSpec, observed) -> np.ndarray:

@@ -17,15 +17,16 @@ from .backends import Unsupported, input_gradient, run_backend
 from .backends.base import NoForm
 from .dtypes import to_float64
 from .layouts import (
+    bias_shape,
     channels_first_layout,
     channels_last_layout,
     to_channels_first_axes,
     to_channels_last_axes,
 )
-from .reference import NUMPY_PAD_MODES, reference
-from .spec import ConvSpec
+from .reference import NUMPY_PAD_MODES
+from .spec import ConvSpec, layout_of
 from .status import Status
-from .tolerance import compare, error_bound
+from .tolerance import error_bound, judge, judge_against_reference
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +64,7 @@ def _single(run: Run, back: Callable[[np.ndarray], np.ndarray]) -> Rewrite:
 
 def _add_unit_axis(spec: ConvSpec, x, w, b) -> Rewrite:
     """conv{r}d as conv{r+1}d with a leading spatial axis of size 1."""
-    layout = {"NCW": "NCHW", "NWC": "NHWC", "NCHW": "NCDHW", "NHWC": "NDHWC"}[spec.layout]
+    layout = layout_of(spec.rank + 1, spec.channels_last)
     padding = spec.padding if spec.padding in ("valid", "same") else ((0, 0), *spec.explicit_padding)
     lifted = spec.replace(
         layout=layout, spatial=(1, *spec.spatial), kernel=(1, *spec.kernel), stride=(1, *spec.stride),
@@ -163,8 +164,7 @@ def _plus_bias(spec: ConvSpec, b) -> Callable[[np.ndarray], np.ndarray]:
     """What adds the bias ``b`` (None: nothing) to an output in ``spec.layout``, in float64."""
     if b is None:
         return lambda y: y
-    shape = [1] * (spec.rank + 2)
-    shape[spec.layout.index("C")] = spec.out_channels
+    shape = bias_shape(spec.layout, spec.out_channels)
     return lambda y: y.astype(np.float64) + b.astype(np.float64).reshape(shape)
 
 
@@ -227,8 +227,8 @@ class IdentityOutcome:
 
 
 def check_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b=None) -> IdentityOutcome:
-    """Run both sides of ``identity`` in ``backend`` and compare them under twice
-    the bound; for a mismatch, compare each side with the reference too."""
+    """Run both sides of ``identity`` in ``backend`` and judge one against the other under
+    twice the bound; for a mismatch, judge each side against the reference too."""
     rewrite = identity.rewrite(spec, x, w, b)
     try:
         direct = run_backend(backend, spec, x, w, b)
@@ -237,14 +237,14 @@ def check_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b=Non
         return IdentityOutcome(identity.name, backend, Status.UNSUPPORTED, message=str(exc))
     direct, other = to_float64(direct), to_float64(rewrite.combine(outputs))
     bound = error_bound(spec, x, w, b)
-    between = compare(direct, other, 2 * bound)
+    between = judge(direct, other, 2 * bound)
     if not between.shape_ok:
         return IdentityOutcome(identity.name, backend, Status.MISMATCH, float("inf"),
                                f"shapes {direct.shape} and {other.shape}")
     if between.within_bound:
         return IdentityOutcome(identity.name, backend, Status.PASS, between.ratio)
-    expected = reference(spec, x, w, b)
-    sides = {side: compare(expected, y, bound).ratio for side, y in (("spec", direct), ("rewrite", other))}
+    sides = {side: judge_against_reference(spec, x, w, b, y).ratio
+             for side, y in (("spec", direct), ("rewrite", other))}
     worst = between.worst_index
     against = ", ".join(f"{side} side {r:.3g} x" for side, r in sides.items())
     return IdentityOutcome(

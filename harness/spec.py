@@ -18,6 +18,11 @@ PADDING_KINDS = ("valid", "same", "causal")
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
+def layout_of(rank: int, channels_last: bool) -> str:
+    """The layout of ``rank`` spatial axes with the channels first or last: ``layout_of(2, True)`` is "NHWC"."""
+    return LAYOUTS[2 * (rank - 1) + channels_last]
+
+
 def _fail(field: str, value: Any, rule: str) -> ValueError:
     return ValueError(f"{field}={value!r}: {rule}")
 

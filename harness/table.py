@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .check import CheckResult
-from .porting.compare import final_output_text
+from .porting.model_comparison import final_output_text
 from .status import Status
 
 

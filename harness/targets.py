@@ -46,11 +46,6 @@ def build_target(build, input_shape: tuple[int, ...] | None = None):
     return model, example
 
 
-def load_target(target: str, input_shape: tuple[int, ...] | None = None):
-    """``(model, example)`` from ``module:callable`` or ``path/to/file.py:callable``."""
-    return build_target(find_target(target), input_shape)
-
-
 def _example(model, shape: tuple[int, ...]):
     data = np.random.default_rng(0).uniform(-1.0, 1.0, size=shape).astype(np.float32)
     from .porting import model_kind

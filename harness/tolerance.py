@@ -1,4 +1,4 @@
-"""The error bound each backend is held to, and the comparison against it.
+"""The error bound each backend is held to, and the judgement of a result against it.
 
 For an output element y = sum_i x_i*w_i (+ b) of K products, recursive
 summation in a format with machine epsilon eps is off by at most about
@@ -43,9 +43,10 @@ import dataclasses
 import numpy as np
 
 from .dtypes import eps, tiny, to_float64
-from .layouts import from_channels_first, to_channels_first
-from .reference import convolve
+from .layouts import bias_shape, to_channels_first
+from .reference import convolve, reference
 from .spec import ConvSpec
+from .status import Status
 
 C = 2.0
 
@@ -57,22 +58,34 @@ INPUT_ROUNDING = {"tf32": 2.0 ** -10}
 def error_bound(spec: ConvSpec, x, w, b=None, *, precision: str | None = None) -> np.ndarray:
     """Per-element bound on |backend - reference|, in ``spec.layout``. ``precision``
     "tf32" (float32 specs) allows for the inputs rounded to TF32 before the products."""
-    rounding = INPUT_ROUNDING.get(precision, 0.0)
+    rounding = input_rounding(spec, precision)
+    products = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)))  # |x| conv |w|
+    bias = 0.0 if b is None else np.abs(to_float64(b)).reshape(bias_shape(spec.layout, spec.out_channels))
+    return sum_bound(spec.reduction_length, products, spec.dtype, rounding, added=bias)
+
+
+def input_rounding(spec: ConvSpec, precision: str | None) -> float:
+    """The relative rounding of the inputs before their products at ``precision``
+    (None or the spec's dtype: none)."""
     if precision and precision not in INPUT_ROUNDING and precision != spec.dtype:
         raise ValueError(f"precision={precision!r}: must be one of {', '.join(['float32', *INPUT_ROUNDING])}")
-    products = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)))  # |x| conv |w|
-    magnitude = products if b is None else products + from_channels_first(
-        np.abs(to_float64(b)).reshape(1, -1, *([1] * spec.rank)), spec.channels_last)
-    float_bound = (C * spec.reduction_length + 1) * (eps(spec.dtype) * magnitude + tiny(spec.dtype))
+    return INPUT_ROUNDING.get(precision, 0.0)
+
+
+def sum_bound(length: int, products: np.ndarray, dtype: str, rounding: float = 0.0, *, added=0.0) -> np.ndarray:
+    """The bound above for sums of at most ``length`` products, elementwise: ``products``
+    the sums of the products' absolute values, ``added`` those of terms added unmultiplied
+    (the bias), ``rounding`` the inputs' relative rounding before their products."""
+    float_bound = (C * length + 1) * (eps(dtype) * (products + added) + tiny(dtype))
     if not rounding:
         return float_bound
-    grown = (C * spec.reduction_length + 1) * eps(spec.dtype) * ((1 + rounding) ** 2 - 1) * products
+    grown = (C * length + 1) * eps(dtype) * ((1 + rounding) ** 2 - 1) * products
     return float_bound + grown + (2 * rounding + rounding ** 2) * products
 
 
 @dataclasses.dataclass(frozen=True)
-class Comparison:
-    """How far a backend's result lies from the reference."""
+class Judgement:
+    """How far a result lies from the reference, against the bound."""
 
     shape_ok: bool
     max_abs_error: float
@@ -86,23 +99,35 @@ class Comparison:
         """Whether the shapes agree and every element lies within its bound."""
         return self.shape_ok and self.ratio <= 1.0
 
+    @property
+    def status(self) -> Status:
+        """The verdict: a pass, a mismatch, or a shape mismatch."""
+        if not self.shape_ok:
+            return Status.SHAPE_MISMATCH
+        return Status.PASS if self.within_bound else Status.MISMATCH
 
-def compare(expected: np.ndarray, got, bound: np.ndarray) -> Comparison:
-    """Compare a result with the float64 reference under ``bound``.
+
+def judge(expected: np.ndarray, got, bound: np.ndarray) -> Judgement:
+    """Judge a result against the float64 reference ``expected`` under ``bound``.
 
     A NaN or infinity in ``got`` counts as an infinite error.
     """
     got = to_float64(got)
     if got.shape != expected.shape:
-        return Comparison(False, float("inf"), float("inf"), float("inf"), None)
+        return Judgement(False, float("inf"), float("inf"), float("inf"), None)
     if expected.size == 0:
-        return Comparison(True, 0.0, 0.0, 0.0, None)
+        return Judgement(True, 0.0, 0.0, 0.0, None)
     error = absolute_error(expected, got)
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.where(error == 0, 0.0, error / np.abs(expected))
     worst = worst_element(error, bound)
-    return Comparison(True, float(error.max()), float(relative.max()), float(error_ratios(error, bound)[worst]),
-                      worst, error)
+    return Judgement(True, float(error.max()), float(relative.max()), float(error_ratios(error, bound)[worst]),
+                     worst, error)
+
+
+def judge_against_reference(spec: ConvSpec, x, w, b, got) -> Judgement:
+    """Judge ``got`` against the float64 reference of ``spec`` on ``x, w, b`` under its error bound."""
+    return judge(reference(spec, x, w, b), got, error_bound(spec, x, w, b))
 
 
 def absolute_error(expected, got):

@@ -7,7 +7,7 @@ import pytest
 
 from harness import available_backends
 from harness.check import CheckResult, reproduce_command
-from harness.tolerance import compare
+from harness.tolerance import judge
 from known_failures import known_failure
 
 FRAMEWORK_BACKENDS = tuple(b for b in available_backends() if b != "numpy")
@@ -52,7 +52,7 @@ def assert_all_agree(result: CheckResult) -> None:
 def assert_equivalent(a, b, bound, what: str) -> None:
     """Two results of one convolution, each within ``bound`` of the truth, differ by at most 2*bound."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    result = compare(a, b, 2 * bound)
+    result = judge(a, b, 2 * bound)
     assert result.shape_ok, f"{what}: shapes {a.shape} and {b.shape}"
     worst = result.worst_index
     assert result.within_bound, (

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.porting.compare import compare
+from harness.porting.model_comparison import compare_models
 from helpers import IMPORTS_TENSORFLOW
 
 pytestmark = IMPORTS_TENSORFLOW
@@ -92,7 +92,7 @@ EXAMPLE = np.random.default_rng(0).uniform(-1, 1, (2, 3, 16, 16)).astype(np.floa
 
 def test_a_correct_port_agrees_at_every_pair_however_its_padding_is_written(keras):
     model = net()
-    result = compare(model, keras_port(keras, model), torch.from_numpy(EXAMPLE))
+    result = compare_models(model, keras_port(keras, model), torch.from_numpy(EXAMPLE))
     assert [(p.source, p.target, p.verdict) for p in result.pairs] == [
         (f"conv{i}", f"conv{i}", "agree") for i in range(1, 5)]
     assert result.agree and result.first_divergence is None
@@ -118,7 +118,7 @@ def test_an_injected_mistake_is_the_first_divergence_with_its_name(request, port
                                                                     differences, weights, named):
     build, needed = PORTS[port]
     model = net()
-    result = compare(model, build(request, model, mistake, layer), torch.from_numpy(EXAMPLE))
+    result = compare_models(model, build(request, model, mistake, layer), torch.from_numpy(EXAMPLE))
     first = result.first_divergence
     assert (first.source, first.target, first.verdict) == (layer, layer, verdict), [p.to_dict() for p in result.pairs]
     assert first.spec_differences == differences and first.weights == weights
@@ -156,7 +156,7 @@ def test_a_keras_model_compared_with_its_pytorch_port(keras):
             conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(kernel.transpose(2, 1, 0))))
             conv.bias.copy_(torch.from_numpy(bias))
     example = np.random.default_rng(3).uniform(-1, 1, (1, 12, 3)).astype(np.float32)
-    result = compare(source, port, example)
+    result = compare_models(source, port, example)
     assert [p.verdict for p in result.pairs] == ["agree", "agree"], [p.to_dict() for p in result.pairs]
     assert result.final_output["source_shape"] == [1, 6, 2] and result.final_output["max_abs_error"] < 1e-5
 
@@ -168,7 +168,7 @@ def test_unpaired_layers_are_listed_and_pairing_goes_on(keras):
     x = keras.layers.Conv2D(8, 1, name="extra")(x)  # where the source has its depthwise conv2
     x = keras.layers.Conv2D(16, 3, padding="same", name="conv3")(x)
     port = keras.Model(inputs, keras.layers.Conv2D(4, 1, name="conv4")(x))
-    result = compare(model, port, torch.from_numpy(EXAMPLE))
+    result = compare_models(model, port, torch.from_numpy(EXAMPLE))
     verdicts = [(p.source, p.target, p.verdict) for p in result.pairs]
     # the weights differ everywhere: this port was never given the source's
     assert verdicts == [("conv1", "conv1", "differs"), (None, "extra", "unpaired"), ("conv2", None, "unpaired"),
@@ -199,7 +199,7 @@ def test_parallel_branches_pair_whatever_order_each_model_runs_them(keras):
     port = keras.Model(inputs, keras.layers.Add()([main, down(inputs)]))
     for layer, conv in ((a, model.a), (down, model.down)):
         layer.set_weights([conv.weight.detach().numpy().transpose(2, 3, 1, 0), conv.bias.detach().numpy()])
-    result = compare(model, port, torch.from_numpy(EXAMPLE))
+    result = compare_models(model, port, torch.from_numpy(EXAMPLE))
     assert [(p.source, p.target, p.verdict) for p in result.pairs] == [("down", "down", "agree"), ("a", "a", "agree")]
 
 
@@ -284,7 +284,7 @@ def flax_port(nnx, model, mistake=None, layer=None):
 
 def test_a_correct_flax_port_agrees_at_every_pair(nnx):
     model = net()
-    result = compare(model, flax_port(nnx, model), torch.from_numpy(EXAMPLE))
+    result = compare_models(model, flax_port(nnx, model), torch.from_numpy(EXAMPLE))
     assert [(p.source, p.target, p.verdict) for p in result.pairs] == [
         (f"conv{i}", f"conv{i}", "agree") for i in range(1, 5)], [p.to_dict() for p in result.pairs]
     assert result.final_output["target_shape"] == [2, 4, 8, 8] and result.final_output["max_abs_error"] < 1e-4
@@ -312,7 +312,7 @@ def test_a_flax_conv_transpose_port_agrees_only_with_its_kernel_transposed(nnx, 
     port.kernel[...] = w.transpose(2, 3, 1, 0) if transpose_kernel else w.transpose(2, 3, 0, 1)
     port.bias[...] = model.up.bias.detach().numpy()
     example = np.random.default_rng(5).uniform(-1, 1, (2, 4, 5, 5)).astype(np.float32)
-    result = compare(model, port, torch.from_numpy(example))
+    result = compare_models(model, port, torch.from_numpy(example))
     (pair,) = result.pairs
     assert (pair.verdict, pair.weights, pair.spec_differences) == (verdict, weights, ()), pair
 
@@ -348,11 +348,11 @@ def test_a_flax_model_as_the_source_and_its_pytorch_port(nnx):
     model = net()
     source = flax_port(nnx, model)
     example = np.ascontiguousarray(EXAMPLE.transpose(0, 2, 3, 1))
-    result = compare(source, model, example)
+    result = compare_models(source, model, example)
     assert [(p.source, p.target, p.verdict) for p in result.pairs] == [
         (f"conv{i}", f"conv{i}", "agree") for i in range(1, 5)], [p.to_dict() for p in result.pairs]
     assert result.final_output["source_shape"] == [2, 8, 8, 4] and result.final_output["max_abs_error"] < 1e-4
-    flipped = compare(flax_port(nnx, model, "flipped_kernel", "conv3"), model, example).first_divergence
+    flipped = compare_models(flax_port(nnx, model, "flipped_kernel", "conv3"), model, example).first_divergence
     assert (flipped.source, flipped.weights) == ("conv3", "flipped_kernel")
     assert "torch.nn.functional.conv2d(" in flipped.call
 
@@ -382,6 +382,6 @@ def test_a_flax_port_that_pads_with_jnp_pad_agrees(nnx):
         def forward(self, x):
             return self.conv1(x)
 
-    result = compare(First(), port, torch.from_numpy(EXAMPLE))
+    result = compare_models(First(), port, torch.from_numpy(EXAMPLE))
     assert [(p.source, p.target, p.verdict) for p in result.pairs] == [("conv1", "conv1", "agree")], \
         [p.to_dict() for p in result.pairs]

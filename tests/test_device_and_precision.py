@@ -14,7 +14,7 @@ import pytest
 from harness import ConvSpec, check
 from harness.backends import REGISTRY, Entry, get_backend
 from harness import calls
-from harness.check import judge
+from harness.check import check_backend
 from harness.devices import Device
 from harness.inputs import make_inputs
 from harness.reference import reference
@@ -81,7 +81,7 @@ def test_float32_mode_sets_the_frameworks_switch_for_the_call_shows_it_and_puts_
     for module in ("harness.backends.base", "harness.frameworks.jax.adapter"):
         monkeypatch.setattr(f"{module}.applied", spied)
     x, w, b = make_inputs(SPEC, 0)
-    outcome = judge(backend, SPEC, reference(SPEC, x, w, b), error_bound(SPEC, x, w, b), x, w, b,
+    outcome = check_backend(backend, SPEC, reference(SPEC, x, w, b), error_bound(SPEC, x, w, b), x, w, b,
                     precision="float32")
     assert outcome.backend == f"{backend}[float32]" and outcome.status == "pass", outcome
     assert line in outcome.invocation.standalone()

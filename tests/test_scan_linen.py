@@ -13,7 +13,7 @@ import pytest
 
 from harness.cli import main
 from harness.porting import check_model, model_kind, scan
-from harness.porting.compare import compare
+from harness.porting.model_comparison import compare_models
 from helpers import assert_every_layer_agrees, assert_mistake_found
 from test_compare import MISTAKES, kernel
 
@@ -105,7 +105,7 @@ def channels_last(x: np.ndarray) -> np.ndarray:
 
 def test_a_linen_port_through_a_jitting_wrapper_agrees_at_every_pair():
     model = net()
-    result = compare(model, linen_port(model), torch.from_numpy(EXAMPLE))
+    result = compare_models(model, linen_port(model), torch.from_numpy(EXAMPLE))
     assert [(p.source, p.target, p.verdict) for p in result.pairs] == [
         (f"conv{i}", f"conv{i}", "agree") for i in range(1, 5)], [p.to_dict() for p in result.pairs]
     assert result.final_output["target_shape"] == [2, 4, 17, 17] and result.final_output["max_abs_error"] < 1e-4
@@ -121,7 +121,7 @@ LINEN_MISTAKES = [(m, "conv3" if m == "missing_bias" else layer, verdict, differ
 def test_an_injected_mistake_in_a_linen_port_is_found_at_its_layer(mistake, layer, verdict, differences, weights,
                                                                     named):
     model = net()
-    result = compare(model, linen_port(model, mistake, layer), torch.from_numpy(EXAMPLE))
+    result = compare_models(model, linen_port(model, mistake, layer), torch.from_numpy(EXAMPLE))
     assert_mistake_found(result, layer, verdict, differences, weights, named)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from harness.cli import main
 from harness.porting import check_model, scan
-from harness.porting.compare import compare
+from harness.porting.model_comparison import compare_models
 from helpers import IMPORTS_TENSORFLOW, assert_every_layer_agrees, assert_mistake_found
 from test_compare import EXAMPLE, MISTAKES, kernel, keras_port, net
 
@@ -65,7 +65,7 @@ PORTS = {"functional": keras_port, "subclassed": subclassed_port}
 def test_a_tf_keras_port_agrees_at_every_pair(tf_keras, form):
     model = net()
     port = PORTS[form](tf_keras, model)
-    result = compare(model, port, torch.from_numpy(EXAMPLE))
+    result = compare_models(model, port, torch.from_numpy(EXAMPLE))
     assert [(p.source, p.target, p.verdict) for p in result.pairs] == [
         (f"conv{i}", f"conv{i}", "agree") for i in range(1, 5)], [p.to_dict() for p in result.pairs]
     assert result.target_scan.framework == "tf_keras"
@@ -77,7 +77,7 @@ def test_a_tf_keras_port_agrees_at_every_pair(tf_keras, form):
 def test_an_injected_mistake_in_a_tf_keras_port_is_found_at_its_layer(tf_keras, form, mistake, layer, verdict,
                                                                       differences, weights, named):
     model = net()
-    result = compare(model, PORTS[form](tf_keras, model, mistake, layer), torch.from_numpy(EXAMPLE))
+    result = compare_models(model, PORTS[form](tf_keras, model, mistake, layer), torch.from_numpy(EXAMPLE))
     assert_mistake_found(result, layer, verdict, differences, weights, named)
 
 

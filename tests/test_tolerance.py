@@ -1,11 +1,11 @@
-"""Meta tests: the comparison can fail, and fails for the right reasons."""
+"""Meta tests: the judgement against the bound can fail, and fails for the right reasons."""
 
 import numpy as np
 import pytest
 
 from harness import ConvSpec, make_inputs, reference
 from harness.dtypes import eps
-from harness.tolerance import C, compare, error_bound
+from harness.tolerance import C, error_bound, judge, judge_against_reference
 
 SPEC = ConvSpec(layout="NCHW", in_channels=3, out_channels=2, spatial=6, kernel=3, bias=True)
 
@@ -36,7 +36,7 @@ def test_a_float16_result_among_subnormals_is_held_to_their_spacing():
 
 def test_exact_result_passes_with_ratio_zero():
     expected, bound = setup()
-    result = compare(expected, expected.copy(), bound)
+    result = judge(expected, expected.copy(), bound)
     assert result.within_bound and result.ratio == 0 and result.max_abs_error == 0
 
 
@@ -44,7 +44,7 @@ def test_an_error_just_over_the_bound_fails_at_that_element():
     expected, bound = setup()
     got = expected.copy()
     got[0, 1, 2, 3] += 1.5 * bound[0, 1, 2, 3]
-    result = compare(expected, got, bound)
+    result = judge(expected, got, bound)
     assert not result.within_bound
     assert result.worst_index == (0, 1, 2, 3)
     assert np.isclose(result.ratio, 1.5)
@@ -52,7 +52,7 @@ def test_an_error_just_over_the_bound_fails_at_that_element():
 
 def test_an_error_within_the_bound_passes():
     expected, bound = setup()
-    result = compare(expected, expected + 0.5 * bound, bound)
+    result = judge(expected, expected + 0.5 * bound, bound)
     assert result.within_bound and np.isclose(result.ratio, 0.5)
 
 
@@ -61,19 +61,35 @@ def test_nan_and_inf_fail():
     for bad in (np.nan, np.inf):
         got = expected.copy()
         got[0, 0, 0, 0] = bad
-        assert not compare(expected, got, bound).within_bound
+        assert not judge(expected, got, bound).within_bound
 
 
 def test_a_wrong_shape_fails():
     expected, bound = setup()
-    assert not compare(expected, expected[:, :1], bound).within_bound
+    assert not judge(expected, expected[:, :1], bound).within_bound
+
+
+def test_the_status_names_a_pass_a_mismatch_and_a_shape_mismatch():
+    expected, bound = setup()
+    assert judge(expected, expected + 0.5 * bound, bound).status == "pass"
+    assert judge(expected, expected + 2 * bound, bound).status == "mismatch"
+    assert judge(expected, expected[:, :1], bound).status == "shape_mismatch"
+
+
+def test_judged_against_the_reference_a_hand_computed_result_passes_and_one_off_by_one_fails():
+    # one window of a 1x1x3 input under a 1x1x3 kernel plus bias: 1*4 + 2*5 + 3*6 + 0.5 = 32.5
+    spec = ConvSpec(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=3, bias=True, dtype="float64")
+    x, w, b = np.array([[[1.0, 2.0, 3.0]]]), np.array([[[4.0, 5.0, 6.0]]]), np.array([0.5])
+    assert judge_against_reference(spec, x, w, b, np.array([[[32.5]]])).within_bound
+    missed = judge_against_reference(spec, x, w, b, np.array([[[31.5]]]))
+    assert not missed.within_bound and missed.max_abs_error == 1.0
 
 
 def test_any_error_where_the_bound_is_zero_fails():
     expected = np.zeros((1, 1, 2))
     bound = np.zeros((1, 1, 2))
-    assert compare(expected, expected.copy(), bound).within_bound
-    assert not compare(expected, expected + 1e-300, bound).within_bound
+    assert judge(expected, expected.copy(), bound).within_bound
+    assert not judge(expected, expected + 1e-300, bound).within_bound
 
 
 def test_half_precision_bound_is_wider_by_the_eps_ratio():
@@ -135,7 +151,7 @@ def tf32_like(spec, x, w, b, bits=10, nearest=False):
 @pytest.mark.parametrize("nearest", [False, True], ids=["truncated", "nearest"])
 def test_a_tf32_result_passes_the_tf32_bound(spec, nearest):
     x, w, b = make_inputs(spec, seed=3)
-    result = compare(reference(spec, x, w, b), tf32_like(spec, x, w, b, nearest=nearest),
+    result = judge(reference(spec, x, w, b), tf32_like(spec, x, w, b, nearest=nearest),
                      error_bound(spec, x, w, b, precision="tf32"))
     assert result.within_bound, result.ratio
 
@@ -149,10 +165,10 @@ def test_tf32_at_its_worst_passes_as_tf32_far_outside_float32_and_coarser_roundi
         x, w, b = (np.abs(a) for a in make_inputs(spec, seed=3))
         expected = reference(spec, x, w, b)
         tf32 = tf32_like(spec, x, w, b)
-        assert compare(expected, tf32, error_bound(spec, x, w, b, precision="tf32")).within_bound
-        assert compare(expected, tf32, error_bound(spec, x, w, b)).ratio > outside
+        assert judge(expected, tf32, error_bound(spec, x, w, b, precision="tf32")).within_bound
+        assert judge(expected, tf32, error_bound(spec, x, w, b)).ratio > outside
         coarse = tf32_like(spec, x, w, b, bits=7)
-        assert not compare(expected, coarse, error_bound(spec, x, w, b, precision="tf32")).within_bound
+        assert not judge(expected, coarse, error_bound(spec, x, w, b, precision="tf32")).within_bound
 
 
 def test_the_tf32_bound_follows_the_stated_formula():

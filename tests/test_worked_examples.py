@@ -5,7 +5,7 @@ import pytest
 
 from harness import reference, run_backend
 from harness.check import check
-from harness.examples import worked_examples
+from harness.worked_examples import worked_examples
 from harness.tolerance import error_bound
 from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, assert_all_agree, assert_close_to_stated, assert_equivalent
 

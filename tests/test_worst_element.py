@@ -1,12 +1,12 @@
 """One worst element everywhere: the largest |error| / bound, the first in C order
-among equals, for the comparison (checks, records), the reproducer's script and
+among equals, for the judgement (checks, records), the reproducer's script and
 the report's heat map."""
 
 import numpy as np
 
 from harness.report.heatmap import heat_map
 from harness.reproducer import WORST_ELEMENT
-from harness.tolerance import compare, worst_element
+from harness.tolerance import judge, worst_element
 
 # by hand: the largest absolute error (3.0 at (0, 0, 0)) is 1.5 x its bound of 2.0, while the
 # error of 0.5 at (0, 1, 1) is 5 x its bound of 0.1, and so is 1.0 at (0, 1, 2) against 0.2: a tie
@@ -16,7 +16,7 @@ BOUND = np.array([[[2.0, 1.0, 1.0], [1.0, 0.1, 0.2]]])
 
 
 def test_the_worst_element_is_the_largest_error_over_bound_not_the_largest_error():
-    result = compare(EXPECTED, GOT, BOUND)
+    result = judge(EXPECTED, GOT, BOUND)
     assert result.max_abs_error == 3.0 and np.unravel_index(np.argmax(GOT), GOT.shape) == (0, 0, 0)
     assert result.worst_index == (0, 1, 1) and result.ratio == 5.0
 
@@ -38,11 +38,11 @@ def test_the_reproducer_script_finds_the_same_worst_element_with_the_same_code()
     namespace = {"np": np}
     exec("\n".join(WORST_ELEMENT), namespace)
     error = namespace["absolute_error"](EXPECTED, GOT)
-    assert namespace["worst_element"](error, BOUND) == compare(EXPECTED, GOT, BOUND).worst_index == (0, 1, 1)
+    assert namespace["worst_element"](error, BOUND) == judge(EXPECTED, GOT, BOUND).worst_index == (0, 1, 1)
     nan = GOT.copy()
     nan[0, 1, 0] = np.nan  # counts as an infinite error, in the script as in the harness
     assert namespace["worst_element"](namespace["absolute_error"](EXPECTED, nan), BOUND) == (0, 1, 0)
-    assert compare(EXPECTED, nan, BOUND).worst_index == (0, 1, 0)
+    assert judge(EXPECTED, nan, BOUND).worst_index == (0, 1, 0)
 
 
 def test_the_heat_map_draws_the_slice_of_the_worst_element_first():

@@ -132,14 +132,14 @@ def resolve_backends(names: Iterable[str] | None) -> tuple[str, ...]:
     return names
 
 
-def execute(name: str, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Rendered]:
+def run_with_call(name: str, spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, Rendered]:
     """Run one backend; the result in ``spec.layout`` and the call it made."""
     return get_backend(name).run(spec, x, w, b)
 
 
 def run_backend(name: str, spec: ConvSpec, x, w, b=None) -> np.ndarray:
     """Run one backend; the result in ``spec.layout`` as a NumPy array."""
-    return execute(name, spec, x, w, b)[0]
+    return run_with_call(name, spec, x, w, b)[0]
 
 
 def input_gradient(name: str, spec: ConvSpec, w, cotangent) -> np.ndarray:
@@ -159,5 +159,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "REGISTRY", "Backend", "Refusal", "Rendered", "Unsupported",
-    "available_backends", "get_backend", "register", "resolve_backends", "execute", "run_backend", "input_gradient",
+    "available_backends", "get_backend", "register", "resolve_backends", "run_with_call", "run_backend",
+    "input_gradient",
 ]

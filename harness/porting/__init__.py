@@ -21,10 +21,7 @@ import numpy as np
 
 from ..check import CheckResult, Outcome, check
 from ..spec import ConvSpec
-from ..status import Status
-from ..tolerance import compare as compare_to_bound  # not `compare`: harness.porting.compare is a module
-from ..tolerance import error_bound
-from ..reference import reference
+from ..tolerance import judge_against_reference
 
 
 class CannotRunHere(ValueError):
@@ -178,15 +175,14 @@ def supported_kinds() -> str:
 
 def model_outcome(layer: ConvLayer, label: str) -> Outcome:
     """The model's own layer output judged like a backend's."""
-    expected = reference(layer.spec, *layer.inputs)
-    result = compare_to_bound(expected, layer.output, error_bound(layer.spec, *layer.inputs))
+    judgement = judge_against_reference(layer.spec, *layer.inputs, layer.output)
     shape = tuple(np.shape(layer.output))
-    if not result.shape_ok:
-        return Outcome(backend=label, status=Status.SHAPE_MISMATCH, shape=shape,
-                       message=f"shape {shape}, expected {expected.shape}")
-    return Outcome(backend=label, status=Status.PASS if result.within_bound else Status.MISMATCH,
-                   max_abs_error=result.max_abs_error, max_rel_error=result.max_rel_error, ratio=result.ratio,
-                   worst_index=result.worst_index, shape=shape)
+    if not judgement.shape_ok:
+        return Outcome(backend=label, status=judgement.status, shape=shape,
+                       message=f"shape {shape}, expected {layer.spec.output_shape}")
+    return Outcome(backend=label, status=judgement.status, max_abs_error=judgement.max_abs_error,
+                   max_rel_error=judgement.max_rel_error, ratio=judgement.ratio, worst_index=judgement.worst_index,
+                   shape=shape)
 
 
 def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *, progress=None,
@@ -231,6 +227,6 @@ def write_records(path, scanned: ScannedModel, results: list[LayerResult]) -> No
                 folder.mkdir(parents=True, exist_ok=True)
                 saved = folder / f"{scanned.name}-{index}.npz"
                 arrays = {k: v for k, v in zip("xwb", r.layer.inputs) if v is not None}
-                np.savez_compressed(saved, expected=reference(r.layer.spec, *r.layer.inputs), **arrays)
+                np.savez_compressed(saved, expected=r.result.expected, **arrays)
                 inputs_file = saved.relative_to(path.parent).as_posix()
             writer.write(layer_records(scanned.name, index, r.layer, r.result, env, inputs_file))

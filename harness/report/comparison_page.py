@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable
 
-from ..porting.compare import final_output_text
+from ..porting.model_comparison import final_output_text
 
 VERDICT_CSS = {"agree": "pass", "differs": "mismatch", "input_differs": "mismatch", "unpaired": "unsupported"}
 

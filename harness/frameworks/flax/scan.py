@@ -27,7 +27,7 @@ import numpy as np
 from .adapter import NATIVE_MODES, flax_mode_pads
 from ...dtypes import numpy_dtype
 from ...layouts import weight_from_spatial_first as conv_weight
-from ...spec import LAYOUTS, ConvSpec, transposed_from_dilated_input_padding
+from ...spec import ConvSpec, layout_of, transposed_from_dilated_input_padding
 from ...porting import ConvLayer, ScannedModel, calls_caught
 
 MODES = {mode: name for name, mode in NATIVE_MODES.items()}  # 'CIRCULAR' -> 'circular'
@@ -63,7 +63,7 @@ def conv_spec(x_shape: tuple[int, ...], dtype: str, *, transposed: bool, in_chan
     (batch, *spatial, channels) input; ``padding`` as ``canonicalize_padding`` gives it."""
     rank = len(kernel_size)
     strides, dilation = _per_axis(strides, rank), _per_axis(dilation, rank)
-    common = dict(layout=LAYOUTS[2 * (rank - 1) + 1], batch=x_shape[0], in_channels=in_channels,
+    common = dict(layout=layout_of(rank, channels_last=True), batch=x_shape[0], in_channels=in_channels,
                   out_channels=out_channels, spatial=tuple(x_shape[1:-1]), kernel=tuple(kernel_size),
                   stride=strides, dilation=dilation, bias=bias, dtype=dtype)
     if transposed:

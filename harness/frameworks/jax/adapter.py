@@ -28,6 +28,7 @@ import numpy as np
 
 from ...calls import Item, Setting, Step, Var, applied, call, run_steps
 from ...devices import Device
+from ...layouts import bias_shape
 from ...reference import NUMPY_PAD_MODES
 from ...spec import ConvSpec
 from ...backends.base import Backend, Crash, NoForm, tensor_names
@@ -231,9 +232,7 @@ class Jax(Backend):
     def bias(self, spec: ConvSpec, layout: str) -> tuple[Step, ...]:
         if not spec.bias:
             return ()
-        shape = [1] * (spec.rank + 2)
-        shape[layout.index("C")] = spec.out_channels
-        return (Step("b", call("jax.numpy.reshape", Var("b"), tuple(shape))),
+        return (Step("b", call("jax.numpy.reshape", Var("b"), bias_shape(layout, spec.out_channels))),
                 Step("y", call("jax.numpy.add", Var("y"), Var("b"))))
 
     def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:

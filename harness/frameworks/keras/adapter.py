@@ -29,6 +29,7 @@ from ...calls import Ref, Step, Var, call
 from ...layouts import weight_to_spatial_first_axes
 from ...spec import ConvSpec
 from ...backends.base import Backend, NoForm, Refusal, release, run_call
+from ..tensorflow import CHANNELS_LAST_ONLY, NO_CONV3D_GROUPS, NO_DILATION, NO_GROUPS
 from ..tensorflow import log_level, runs_eigen, without_op_name
 
 NO_KERAS_FORM = "has no Keras layer"
@@ -87,7 +88,7 @@ TENSORFLOW_REFUSALS = (  # the TensorFlow backend's CPU kernels, as tf.nn's
     Refusal(
         "channels_first_cpu",
         lambda spec: not spec.channels_last,
-        r"only supports the N\w*C tensor format|only supports N\w*C|only supported for N\w*C format",
+        CHANNELS_LAST_ONLY,
         "the TensorFlow backend's CPU kernels refuse channels-first convolutions for some dtypes",
         dict(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=2, dtype="float64"),
         lambda spec: runs_eigen(spec.dtype),
@@ -95,9 +96,7 @@ TENSORFLOW_REFUSALS = (  # the TensorFlow backend's CPU kernels, as tf.nn's
     Refusal(
         "tensorflow_cpu",
         lambda spec: spec.groups > 1 or any(d > 1 for d in spec.dilation),
-        r"only supports dilated rates of 1|does not support grouped|[Gg]rouped convolution is not supported"
-        r"|must match last dimension of input|input and filter must have the same depth"
-        r"|not yet support dilation rates larger than 1",
+        "|".join((r"only supports dilated rates of 1", NO_GROUPS, NO_CONV3D_GROUPS, NO_DILATION)),
         "the TensorFlow backend's CPU kernels refuse some grouped and dilated convolutions (as tf.nn's do): "
         "Keras 3.15.1 runs grouped and dilated forward convs through XLA or tf.nn.convolution, so the dilated "
         "transposed ones remain (Eigen's kernels; oneDNN's dilate in float32)",

@@ -27,12 +27,8 @@ from ..tensorflow import without_op_name
 from ...dtypes import numpy_dtype
 from ...layouts import weight_from_spatial_first as conv_weight
 from ...reference import reference
-from ...spec import LAYOUTS, ConvSpec
+from ...spec import ConvSpec, layout_of
 from ...porting import CannotRunHere, ConvLayer, ScannedModel, fold_padding
-
-
-def _layout(rank: int, data_format: str) -> str:
-    return LAYOUTS[2 * (rank - 1) + (data_format == "channels_last")]
 
 
 def _value(variable, dtype: str) -> np.ndarray:
@@ -49,7 +45,7 @@ def depthwise_weight(kernel: np.ndarray) -> np.ndarray:
 
 def _spec(layer, x_shape, *, out_channels, groups, kernel, strides, padding, bias, dtype) -> ConvSpec:
     rank = len(x_shape) - 2
-    layout = _layout(rank, layer.data_format)
+    layout = layout_of(rank, layer.data_format == "channels_last")
     channels_last = layout.endswith("C")
     return ConvSpec(
         layout=layout, batch=x_shape[0], in_channels=x_shape[-1] if channels_last else x_shape[1],

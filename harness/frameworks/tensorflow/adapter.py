@@ -30,17 +30,21 @@ from ...calls import Setting, Step, Var, call
 from ...devices import Device
 from ...layouts import channels_last_layout
 from ...reference import NUMPY_PAD_MODES
-from ...spec import ConvSpec
+from ...spec import ConvSpec, layout_of
 from ...backends.base import Backend, NoForm, Refusal, release, tensor_names
 
-CHANNELS_LAST_ONLY = r"only supports the NHWC tensor format"
+# TensorFlow's messages (regular expressions) for what its CPU kernels refuse: Keras' TensorFlow backend
+# runs the same kernels, and its refusals name these
+CHANNELS_LAST_ONLY = r"only supports the N\w*C tensor format|only supports N\w*C|only supported for N\w*C format"
+NO_GROUPS = r"does not support grouped|[Gg]rouped convolution is not supported"
+NO_CONV3D_GROUPS = r"must match last dimension of input|input and filter must have the same depth"
+NO_DILATION = r"not yet support dilation rates larger than 1"
 
 REFUSALS = (
     Refusal(
         "conv3d_groups",
         lambda spec: spec.rank == 3 and spec.groups > 1,
-        r"Number of channels in filter \(\d+\) must match last dimension of input"
-        r"|input and filter must have the same depth|grouped convolution",
+        NO_CONV3D_GROUPS + "|grouped convolution",
         "TensorFlow's CPU Conv3D has no grouped form",
         dict(layout="NDHWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2),
     ),
@@ -65,7 +69,7 @@ REFUSALS = (
     Refusal(
         "transposed_dilation_cpu",
         lambda spec: spec.transposed and any(d > 1 for d in spec.dilation),
-        r"do(es)? not yet support dilation rates larger than 1",
+        NO_DILATION,
         "TensorFlow's Eigen CPU transposed convolution supports dilation 1 only (float16 and float64 on a CPU where "
         "float32 and bfloat16 run through oneDNN, which dilates)",
         dict(layout="NWC", in_channels=1, out_channels=1, spatial=3, kernel=2, dilation=2, transposed=True,
@@ -75,7 +79,7 @@ REFUSALS = (
     Refusal(
         "grouped_cpu",
         lambda spec: spec.groups > 1,
-        r"does not support grouped convolutions|[Gg]rouped convolution is not supported",
+        NO_GROUPS,
         "this TensorFlow build's CPU convolution has no grouped form (2.21.0 computes grouped conv1d and "
         "conv2d on both its oneDNN and its Eigen path)",
         dict(layout="NHWC", in_channels=2, out_channels=2, spatial=3, kernel=1, groups=2),
@@ -97,7 +101,7 @@ GRADIENT_REFUSALS = (
     Refusal(
         "dilated_gradient_cpu",
         lambda spec: any(d > 1 for d in spec.dilation),
-        r"do(es)? not yet support dilation rates larger than 1",
+        NO_DILATION,
         "TensorFlow's CPU gradient of a dilated conv (Conv2DBackpropInput) supports dilation 1 only for some dtypes",
         dict(layout="NHWC", in_channels=1, out_channels=1, spatial=3, kernel=2, dilation=2, padding=((1, 1), (1, 1))),
     ),
@@ -201,7 +205,7 @@ def runs_eigen(dtype: str) -> bool:
 def native_channels_first(rank: int, dtype: str) -> bool:
     """Whether this build's CPU kernel runs channels-first for ``dtype`` (probed)."""
     tf = import_tensorflow()
-    layout = ("NCW", "NCHW", "NCDHW")[rank - 1]
+    layout = layout_of(rank, channels_last=False)
     x = tf.zeros((1, 1) + (1,) * rank, dtype=dtype)
     w = tf.zeros((1,) * rank + (1, 1), dtype=dtype)
     try:

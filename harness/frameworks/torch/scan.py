@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...spec import LAYOUTS, ConvSpec
+from ...spec import ConvSpec, layout_of
 from ...porting import ConvLayer, ScannedModel, fold_padding
 
 DTYPES = {"torch.float32": "float32", "torch.float64": "float64", "torch.float16": "float16",
@@ -36,7 +36,7 @@ def layer_spec(module, x_shape: tuple[int, ...], y_shape: tuple[int, ...] | None
         padding = tuple((p, p) for p in padding)
     transposed = isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d))
     spec = ConvSpec(
-        layout=LAYOUTS[2 * (rank - 1)], batch=x_shape[0], in_channels=module.in_channels,
+        layout=layout_of(rank, channels_last=False), batch=x_shape[0], in_channels=module.in_channels,
         out_channels=module.out_channels, spatial=tuple(x_shape[2:]), kernel=module.kernel_size,
         stride=module.stride, dilation=module.dilation, padding=padding, groups=module.groups,
         bias=module.bias is not None, dtype=DTYPES.get(str(module.weight.dtype), str(module.weight.dtype)),

@@ -21,10 +21,8 @@ import numpy as np
 
 from ..diagnosis import HYPOTHESES, diagnose
 from ..layouts import convert_layout, from_channels_first, to_channels_first
-from ..reference import reference
 from ..spec import transposed_from_dilated_input_padding
-from ..tolerance import compare as within_bound
-from ..tolerance import error_bound
+from ..tolerance import judge_against_reference
 from . import ConvLayer, ScannedModel, fold_padding, model_kind, model_kinds, scan
 
 AGREE, DIFFERS, INPUT_DIFFERS, UNPAIRED = "agree", "differs", "input_differs", "unpaired"
@@ -62,7 +60,9 @@ class Pair:
 
 
 @dataclasses.dataclass(frozen=True)
-class Comparison:
+class ModelComparison:
+    """A model against its port: each pair of convolutions with its verdict, and the models' outputs."""
+
     source: str
     target: str
     pairs: tuple[Pair, ...]
@@ -201,6 +201,8 @@ def needed_call(spec, layout: str, framework: str) -> str:
 
 
 def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, framework: str = "") -> Pair:
+    """One source layer against its partner in the port (in ``framework``): spec, weights, input and
+    output, and the verdict; ``previous`` names the source layer before it, for where the models part."""
     ss, ts = source.spec, target.spec
     names = dict(source=source.name, target=target.name)
     x_target = convert_layout(target.x, ts.channels_last, ss.channels_last)
@@ -224,10 +226,9 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, fra
     output_ok = True
     if target.output is not None and input_error != float("inf"):
         observed = convert_layout(target.output, ts.channels_last, ss.channels_last)
-        expected = reference(ss, x_target, source.w, source.b)
-        result = within_bound(expected, observed, error_bound(ss, x_target, source.w, source.b))
-        max_abs, ratio = result.max_abs_error, result.ratio
-        output_ok = result.within_bound
+        judgement = judge_against_reference(ss, x_target, source.w, source.b, observed)
+        max_abs, ratio = judgement.max_abs_error, judgement.ratio
+        output_ok = judgement.within_bound
         if not output_ok:
             found = diagnose(ss, x_target, source.w, source.b, observed)
             mistakes = tuple(f.name for f in found.findings)
@@ -284,8 +285,8 @@ def target_example(source_example: np.ndarray, source_last: bool, target, target
     return (kind.as_input(converted) if kind else converted), target_last
 
 
-def compare(source, target, example, *, target_layout: str | None = None, source_name: str | None = None,
-            target_name: str | None = None, timings: dict | None = None) -> Comparison:
+def compare_models(source, target, example, *, target_layout: str | None = None, source_name: str | None = None,
+                   target_name: str | None = None, timings: dict | None = None) -> ModelComparison:
     """Compare ``target`` (a port) with ``source`` on ``example`` (the source's input).
     ``timings``, where given, receives the seconds each step took."""
     clock = _Clock(timings)
@@ -307,7 +308,7 @@ def compare(source, target, example, *, target_layout: str | None = None, source
         previous = s.name
     clock("pairs")
     final = _final(source_scan.output, target_scan.output, first.channels_last, target_last)
-    return Comparison(source_scan.name, target_scan.name, tuple(pairs), final, target_scan)
+    return ModelComparison(source_scan.name, target_scan.name, tuple(pairs), final, target_scan)
 
 
 class _Clock:
@@ -348,4 +349,4 @@ def _final(ys: np.ndarray | None, yt: np.ndarray | None, source_last: bool, targ
     return {**final, "max_abs_error": float(error.max(initial=0.0)), "max_rel_error": float(relative.max(initial=0.0))}
 
 
-__all__ = ["compare", "Comparison", "Pair", "pair_layers", "AGREE", "DIFFERS", "INPUT_DIFFERS", "UNPAIRED"]
+__all__ = ["compare_models", "ModelComparison", "Pair", "pair_layers", "AGREE", "DIFFERS", "INPUT_DIFFERS", "UNPAIRED"]

@@ -15,6 +15,8 @@ from .spec import ConvSpec
 
 @dataclasses.dataclass(frozen=True)
 class WorkedExample:
+    """One worked example: its spec, data and the result stated for it."""
+
     name: str
     spec: ConvSpec
     x: np.ndarray
@@ -39,7 +41,7 @@ _WORD_FILTER = [[0.6, 0.2], [0.4, -0.1], [0.5, 0.2]]  # (in_channels=3, width=2)
 
 
 def worked_examples(dtype: str = "float32") -> tuple[WorkedExample, ...]:
-    """The three examples; ``dtype`` applies where the data allow it exactly."""
+    """The four examples; ``dtype`` applies where the data allow it exactly."""
     image = ConvSpec(layout="NCHW", in_channels=3, out_channels=1, spatial=5, kernel=3,
                      stride=2, padding=1, dtype=dtype)
     words = ConvSpec(layout="NWC", in_channels=3, out_channels=1, spatial=6, kernel=2,
