@@ -431,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
     explain.set_defaults(func=cmd_explain)
 
-    port = sub.add_parser("port", help="check every convolution of a PyTorch, Keras or Flax NNX model in every backend")
+    port = sub.add_parser("port", help="check every convolution of a PyTorch, Keras or Flax model in every backend")
     port.add_argument("target", help="module:callable (or file.py:callable) returning a model or (model, input)")
     port.add_argument("--input-shape", type=_shape, help="example input shape, e.g. 1,3,224,224 (random data)")
     port.add_argument("--name", help="the model's name in tables and records (default: its class or name)")

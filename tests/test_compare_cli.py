@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import textwrap
 
-import numpy as np
 import pytest
 
 from harness.cli import MODEL_RAISED, main

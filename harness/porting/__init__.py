@@ -3,7 +3,8 @@ spec, real weights and the activation it received) and check each one in
 every backend against the float64 reference.
 
 ``scan(model, example)`` takes a model of any framework package with porting
-hooks (``MODEL_HOOKS``): a PyTorch ``nn.Module``, a Keras 3 model, a Flax NNX module.
+hooks (``MODEL_HOOKS``): a PyTorch ``nn.Module``, a Keras 3 or Keras 2 (``tf_keras``)
+model, a Flax NNX module or a callable that runs Flax linen modules.
 """
 
 from __future__ import annotations
@@ -188,6 +189,31 @@ def fold_padding(spec: ConvSpec, pads: tuple[tuple[int, int], ...]) -> ConvSpec 
     spatial = tuple(n - before - after for n, (before, after) in zip(spec.spatial, pads))
     padding = tuple((b + pb, a + pa) for (b, a), (pb, pa) in zip(spec.explicit_padding, pads))
     return spec.replace(spatial=spatial, padding=padding, padding_mode="zeros")
+
+
+@contextlib.contextmanager
+def calls_caught(classes: tuple[type, ...], method: str, record):
+    """``record(layer, input, output)`` for every call of ``method`` on an instance of
+    ``classes`` inside the block, for frameworks with no hook API (Flax NNX, Keras 2's
+    subclassed models): each class that defines the method has it wrapped for the block."""
+    owners = {next(c for c in kind.__mro__ if method in c.__dict__) for kind in classes}
+    originals = {owner: owner.__dict__[method] for owner in owners}
+
+    def wrapped(original):
+        def caught(self, inputs, *args, **kwargs):
+            outputs = original(self, inputs, *args, **kwargs)
+            if isinstance(self, classes):
+                record(self, inputs, outputs)
+            return outputs
+        return caught
+
+    try:
+        for owner, original in originals.items():
+            setattr(owner, method, wrapped(original))
+        yield
+    finally:
+        for owner, original in originals.items():
+            setattr(owner, method, original)
 
 
 # What a framework package's ``models`` module provides (``harness.frameworks``):

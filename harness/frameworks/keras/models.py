@@ -108,10 +108,15 @@ def run_substituted(model, example, outputs: dict):
 
 
 def own_fix(mistake: str, source, target) -> str:
-    """The fix in Keras' terms: a padding a Keras conv cannot take as ``ZeroPaddingND`` then
-    ``padding='valid'`` ('same' or 'valid' where one of them is it); a transposed kernel taken
-    without a flip. "" where the generic fix says it."""
-    layer = f"keras.layers.Conv{target.rank}D{'Transpose' if target.transposed else ''}"
+    """The fix in Keras' terms (``keras_fix``)."""
+    return keras_fix(mistake, source, target)
+
+
+def keras_fix(mistake: str, source, target, layers: str = "keras.layers") -> str:
+    """The fix in the terms of Keras' layers (``layers``: the module that holds them): a padding a
+    Keras conv cannot take as ``ZeroPaddingND`` then ``padding='valid'`` ('same' or 'valid' where
+    one of them is it); a transposed kernel taken without a flip. "" where the generic fix says it."""
+    layer = f"{layers}.Conv{target.rank}D{'Transpose' if target.transposed else ''}"
     if mistake == "padding" and not target.transposed:
         pads = source.explicit_padding
         for name in ("valid", "same"):
@@ -119,7 +124,7 @@ def own_fix(mistake: str, source, target) -> str:
                 return f"fix: give the {layer} padding='{name}'"
         given = pads[0] if target.rank == 1 else pads
         data_format = "" if target.channels_last else ", data_format='channels_first'"
-        return (f"fix: put keras.layers.ZeroPadding{target.rank}D({given}{data_format}) before the {layer} "
+        return (f"fix: put {layers}.ZeroPadding{target.rank}D({given}{data_format}) before the {layer} "
                 f"and give it padding='valid'")
     if mistake in ("transposed_kernel_not_flipped", "flipped_kernel") and target.transposed:
         order = ", ".join(map(str, (*range(2, 2 + target.rank), 1, 0)))
