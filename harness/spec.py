@@ -375,7 +375,7 @@ class ConvSpec:
         """The fields as JSON values; the transposed and padding-mode fields
         only where they differ from their defaults, so forward specs keep
         the JSON they always had."""
-        data = dataclasses.asdict(self)
+        data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}  # asdict's deep copy: 10x
         for name in ("spatial", "kernel", "stride", "dilation", "output_padding"):
             data[name] = list(data[name])
         if not isinstance(self.padding, str):

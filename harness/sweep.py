@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, as_completed, wait
+from concurrent.futures import as_completed
 from typing import Iterable, Iterator, TextIO
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -185,15 +185,14 @@ def load_backends(backends: tuple[str, ...] | None) -> None:
 
 def _start_worker(backends: tuple[str, ...] | None, processes: int, loaded, go) -> None:
     """A worker with its share of the cores as threads, and no GPU memory taken ahead
-    of use; once its frameworks are loaded it is counted and waits for the go."""
+    of use; once its frameworks are loaded it says so (``loaded``, a semaphore) and
+    waits for the go (an event: a worker that replaces one that died passes at once)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the sweep's to handle: it stops the workers
     share_cores(processes)
     share_gpu()  # no worker preallocates most of a GPU for itself
     load_backends(backends)
-    with loaded.get_lock():  # taken by the workers only, never by the sweep
-        loaded.value += 1
-    while not go.value:
-        time.sleep(0.005)
+    loaded.release()
+    go.wait()
 
 
 class WorkerStartError(RuntimeError):
@@ -203,21 +202,23 @@ class WorkerStartError(RuntimeError):
 STARTUP_TIMEOUT = 600  # seconds for a worker to import its frameworks
 
 
-def _wait_until_loaded(loaded, size: int, futures) -> None:
+def _wait_until_loaded(loaded, size: int, first) -> None:
     """Until all ``size`` workers have loaded the frameworks. A worker that dies
-    first fails the futures at once (the pool is broken): that ends the sweep
-    with the reason, instead of a wait for a process that is gone."""
+    first breaks the pool, which fails the futures at once, the ``first`` one
+    scheduled among them (no case completes before the go): its callback wakes
+    this wait, which ends the sweep with the reason instead of waiting for a
+    process that is gone."""
+    first.add_done_callback(lambda _: loaded.release())
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    while loaded.get_obj().value < size:
-        done, _ = wait(futures, timeout=0.1, return_when=FIRST_EXCEPTION)
-        if done:
+    for _ in range(size):
+        if not loaded.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise WorkerStartError(f"the sweep workers did not load the frameworks within {STARTUP_TIMEOUT} s")
+        if first.done():
             raise WorkerStartError(
                 "a sweep worker process exited while starting, before it ran a case (its own error is printed "
                 "above). Workers are spawned Python processes that import the main module again: a script that "
                 "calls run_sweep with jobs > 1 or isolate must do so under `if __name__ == \"__main__\":`"
             )
-        if time.monotonic() > deadline:
-            raise WorkerStartError(f"the sweep workers did not load the frameworks within {STARTUP_TIMEOUT} s")
 
 
 def _pinpoint(job: tuple) -> list[Record]:
@@ -244,19 +245,18 @@ def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int
     the pool names that case (ProcessExpired) and replaces the worker: the
     case is re-run backend by backend in fresh processes to name the crashing
     backend, and the others go on. ``started`` is called once the workers have
-    loaded the frameworks. The sweep takes no lock a worker can hold: the go
-    is a flag the workers poll, and the count of loaded workers is read unlocked.
+    loaded the frameworks.
     """
     from pebble import ProcessExpired, ProcessPool
 
     context = multiprocessing.get_context("spawn")  # no framework state is forked
     size = min(workers, len(jobs))
-    loaded, go = context.Value("i", 0), context.RawValue("b", 0)
+    loaded, go = context.Semaphore(0), context.Event()
     pool = ProcessPool(size, initializer=_start_worker, initargs=(backends, size, loaded, go), context=context)
     try:
         futures = {pool.schedule(_check_case, (job,)): job for job in jobs}
-        _wait_until_loaded(loaded, size, futures)
-        go.value = 1
+        _wait_until_loaded(loaded, size, next(iter(futures)))
+        go.set()
         started()
         for done in as_completed(futures):
             try:
@@ -264,7 +264,7 @@ def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int
             except ProcessExpired:  # this case's worker died: find the backend that killed it
                 yield _pinpoint(futures[done])
     finally:
-        go.value = 1  # a worker still waiting to start (the sweep ended early) must not hold up the shutdown
+        go.set()  # a worker still waiting to start (the sweep ended early) must not hold up the shutdown
         pool.stop()
         pool.join()
 

@@ -44,9 +44,10 @@ def test_a_sweep_worker_shares_the_gpu_before_it_loads_a_framework(no_gpu_settin
     no_gpu_settings.setattr("harness.sweep.load_backends", lambda backends: None)
     no_gpu_settings.setattr("harness.sweep.share_cores", lambda processes: None)
     no_gpu_settings.setattr("harness.sweep.signal.signal", lambda *args: None)  # pytest keeps its Ctrl-C
-    loaded, go = multiprocessing.Value("i", 0), multiprocessing.RawValue("b", 1)
+    loaded, go = multiprocessing.Semaphore(0), multiprocessing.Event()
+    go.set()
     _start_worker(("numpy",), 2, loaded, go)
-    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and loaded.value == 1
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false" and loaded.acquire(block=False)
 
 
 def test_the_report_names_the_machine_each_environment_ran_on(tmp_path):

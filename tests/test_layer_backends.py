@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness import ConvSpec, Unsupported, check, run_backend
-from harness.frameworks.keras.adapter import keras_transposed_arguments, transposed_crop
+from harness.frameworks.keras.semantics import keras_transposed_arguments, transposed_crop
 from harness.frameworks.flax.adapter import flax_mode_pads
 from harness.worked_examples import worked_examples
 from helpers import IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW, assert_all_agree, refused_here

@@ -1,5 +1,6 @@
-"""Keras 3: its layers under each Keras backend, each in a worker process (``adapter``),
-model scans (``scan``) and the porting hooks (``models``)."""
+"""Keras 3: its layers under each Keras backend (``adapter``), each run in a worker process
+(``worker``), Keras' own rules such as its transposed output size (``semantics``), model
+scans (``scan``) and the porting hooks (``models``)."""
 
 from .. import public
 

@@ -2,14 +2,15 @@
 DepthwiseConv1D/2D and Conv1D/2D/3DTranspose, as the users of Keras call them.
 
 What is special: KERAS_BACKEND is fixed when Keras is imported, so each Keras
-backend runs in a worker process of its own (started on first use, reused for
-every later case in this process); the call value is built here and run there.
+backend runs in a worker process of its own (``worker``: started on first use,
+reused for every later case in this process); the call value is built here and
+run there.
 The layer is built for the spec's input, its weights set from the neutral ones
 (Keras kernels are (*k, in/groups, out), depthwise (*k, C, M), transposed
 (*k, out, in)), and called. 'valid', 'same' and 'causal' are Keras padding
 arguments; explicit pairs are a ZeroPadding layer first; a padding mode has no
 Keras layer, a transposed spec runs where Keras' own output-size rule
-(``transposed_crop``) gives its crop, and a grouped transposed one not at all:
+(``semantics.transposed_crop``) gives its crop, and a grouped transposed one not at all:
 declared refusals, with the reason. A gradient is taken of the layer's trainable
 weights as its Keras backend trains them (a tf.GradientTape, torch.autograd, or
 jax.vjp through stateless_call), the kernel's gradient put back in the neutral order.
@@ -17,23 +18,18 @@ jax.vjp through stateless_call), the kernel's gradient put back in the neutral o
 
 from __future__ import annotations
 
-import atexit
 import importlib.metadata
-import os
-import pickle
 import re
-import subprocess
-import sys
-
-import numpy as np
 
 from ...calls import Apply, Block, Item, Ref, Step, Var, call
 from ...layouts import weight_from_spatial_first_axes, weight_to_spatial_first_axes
 from ...spec import ConvSpec
-from ...backends.base import Backend, Gradients, NoForm, Refusal, gradient_results, release, run_call
+from ...backends.base import Backend, NoForm, Refusal, gradient_results, release
 from ..jax import vjp_steps
 from ..tensorflow import CHANNELS_LAST_ONLY, NO_CONV3D_GROUPS, NO_DILATION, NO_GROUPS
-from ..tensorflow import log_level, runs_eigen, without_op_name
+from ..tensorflow import runs_eigen, without_op_name
+from .semantics import keras_transposed_arguments
+from .worker import KerasWorker
 
 NO_KERAS_FORM = "has no Keras layer"
 # The weights are set from the spec's right after the layer is built. Keras' default initializers
@@ -121,89 +117,17 @@ def keras_release() -> tuple[int, ...]:
     return release(importlib.metadata.version("keras"))
 
 
-def transposed_crop(kernel: int, stride: int, dilation: int, padding: str, output_padding: int | None):
-    """Keras 3's Conv*DTranspose on one axis as a transposed spec's (begin, end) crop
-    and output padding. Keras (keras/src/backend/common/backend_utils.py) pads the
-    stride-dilated input by (left, right) before a stride-1 conv with the dilated
-    kernel (extent e): 'valid' by (e-1, e-1 + p), p defaulting to max(e, s) - e;
-    'same' by a total of s + e - 2 (output n*s) or, with p given, e + e%2 - 2 + p,
-    left = min(ceil(total/2), e-1). The crop is (e-1 - left, e-1 - right); a
-    negative end is output padding."""
-    extent = (kernel - 1) * dilation + 1
-    if padding == "valid":
-        left = extent - 1
-        right = extent - 1 + (max(extent, stride) - extent if output_padding is None else output_padding)
-    else:
-        total = stride + extent - 2 if output_padding is None else extent + extent % 2 - 2 + output_padding
-        left = min(total // 2 + total % 2, extent - 1)
-        right = total - left
-    begin, end = extent - 1 - left, extent - 1 - right
-    return (begin, max(end, 0)), max(-end, 0)
-
-
-def keras_transposed_arguments(spec: ConvSpec) -> dict | None:
-    """Conv*DTranspose's padding and output_padding that give ``spec``'s crop, or None."""
-    wanted = list(zip(spec.explicit_padding, spec.explicit_output_padding))
-    for padding in ("same", "valid"):
-        for given in (None, "each"):
-            chosen = []
-            for (k, s, d), want in zip(zip(spec.kernel, spec.stride, spec.dilation), wanted):
-                options = [None] if given is None else range(s)  # Keras: output_padding < strides
-                found = next((p for p in options if transposed_crop(k, s, d, padding, p) == want), "none")
-                chosen.append(found)
-            if "none" not in chosen:
-                return dict(padding=padding, output_padding=None if given is None else tuple(chosen))
-    return None
-
-
-class _Worker:
-    """A Python process with KERAS_BACKEND set, running call values sent to it (pickled, over pipes)."""
-
-    def __init__(self, keras_backend: str) -> None:
-        env = {**os.environ, "KERAS_BACKEND": keras_backend, "TF_CPP_MIN_LOG_LEVEL": log_level()}
-        env["CUDA_VISIBLE_DEVICES"] = ""  # the workers compute on the CPU (each Keras backend takes a GPU it sees)
-        self.process = subprocess.Popen([sys.executable, "-m", "harness.frameworks.keras.adapter", keras_backend],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        atexit.register(self.close)
-        self.versions = self._receive()
-
-    def _receive(self):
-        try:
-            kind, *value = pickle.load(self.process.stdout)
-        except EOFError:
-            raise RuntimeError(f"the Keras worker process ended (exit status {self.process.wait()})") from None
-        if kind == "error":
-            raise WorkerError(*value)
-        return value[0]
-
-    def run(self, planned, x, w, b, dy=None):
-        pickle.dump((planned, x, w, b, dy), self.process.stdin)
-        self.process.stdin.flush()
-        return self._receive()
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            self.process.wait(timeout=30)
-
-
-class WorkerError(Exception):
-    """What the Keras worker raised, by its type's name and its message."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-
-
 class Keras(Backend):
     keras_backend = ""  # set by each subclass
     module = "keras"
     refusals = REFUSALS
     native_padding_modes = True  # so the core pads nothing: the adapter refuses padding modes itself
-    _worker: _Worker | None = None  # this backend's (one instance per process: the registry caches it)
+    _worker: KerasWorker | None = None  # this backend's (one instance per process: the registry caches it)
 
-    def worker(self) -> _Worker:
-        if self._worker is None or self._worker.process.poll() is not None:  # not started yet, or it ended
-            self._worker = _Worker(self.keras_backend)
+    def worker(self) -> KerasWorker:
+        """This backend's worker, started on first use."""
+        if self._worker is None:
+            self._worker = KerasWorker(self.keras_backend)
         return self._worker
 
     def load(self) -> None:
@@ -357,46 +281,3 @@ class KerasTorch(Keras):
                  Step("x_in", call("x.requires_grad_"), "the input, before the body rebinds x"), *body)
         return steps, call("torch.autograd.grad", Var("y"), (Var("x_in"), *self.trainable(spec, ".value")),
                            Var("dy"))
-
-
-def _serve(keras_backend: str) -> None:
-    """The worker: import Keras under ``keras_backend``, then run each call value received."""
-    channel_in, channel_out = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # what Keras or a framework prints goes to stderr, not into the channel
-    try:
-        if keras_backend == "jax":
-            from ..jax import configure_process
-
-            configure_process()  # x64 on, and the persistent compilation cache the jax backend keeps
-        if keras_backend == "tensorflow":
-            from ..tensorflow import import_tensorflow
-
-            import_tensorflow().get_logger().setLevel("ERROR")  # imported quietly, and no notes on retracing each new shape
-        import importlib
-
-        import keras
-        import ml_dtypes
-
-        framework = importlib.import_module(keras_backend)
-        namespace = {"keras": keras, "np": np, "ml_dtypes": ml_dtypes, keras_backend: framework}
-        reply = ("ok", (keras.__version__, getattr(framework, "__version__", "unknown")))
-    except Exception as exc:
-        reply = ("error", type(exc).__name__, str(exc))
-    pickle.dump(reply, channel_out)
-    channel_out.flush()
-    while True:
-        try:
-            planned, x, w, b, dy = pickle.load(channel_in)
-        except EOFError:
-            return
-        try:
-            result = run_call(planned, x, w, b, namespace, dy)
-            reply = ("ok", result if isinstance(result, Gradients) else np.asarray(result))
-        except Exception as exc:
-            reply = ("error", type(exc).__name__, str(exc))
-        pickle.dump(reply, channel_out)
-        channel_out.flush()
-
-
-if __name__ == "__main__":
-    _serve(sys.argv[1])

@@ -22,7 +22,8 @@ import re
 import numpy as np
 
 from ...backends.base import first_line
-from .adapter import TENSORFLOW_REFUSALS, transposed_crop
+from .adapter import TENSORFLOW_REFUSALS
+from .semantics import transposed_crop
 from ..tensorflow import without_op_name
 from ...dtypes import numpy_dtype
 from ...layouts import weight_from_spatial_first as conv_weight
