@@ -12,6 +12,7 @@ _PUBLIC = {
     "ConvSpec": "spec", "make_inputs": "inputs", "reference": "reference", "available_backends": "backends",
     "run_backend": "backends", "backend_vjp": "backends", "Unsupported": "backends", "check": "check",
     "CheckResult": "check", "Outcome": "check", "diagnose": "diagnosis",
+    "reference_vjp": "gradients", "gradient_bounds": "gradients", "Gradients": "gradients",
 }
 
 
@@ -42,5 +43,6 @@ def __dir__():
 __all__ = [
     "ConvSpec", "make_inputs", "reference", "available_backends", "run_backend", "backend_vjp",
     "Unsupported", "check", "CheckResult", "Outcome", "diagnose",
+    "reference_vjp", "gradient_bounds", "Gradients",
 ]
 __version__ = "0.1.0"

@@ -49,6 +49,19 @@ def convolve(spec: ConvSpec, x, w, b=None, *, dtype=np.float64) -> np.ndarray:
 
 
 def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    g, n, fg = spec.groups, spec.batch, spec.out_channels // spec.groups
+    filters = w.reshape(g, fg, -1)
+    y = np.empty((n, g, fg, math.prod(spec.output_spatial)), dtype=x.dtype)
+    for item, columns in enumerate(receptive_fields(spec, x)):
+        np.matmul(filters, columns, out=y[item])
+    return y.reshape(n, spec.out_channels, *spec.output_spatial)
+
+
+def receptive_fields(spec: ConvSpec, x: np.ndarray):
+    """Each batch item's receptive fields in the input padded as ``spec`` pads it
+    (channels first): ``(groups, in_channels/groups * kernel volume, output positions)``,
+    one column per output position, its rows in the flattened filters' order.
+    One batch item at a time: a copy that is reused, not a fresh batch-sized one."""
     r, g = spec.rank, spec.groups
     x = np.pad(x, ((0, 0), (0, 0), *spec.explicit_padding), mode=NUMPY_PAD_MODES[spec.padding_mode])
     extents = tuple((k - 1) * d + 1 for k, d in zip(spec.kernel, spec.dilation))
@@ -58,17 +71,12 @@ def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         + tuple(slice(None, None, s) for s in spec.stride)
         + tuple(slice(None, None, d) for d in spec.dilation)
     ]  # (N, C, *out, *kernel)
-    out = spec.output_spatial
-    n, cg, fg = spec.batch, spec.in_channels // g, spec.out_channels // g
-    filters = w.reshape(g, fg, cg * math.prod(spec.kernel))
+    out, cg = spec.output_spatial, spec.in_channels // g
     # (G, C/g, *kernel, *out): each column one receptive field; the copy runs along the input's rows
     order = (0, 1, *range(2 + r, 2 + 2 * r), *range(2, 2 + r))
-    y = np.empty((n, g, fg, math.prod(out)), dtype=x.dtype)
-    for item in range(n):  # one batch item's columns at a time: reused memory, not a fresh batch-sized copy
-        columns = windows[item].reshape(g, cg, *out, *spec.kernel).transpose(order).reshape(
+    for item in range(spec.batch):
+        yield windows[item].reshape(g, cg, *out, *spec.kernel).transpose(order).reshape(
             g, cg * math.prod(spec.kernel), math.prod(out))
-        np.matmul(filters, columns, out=y[item])
-    return y.reshape(n, spec.out_channels, *out)
 
 
 def phase_taps(kernel: int, stride: int, dilation: int) -> np.ndarray:

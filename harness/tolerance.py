@@ -58,16 +58,28 @@ INPUT_ROUNDING = {"tf32": 2.0 ** -10}
 def error_bound(spec: ConvSpec, x, w, b=None, *, precision: str | None = None) -> np.ndarray:
     """Per-element bound on |backend - reference|, in ``spec.layout``. ``precision``
     "tf32" (float32 specs) allows for the inputs rounded to TF32 before the products."""
-    rounding = INPUT_ROUNDING.get(precision, 0.0)
+    rounding = input_rounding(spec, precision)
+    products = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)))  # |x| conv |w|
+    bias = 0.0 if b is None else np.abs(to_float64(b)).reshape(bias_shape(spec.layout, spec.out_channels))
+    return sum_bound(spec.reduction_length, products, spec.dtype, rounding, added=bias)
+
+
+def input_rounding(spec: ConvSpec, precision: str | None) -> float:
+    """The relative rounding of the inputs before their products at ``precision``
+    (None or the spec's dtype: none)."""
     if precision and precision not in INPUT_ROUNDING and precision != spec.dtype:
         raise ValueError(f"precision={precision!r}: must be one of {', '.join(['float32', *INPUT_ROUNDING])}")
-    products = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)))  # |x| conv |w|
-    magnitude = products if b is None else products + np.abs(to_float64(b)).reshape(
-        bias_shape(spec.layout, spec.out_channels))
-    float_bound = (C * spec.reduction_length + 1) * (eps(spec.dtype) * magnitude + tiny(spec.dtype))
+    return INPUT_ROUNDING.get(precision, 0.0)
+
+
+def sum_bound(length: int, products: np.ndarray, dtype: str, rounding: float = 0.0, *, added=0.0) -> np.ndarray:
+    """The bound above for sums of at most ``length`` products, elementwise: ``products``
+    the sums of the products' absolute values, ``added`` those of terms added unmultiplied
+    (the bias), ``rounding`` the inputs' relative rounding before their products."""
+    float_bound = (C * length + 1) * (eps(dtype) * (products + added) + tiny(dtype))
     if not rounding:
         return float_bound
-    grown = (C * spec.reduction_length + 1) * eps(spec.dtype) * ((1 + rounding) ** 2 - 1) * products
+    grown = (C * length + 1) * eps(dtype) * ((1 + rounding) ** 2 - 1) * products
     return float_bound + grown + (2 * rounding + rounding ** 2) * products
 
 

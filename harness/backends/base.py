@@ -21,6 +21,7 @@ import numpy as np
 
 from ..calls import Apply, Call, Rendered, Setting, Step, applied, renamed
 from ..devices import CPU, Device
+from ..gradients import Gradients
 from ..layouts import to_channels_first_axes, to_channels_last_axes, weight_to_spatial_first_axes
 from ..spec import ConvSpec
 
@@ -84,16 +85,6 @@ class Unsupported(Exception):
         self.refusal = refusal
         self.framework_message = message
         self.call = call or Rendered()  # the call that was refused
-
-
-class Gradients(NamedTuple):
-    """The vector-Jacobian product of a convolution at a cotangent ``dy`` (shaped like its
-    output): ``dx`` in the spec's layout, ``dw`` in the neutral weight order ((out, in/groups,
-    *kernel); transposed (in, out/groups, *kernel)), ``db`` (None without a bias)."""
-
-    dx: np.ndarray
-    dw: np.ndarray
-    db: np.ndarray | None = None
 
 
 def run_call(planned: Call, x, w, b, namespace: dict, dy=None):
