@@ -15,7 +15,7 @@ import dataclasses
 import importlib
 import re
 import sys
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import numpy as np
 
