@@ -22,6 +22,8 @@ from .spec import ConvSpec
 ISOLATE_HELP = ("run every backend in a child process, so a framework that kills its process is an error row "
                 "(by default only a backend that declares a crash on the spec runs in one)")
 EXACT_HELP = "small integer data and zero tolerance: every backend must equal the reference exactly"
+GRAD_HELP = ("also check each backend's gradients dx, dw and db (with a bias) by its own autodiff at a seeded "
+             "cotangent dy, against the float64 reference_vjp under their bounds")
 
 
 class UsageError(Exception):
@@ -144,11 +146,14 @@ def cmd_check(args) -> int:
     if args.exact:
         from .inputs import exact_magnitude
 
+        if args.grad:
+            raise UsageError("grad: gradients are checked on the seed's data under their bounds; drop --exact")
         with given_input():
             exact_magnitude(spec)
     result = check(spec, seed=args.seed, backends=args.backends, exact=args.exact, device=args.device,
-                   isolate=args.isolate or None)
+                   isolate=args.isolate or None, grad=args.grad)
     print(spec.describe() + ("  [exact: integer data, zero tolerance]" if args.exact else "")
+          + ("  [with gradients at the seed's cotangent dy]" if args.grad else "")
           + (f"  [on {args.device}]" if args.device.accelerator else ""))
     print(table.outcomes(result))
     if args.records:
@@ -193,6 +198,8 @@ def cmd_sweep(args) -> int:
     if args.declared_crashes and args.shard[0] == 1:  # once, in the first shard
         cases += list(enumerate(declared_crash_cases(args.backends), start=args.examples))
     left_out = ""
+    if args.exact and args.grad:
+        raise UsageError("grad: gradients are checked on the seed's data under their bounds; drop --exact")
     if args.exact:
         cases, dropped = exact_cases(cases)
         left_out = f", exact: {dropped} cases left out (their dtype cannot hold the sums exactly)"
@@ -201,7 +208,7 @@ def cmd_sweep(args) -> int:
     try:
         summary = run_sweep(cases, backends=args.backends, records=args.records, jobs=args.jobs,
                             progress=not args.quiet, exact=args.exact, isolate=args.isolate or None,
-                            device=args.device)
+                            device=args.device, grad=args.grad)
     except WorkerStartError as exc:
         print(f"convharness sweep: error: {exc}", file=sys.stderr)
         return 1
@@ -366,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run both sides of this metamorphic identity in each backend instead "
                           "(as a failing property test prints it)")
     one.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
+    one.add_argument("--grad", action="store_true", help=GRAD_HELP)
     one.set_defaults(func=cmd_check)
 
     sweep = sub.add_parser("sweep", help="check generated cases outside pytest; exit 1 on any mismatch or error")
@@ -383,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--declared-crashes", action="store_true",
                        help="also check the example of each crash the backends declare (numbered after the "
                             "generated cases, in shard 1), so the records say which versions still crash")
+    sweep.add_argument("--grad", action="store_true", help=GRAD_HELP)
     sweep.set_defaults(func=cmd_sweep)
 
     report = sub.add_parser("report", help="merge JSON Lines records into one self-contained HTML report")

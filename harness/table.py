@@ -19,7 +19,7 @@ def _aligned(rows: list[tuple[str, ...]]) -> str:
 
 
 def outcomes(result: CheckResult) -> str:
-    rows = [("backend", "status", "max abs err", "err/bound", "call")]
+    rows = [("backend", *(("of",) if result.grad else ()), "status", "max abs err", "err/bound", "call")]
     for o in result.outcomes:
         call = o.message if o.status == Status.UNSUPPORTED else (o.native or o.message)  # a refusal: its reason
         if o.call and o.transposed:
@@ -27,7 +27,8 @@ def outcomes(result: CheckResult) -> str:
         if o.native and o.message and o.status in (Status.PASS, Status.ERROR):  # a pass's note (TF32), an error's words
             call += f"  [{o.message}]"
         status = f"{o.status} as {o.precision}" if o.precision else str(o.status)
-        rows.append((o.backend, status, _number(o.max_abs_error), _number(o.ratio), call))
+        rows.append((o.backend, *((o.quantity,) if result.grad else ()), status, _number(o.max_abs_error),
+                     _number(o.ratio), call))
     return _aligned(rows)
 
 
