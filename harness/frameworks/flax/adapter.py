@@ -10,7 +10,9 @@ padding mode with other pads goes through jax.numpy.pad first); a transposed
 layer's integer pads are those of the stride-dilated input, (k-1)*d - crop;
 ConvTranspose has no groups (a declared refusal). The rest is the jax
 backend's: the body runs jitted, padding modes go through jax.numpy.pad, and
-a float64 call switches jax_enable_x64 on for itself.
+a float64 call switches jax_enable_x64 on for itself; its gradient is jax.vjp
+of the body, the layer built inside it and its kernel and bias set from the
+traced weights (so dw and db flow through the layer's own parameters).
 """
 
 from __future__ import annotations

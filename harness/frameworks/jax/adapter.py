@@ -12,7 +12,8 @@ compilation per body and shapes), and compiled programs go to a persistent
 cache, so a repeated sweep skips compilation: CONVHARNESS_JAX_CACHE names
 its folder (default ~/.cache/convharness/jax; "off" disables it). Both are
 in force only while the harness's own JAX work runs (``scoped``): a user's
-JAX code in the same process sees its own settings before and after.
+JAX code in the same process sees its own settings before and after. A
+gradient is jax.vjp of the body as a function of x, w and b, jitted whole.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ The layer is built for the spec's input, its weights set from the neutral ones
 arguments; explicit pairs are a ZeroPadding layer first; a padding mode has no
 Keras layer, a transposed spec runs where Keras' own output-size rule
 (``transposed_crop``) gives its crop, and a grouped transposed one not at all:
-declared refusals, with the reason.
+declared refusals, with the reason. A gradient is taken of the layer's trainable
+weights as its Keras backend trains them (a tf.GradientTape, torch.autograd, or
+jax.vjp through stateless_call), the kernel's gradient put back in the neutral order.
 """
 
 from __future__ import annotations

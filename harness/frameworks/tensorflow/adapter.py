@@ -12,7 +12,9 @@ reaches beyond it) and is sliced; a grouped one has no TensorFlow form.
 Padding modes pad first: REFLECT is tf.pad's; TensorFlow has no edge mode
 (its SYMMETRIC repeats the edge only for a pad of 1), so replicate and
 circular gather the padded positions per axis (the indices are NumPy's pad
-of the positions, np.pad(np.arange(n), pads, mode)).
+of the positions, np.pad(np.arange(n), pads, mode)). A gradient is a
+tf.GradientTape's of the body at dy; the CPU gradient kernels refuse more
+(GRADIENT_REFUSALS, probed).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ asymmetric pads need F.pad first (its widths run from the last axis
 backwards), as do padding modes for the functional form (the modules take
 padding_mode); a transposed conv crops the same on both sides, so an
 asymmetric crop is the symmetric part as padding and the rest narrowed off;
-NumPy's bfloat16 (ml_dtypes) goes in through float32.
+NumPy's bfloat16 (ml_dtypes) goes in through float32. A gradient is
+torch.autograd.grad of the output at dy, with respect to the input and the
+weights (the modules' own parameters, made trainable once they hold them).
 """
 
 from __future__ import annotations
