@@ -104,3 +104,25 @@ def test_sweep_with_grad_records_each_gradient_of_each_case(tmp_path):
         expected = ["y", "dx", "dw"] + (["db"] if spec.bias else [])
         assert [r.quantity for r in records if r.case == number] == expected
     assert summary.cases == 3 and sum(summary.counts.values()) == len(records)
+
+
+@needs_torch
+def test_a_gradient_mismatch_reproduces_from_its_record_with_the_error_check_measured(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from harness.reproducer import RESULT_MARK, record_reproducer
+
+    monkeypatch.setitem(REGISTRY, "flipped_weight_gradient", Entry("fake_backends:FlippedWeightGradient", "torch"))
+    path = tmp_path / "r.jsonl"
+    main(["check", SPEC.to_json(), "--seed", "3", "--grad", "--backends", "flipped_weight_gradient",
+          "--records", str(path)])
+    record = next(r for r in read_records([path])[0] if r.quantity == "dw")
+    script, _ = record_reproducer(record, None, tmp_path)
+    assert "torch.autograd.grad" in script and "dy = rng.uniform" in script
+    (tmp_path / "repro.py").write_text(script)
+    out = subprocess.run([sys.executable, "repro.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
+    assert float(line[len(RESULT_MARK):]) == record.max_abs_error
+    assert f"worst index: {tuple(record.worst_index)}" in out.stdout
