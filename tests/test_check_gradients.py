@@ -126,3 +126,26 @@ def test_a_gradient_mismatch_reproduces_from_its_record_with_the_error_check_mea
     line = next(line for line in out.stdout.splitlines() if line.startswith(RESULT_MARK))
     assert float(line[len(RESULT_MARK):]) == record.max_abs_error
     assert f"worst index: {tuple(record.worst_index)}" in out.stdout
+
+
+@needs_torch
+def test_the_report_counts_gradients_in_their_own_rows_and_maps_a_weight_gradient_over_its_taps(
+        tmp_path, monkeypatch):
+    from harness.report.loading import load
+    from harness.report.sweep_page import checked, counts, details
+
+    monkeypatch.setitem(REGISTRY, "flipped_weight_gradient", Entry("fake_backends:FlippedWeightGradient", "torch"))
+    path = tmp_path / "r.jsonl"
+    main(["check", SPEC.to_json(), "--grad", "--backends", "flipped_weight_gradient,numpy", "--records", str(path)])
+    entries = checked(load([path]).records)
+    tally = dict(counts(entries))
+    assert tally["flipped_weight_gradient dw"] == (0, 1, 0, 0, 0) and tally["flipped_weight_gradient"][0] == 1
+    assert tally["numpy dx"][3] == 1  # the declared refusal, in its own row
+    failures, refusals, _ = details(entries, {}, tmp_path)
+    [failure] = failures
+    assert failure.title.endswith("(gradient dw): mismatch") and failure.map_over.startswith("kernel tap")
+    out, inside, *taps = SPEC.weight_shape
+    assert len(failure.heat_map.slices) == min(6, out * inside)
+    assert all(len(s.rows) == taps[0] and len(s.rows[0]) == taps[1] for s in failure.heat_map.slices)
+    assert failure.heat_map.slices[0].label.startswith("o=") and " i=" in failure.heat_map.slices[0].label
+    assert {d.backend for d in refusals} == {"numpy dx", "numpy dw", "numpy db"}
