@@ -169,7 +169,7 @@ def _check_identity(spec: ConvSpec, args) -> int:
     """Both sides of one identity in each backend, on the data of the seed."""
     from . import table
     from .identities import BY_NAME, check_identity
-    from .inputs import make_inputs
+    from .inputs import make_cotangent, make_inputs
 
     if args.identity not in BY_NAME:
         raise UsageError(f"identity={args.identity!r}: unknown; choose from {', '.join(BY_NAME)}")
@@ -180,7 +180,8 @@ def _check_identity(spec: ConvSpec, args) -> int:
         raise UsageError("identity: checks the seed's data on the CPU only and writes no records "
                          "(drop --records, --exact, --device)")
     x, w, b = make_inputs(spec, args.seed)
-    outcomes = [check_identity(identity, name, spec, x, w, b) for name in args.backends]
+    dy = make_cotangent(spec, args.seed) if identity.gradient else None
+    outcomes = [check_identity(identity, name, spec, x, w, b, dy) for name in args.backends]
     print(f"{spec.describe()}\nidentity {identity.name}, seed {args.seed}")
     print(table.identity_outcomes(outcomes))
     return 1 if any(o.status.failing for o in outcomes) else 0
