@@ -296,7 +296,8 @@ def cmd_compare(args) -> int:
         target, _ = build_target(target_build)
     if example is None:
         raise UsageError("example: the source needs an example input (return (model, input) or pass --input-shape)")
-    result = compare_models(source, target, example, target_layout=args.target_layout)
+    with given_input() if args.grad else contextlib.nullcontext():  # --grad on a model it cannot differentiate
+        result = compare_models(source, target, example, target_layout=args.target_layout, grad=args.grad)
     print(table.comparison(result))
     if args.records:
         from .porting import check_model, write_records
@@ -305,7 +306,7 @@ def cmd_compare(args) -> int:
                       check_model(result.target_scan, args.backends, device=args.device))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    return 0 if result.agree else 1
+    return 0 if result.agree and result.first_gradient_divergence is None else 1
 
 
 def cmd_diagnose(args) -> int:
@@ -424,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--target-layout", choices=("channels_first", "channels_last"),
                       help="the target's input layout (default: inferred from the target)")
     comp.add_argument("--json", help="write the comparison as JSON (a stable format: docs/formats.md)")
+    comp.add_argument("--grad", action="store_true",
+                      help="also differentiate a loss (the output times a fixed random cotangent, summed) in both "
+                           "models with their own framework, and compare each pair's weight and bias gradients")
     comp.add_argument("--records", help="also check the target's layers in every backend, as `port` does, and "
                                         "append their records (for `report`)")
     backends_and_device(comp)

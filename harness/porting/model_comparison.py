@@ -24,6 +24,7 @@ from ..layouts import convert_layout, from_channels_first, to_channels_first
 from ..spec import transposed_from_dilated_input_padding
 from ..tolerance import judge_against_reference
 from . import ConvLayer, ScannedModel, fold_padding, model_kind, model_kinds, scan
+from .gradient_comparison import GradientVerdict, first_gradient_divergence, gradient_verdicts
 
 AGREE, DIFFERS, INPUT_DIFFERS, UNPAIRED = "agree", "differs", "input_differs", "unpaired"
 SPEC_FIELDS = ("kernel", "stride", "padding", "dilation", "groups", "bias", "transposed", "output_padding",
@@ -51,12 +52,14 @@ class Pair:
     detail: str = ""  # what differs, in words
     fix: str = ""
     call: str = ""  # where the pair differs: pasteable code computing the source layer in the target's framework
+    gradient: GradientVerdict | None = None  # compare --grad: its parameters' gradients of the loss compared
 
     def to_dict(self) -> dict:
         return {"source": self.source, "target": self.target, "verdict": self.verdict,
                 "spec_differences": list(self.spec_differences), "weights": self.weights,
                 "mistakes": list(self.mistakes), "max_abs_error": self.max_abs_error, "ratio": self.ratio,
-                "input_error": self.input_error, "detail": self.detail, "fix": self.fix, "call": self.call}
+                "input_error": self.input_error, "detail": self.detail, "fix": self.fix, "call": self.call,
+                **({} if self.gradient is None else {"gradient": self.gradient.to_dict()})}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +71,7 @@ class ModelComparison:
     pairs: tuple[Pair, ...]
     final_output: dict  # shapes, max_abs_error, max_rel_error of the models' outputs
     target_scan: ScannedModel | None = dataclasses.field(default=None, repr=False, compare=False)
+    gradients: bool = False  # the pairs' parameter gradients were compared (compare --grad)
 
     @property
     def first_divergence(self) -> Pair | None:
@@ -77,11 +81,17 @@ class ModelComparison:
     def agree(self) -> bool:
         return self.first_divergence is None
 
+    @property
+    def first_gradient_divergence(self) -> str | None:
+        """The source layer where the gradients first part, from the output backwards (None where all agree)."""
+        return first_gradient_divergence(self.pairs)
+
     def to_dict(self) -> dict:
         first = self.first_divergence
         return {"source": self.source, "target": self.target, "pairs": [p.to_dict() for p in self.pairs],
                 "first_divergence": None if first is None else (first.source or first.target),
-                "final_output": self.final_output}
+                "final_output": self.final_output,
+                **({"first_gradient_divergence": self.first_gradient_divergence} if self.gradients else {})}
 
 
 # -- pairing ---------------------------------------------------------------------
@@ -286,9 +296,10 @@ def target_example(source_example: np.ndarray, source_last: bool, target, target
 
 
 def compare_models(source, target, example, *, target_layout: str | None = None, source_name: str | None = None,
-                   target_name: str | None = None, timings: dict | None = None) -> ModelComparison:
+                   target_name: str | None = None, timings: dict | None = None, grad: bool = False) -> ModelComparison:
     """Compare ``target`` (a port) with ``source`` on ``example`` (the source's input).
-    ``timings``, where given, receives the seconds each step took."""
+    ``timings``, where given, receives the seconds each step took. With ``grad``, each
+    pair's parameter gradients of one loss too (``harness.porting.gradient_comparison``)."""
     clock = _Clock(timings)
     source_scan = scan(source, example, name=source_name, fold_zero_padding=True)
     clock("scan source")
@@ -308,7 +319,23 @@ def compare_models(source, target, example, *, target_layout: str | None = None,
         previous = s.name
     clock("pairs")
     final = _final(source_scan.output, target_scan.output, first.channels_last, target_last)
-    return ModelComparison(source_scan.name, target_scan.name, tuple(pairs), final, target_scan)
+    if grad:
+        pairs = _with_gradients(pairs, source, target, source_example, source_scan, first.channels_last, target_last)
+        clock("gradients")
+    return ModelComparison(source_scan.name, target_scan.name, tuple(pairs), final, target_scan, grad)
+
+
+def _with_gradients(pairs: list[Pair], source, target, source_example: np.ndarray, source_scan: ScannedModel,
+                    source_last: bool, target_last: bool) -> list[Pair]:
+    """The pairs with their gradient verdicts (compare --grad)."""
+    if source_scan.output is None:
+        raise ValueError("grad: the source returns more than one array; the loss needs one output")
+    example_t = (np.ascontiguousarray(convert_layout(source_example, source_last, target_last))
+                 if source_example.ndim >= 3 else source_example)
+    specs = {layer.name: layer.spec for layer in source_scan.layers if layer.spec is not None}
+    verdicts = gradient_verdicts(pairs, source, target, source_example, example_t, source_scan.output.shape,
+                                 source_last, target_last, specs)
+    return [dataclasses.replace(pair, gradient=verdicts.get(pair.source)) for pair in pairs]
 
 
 class _Clock:

@@ -82,11 +82,16 @@ def layer_spec(layer, x_shape: tuple[int, ...], dtype: str) -> ConvSpec:
 
 def layer_weight(layer) -> np.ndarray:
     """The layer's kernel (masked, as it computes) in the neutral order."""
-    from flax import nnx
-
     kernel = np.asarray(layer.kernel[...])
     if layer.mask is not None:
         kernel = kernel * np.asarray(layer.mask)
+    return neutral_kernel(layer, kernel)
+
+
+def neutral_kernel(layer, kernel: np.ndarray) -> np.ndarray:
+    """A kernel shaped as ``layer``'s (its value, or its gradient) in the neutral order."""
+    from flax import nnx
+
     if isinstance(layer, nnx.ConvTranspose) and not layer.transpose_kernel:
         r = kernel.ndim - 2  # (*k, in, out), not flipped by JAX: neutral is (in, out, *k) flipped
         moved = np.transpose(kernel, (r, r + 1, *range(r)))
