@@ -74,4 +74,18 @@ def comparison(result) -> str:
         if first.fix:
             lines.append(f"  {first.fix}")
     lines.append(f"final outputs: {final_output_text(result.final_output)}")
+    if result.gradients:
+        lines.append(gradient_comparison(result))
     return "\n".join(lines)
+
+
+def gradient_comparison(result) -> str:
+    """compare --grad: one row per pair with its gradient verdict, then the first gradient divergence."""
+    rows = [("source", "target", "gradient", "err/bound", "what differs")]
+    for p in result.pairs:
+        if p.gradient is not None:
+            rows.append((p.source, p.target, p.gradient.verdict, _number(p.gradient.ratio), p.gradient.detail or "-"))
+    first = result.first_gradient_divergence
+    return "\n".join(["gradients of sum(output * cotangent), each model by its own framework:", _aligned(rows),
+                      "every gradient agrees" if first is None
+                      else f"first gradient divergence (from the output backwards): {first}"])

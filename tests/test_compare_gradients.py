@@ -179,3 +179,13 @@ def test_compare_command_with_grad_writes_the_gradient_verdicts_and_exits_1_on_a
     assert data["first_divergence"] is None and data["first_gradient_divergence"] == "conv1"
     assert data["pairs"][0]["gradient"]["verdict"] == "missing" and data["pairs"][0]["gradient"]["ratio"] is None
     assert set(data["pairs"][1]["gradient"]) == {"verdict", "ratio", "detail"}
+
+
+def test_a_framework_without_the_gradient_hook_is_named_as_forward_only(keras, monkeypatch):
+    from harness.frameworks.keras import models as keras_models
+
+    monkeypatch.delattr(keras_models, "parameter_gradients")
+    model = small()
+    with pytest.raises(ValueError, match=r"^grad: a Keras model is compared forward only here"):
+        compare_models(model, keras_port(keras, model), example(), grad=True)
+    assert compare_models(model, keras_port(keras, model), example()).agree  # the forward comparison is unchanged

@@ -51,8 +51,8 @@ def parameter_gradients(model, example, cotangent) -> dict:
     kind = model_kind(model)
     hook = getattr(kind, "parameter_gradients", None)
     if hook is None:
-        raise ValueError(f"grad: {kind.KIND if kind else type(model).__name__} models are compared forward only "
-                         "here: the framework has no autodiff the harness runs (drop --grad)")
+        raise ValueError(f"grad: {kind.KIND if kind else type(model).__name__} is compared forward only here: "
+                         "the harness runs no autodiff of its framework (drop --grad)")
     return hook(model, example, cotangent)
 
 
