@@ -24,13 +24,14 @@ SEED = "0"
 # both once. torch 2.13.0 is the only CPU build at hand; add a column value
 # here to cover more torch releases.
 MATRIX = {
-    # id:              tensorflow-cpu, jax/jaxlib, torch, keras, flax ("": flax 0.12.8 does not install beside that JAX)
-    "tf2.18-jax0.4": ("2.18.1", "0.4.38", "2.13.0", "3.10.0", ""),
-    "tf2.19-jax0.6": ("2.19.1", "0.6.2", "2.13.0", "3.10.0", ""),
-    "tf2.20-jax0.8": ("2.20.0", "0.8.3", "2.13.0", "3.15.1", ""),
-    "tf2.21-jax0.10": ("2.21.0", "0.10.2", "2.13.0", "3.15.1", "0.12.8"),
+    # id:              tensorflow-cpu, jax/jaxlib, torch, keras, flax ("": flax 0.12.8 does not install beside that
+    #                  JAX), onnx (1.23 needs a protobuf that TensorFlow before 2.20 refuses), onnxruntime
+    "tf2.18-jax0.4": ("2.18.1", "0.4.38", "2.13.0", "3.10.0", "", "1.19.1", "1.20.1"),
+    "tf2.19-jax0.6": ("2.19.1", "0.6.2", "2.13.0", "3.10.0", "", "1.19.1", "1.23.2"),
+    "tf2.20-jax0.8": ("2.20.0", "0.8.3", "2.13.0", "3.15.1", "", "1.23.2", "1.27.0"),
+    "tf2.21-jax0.10": ("2.21.0", "0.10.2", "2.13.0", "3.15.1", "0.12.8", "1.23.2", "1.31.1"),
 }
-BACKENDS = "numpy,torch,torch.nn,tensorflow,jax,keras.tensorflow,keras.jax,keras.torch"  # and flax where installed
+BACKENDS = "numpy,torch,torch.nn,tensorflow,jax,keras.tensorflow,keras.jax,keras.torch,onnxruntime"  # and flax
 
 
 @nox.session(python="3.11")
@@ -44,10 +45,10 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("env", [nox.param(name, id=name) for name in MATRIX])
 def sweep(session: nox.Session, env: str) -> None:
     """The seeded sweep under one framework-version environment; records per session."""
-    tensorflow, jax, torch, keras, flax = MATRIX[env]
+    tensorflow, jax, torch, keras, flax, onnx, onnxruntime = MATRIX[env]
     session.install(
         "-e", ".", f"torch=={torch}", f"tensorflow-cpu=={tensorflow}", f"jax=={jax}", f"jaxlib=={jax}",
-        f"keras=={keras}", *([f"flax=={flax}"] if flax else []),
+        f"keras=={keras}", *([f"flax=={flax}"] if flax else []), f"onnx=={onnx}", f"onnxruntime=={onnxruntime}",
     )
     RECORDS.mkdir(parents=True, exist_ok=True)
     args = ["--backends", BACKENDS + (",flax" if flax else ""), "--declared-crashes",

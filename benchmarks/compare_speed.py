@@ -76,9 +76,15 @@ def main():
     start = time.perf_counter()
     result = compare_models(model, port, example, timings=timings)
     total = time.perf_counter() - start
+    print_timings(result, total, timings, f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+
+def print_timings(result, total: float, timings: dict, versions: str, before: str = "") -> None:
+    """The pairs' verdicts, the total against the goal and where the time went."""
     verdicts = {p.verdict for p in result.pairs}
-    print(f"{len(result.pairs)} pairs ({', '.join(sorted(verdicts))}), torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+    print(f"{len(result.pairs)} pairs ({', '.join(sorted(verdicts))}), {versions}")
+    if before:
+        print(before)
     print(f"compare: {total:.1f} s (goal: within 30 s on 2 cores)")
     for step, seconds in timings.items():
         print(f"  {step:<14} {seconds:6.2f} s  {seconds / total:5.1%}")

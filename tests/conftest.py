@@ -1,10 +1,12 @@
 """Hypothesis profiles, registered once: HYPOTHESIS_PROFILE picks one
 ("dev" by default, "ci" when CI is set). Under pytest-xdist each worker sizes
 the frameworks' thread pools to its share of the cores before any framework
-is imported (harness.threads), and only the worker that runs the tests marked
+is imported (harness.threads); a test marked ``needs("torch", ...)`` is skipped,
+with the install hint, where a framework it names is not installed; and only the worker that runs the tests marked
 IMPORTS_TENSORFLOW (helpers.py) imports TensorFlow: a test that imports it
 outside that group, a module that imports it at collection, or a pytest with
-which the groups do not take, is warned of."""
+which the groups do not take, is warned of. The fixtures that register the
+stand-in backends of fake_backends.py serve several modules."""
 
 import gc
 import os
@@ -16,7 +18,7 @@ from hypothesis import settings
 
 from harness.devices import share_gpu
 from harness.threads import share_cores
-from helpers import IMPORTS_TENSORFLOW
+from helpers import IMPORTS_TENSORFLOW, missing
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
@@ -29,6 +31,15 @@ settings.register_profile("dev", max_examples=15, deadline=timedelta(seconds=20)
 settings.register_profile("ci", max_examples=40, deadline=timedelta(seconds=30), print_blob=True)
 settings.register_profile("thorough", max_examples=500, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_runtest_setup(item):
+    """``@pytest.mark.needs("torch", "keras", one_of=(...))``: the backends (registry names,
+    or "keras") a test needs; skipped with their install hints where one is not installed."""
+    for mark in item.iter_markers("needs"):
+        reason = missing(*mark.args, **mark.kwargs)
+        if reason:
+            pytest.skip(reason)
 
 
 def _tensorflow_loaded() -> bool:
@@ -104,3 +115,30 @@ def pytest_runtest_logfinish(nodeid, location):
         gc.collect()
         gc.freeze()
         _modules_at_freeze = len(sys.modules)
+
+
+# Backends of tests/fake_backends.py, for the tests of the sweep, the command line, records and devices.
+@pytest.fixture
+def fake_backends(monkeypatch):
+    """Wrong backends registered for this process and for sweep workers (which inherit the variable)."""
+    from harness.backends import EXTRA_ENV, REGISTRY, _extra_entries
+
+    value = ("flipped=fake_backends:FlippedKernel,kills=fake_backends:KillsItsProcess,"
+             "dies_loading=fake_backends:DiesWhileLoading,slow_loading=fake_backends:SlowToLoad,"
+             "killed_mid_case=fake_backends:KilledMidCase")
+    monkeypatch.setenv(EXTRA_ENV, value)
+    for name, entry in _extra_entries(value).items():
+        monkeypatch.setitem(REGISTRY, name, entry)
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    """Stand-ins that compute as a GPU would (TF32, nondeterministic), registered for this test."""
+    from harness.backends import REGISTRY, Entry, get_backend
+
+    for name, target in (("tf32_gpu", "TensorFloat32"), ("tf32_unsaid", "Tf32Unsaid"),
+                         ("nondeterministic", "Nondeterministic")):
+        monkeypatch.setitem(REGISTRY, name, Entry(f"fake_backends:{target}", "fake_backends"))
+    get_backend.cache_clear()
+    yield
+    get_backend.cache_clear()

@@ -2,16 +2,58 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+
 import numpy as np
 import pytest
 
 from harness import available_backends
+from harness.backends import REGISTRY, Entry, entries
 from harness.check import CheckResult, reproduce_command
 from harness.tolerance import judge
 from known_failures import known_failure
 
 FRAMEWORK_BACKENDS = tuple(b for b in available_backends() if b != "numpy")
 LAYER_BACKENDS = available_backends(layers=True)  # Keras under each backend: run when named
+# For a test that runs whichever framework is installed (FRAMEWORK_BACKENDS[0]): any one will do.
+NEEDS_A_FRAMEWORK = pytest.mark.needs(one_of=tuple(
+    name for name, entry in REGISTRY.items() if entry.default and name != "numpy"))
+
+
+def _entry(name: str) -> Entry:
+    """The registry entry of backend ``name``; "keras" is Keras under the backend it imports by
+    default (KERAS_BACKEND, else TensorFlow), since importing Keras imports that backend too."""
+    known = entries()
+    key = f"keras.{os.environ.get('KERAS_BACKEND', 'tensorflow')}" if name == "keras" else name
+    if key not in known:
+        raise ValueError(f"needs({name!r}): not a backend; choose from keras, {', '.join(known)}")
+    return known[key]
+
+
+def installed(*names: str) -> tuple[str, ...]:
+    """The backends among ``names`` whose framework is installed, in that order (imports none):
+    what a test parametrized over some backends runs over."""
+    return tuple(name for name in names if _entry(name).installed())
+
+
+def missing(*names: str, one_of: tuple[str, ...] = ()) -> str:
+    """Why a test marked ``needs(*names, one_of=...)`` cannot run here, with the install hint
+    of each framework it lacks ("" where it can run): it needs every backend of ``names``
+    and, where ``one_of`` is given, at least one of those."""
+    lacking = [f"{name} ({_entry(name).install_hint()})" for name in names if not installed(name)]
+    if one_of and not installed(*one_of):
+        lacking.append(f"one of {', '.join(one_of)} ({_entry(one_of[0]).install_hint()})")
+    return f"needs {'; '.join(lacking)}" if lacking else ""
+
+
+def imported(name: str):
+    """The framework ``name`` for a test module that subclasses its classes at import (models
+    defined at module level): imported, or the whole module skipped with the install hint."""
+    reason = missing(name)
+    if reason:
+        pytest.skip(reason, allow_module_level=True)
+    return importlib.import_module(name)
 
 # The modules whose tests import TensorFlow in the pytest process share one
 # xdist group: under `pytest -n 2` one worker imports it (3 s, and 1 s more at

@@ -2,18 +2,16 @@
 against PyTorch's float64 autograd of the same convolution, written here from the spec's
 definition; the declared gradient refusals; the gradient call as code that reruns."""
 
-import math
 
 import numpy as np
 import pytest
 from hypothesis import given, note
 
-from harness import ConvSpec, Unsupported, backend_vjp, make_inputs, reference
+from harness import ConvSpec, Unsupported, backend_vjp, gradient_bounds, make_inputs, reference
 from harness.backends import REGISTRY, Entry, get_backend
 from harness.check import reproduce_command
-from harness.dtypes import eps, numpy_dtype, tiny, to_float64
+from harness.dtypes import numpy_dtype, to_float64
 from harness.strategies import conv_cases
-from harness.tolerance import C
 from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW, assert_equivalent, refused_here
 from known_failures import known_failure
 
@@ -53,23 +51,6 @@ def torch_float64_vjp(spec: ConvSpec, x, w, b, dy):
     return (*(g.numpy() for g in gradients), *((None,) if b is None else ()))
 
 
-def stand_in_gradient_bounds(spec: ConvSpec, x, w, b, dy):
-    """Per-element bounds on |backend - golden| for dx, dw and db, sized as the forward bound
-    (harness.tolerance) for the sums each gradient element is: (C*K + 1) * (eps * magnitude
-    + tiny), the magnitude the same gradient of |x|, |w| and |dy|, K its number of products:
-    dx the output channels of its group times the taps (times the copies a padding mode makes
-    of an input element), dw the batch times the output positions (transposed: the input
-    positions), db the batch times the output positions. A stand-in until the harness has
-    its own gradient bounds."""
-    folds = math.prod(1 + before + after for before, after in spec.explicit_padding) if spec.mode_fills else 1
-    terms = (spec.out_channels // spec.groups * math.prod(spec.kernel) * folds,
-             spec.batch * math.prod(spec.spatial if spec.transposed else spec.output_spatial),
-             spec.batch * math.prod(spec.output_spatial))
-    magnitudes = torch_float64_vjp(spec, *(None if a is None else np.abs(to_float64(a)) for a in (x, w, b, dy)))
-    return tuple(None if m is None else (C * k + 1) * (eps(spec.dtype) * m + tiny(spec.dtype))
-                 for m, k in zip(magnitudes, terms))
-
-
 def cotangent(spec: ConvSpec, seed: int = 0):
     """``dy``: uniform in [-1, 1), shaped like the output, rounded to the spec's dtype."""
     rng = np.random.default_rng(seed + 1)
@@ -89,7 +70,7 @@ def assert_gradients_agree(backend: str, spec: ConvSpec, seed: int = 0):
     expected_refusal = refused_here(backend, spec, gradient=True)
     assert expected_refusal is None, f"{backend}: {expected_refusal.name} is present here but did not refuse"
     golden = torch_float64_vjp(spec, x, w, b, dy)
-    bounds = stand_in_gradient_bounds(spec, x, w, b, dy)
+    bounds = gradient_bounds(spec, x, w, b, dy)
     assert (got.db is None) == (b is None), f"{backend}: db is {type(got.db).__name__} with bias={spec.bias}"
     for name, value, truth, bound in zip(("dx", "dw", "db"), got, golden, bounds):
         if truth is not None:

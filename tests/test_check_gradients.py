@@ -14,11 +14,10 @@ from harness.inputs import inputs_code, make_cotangent
 from harness.records import read_records
 from harness.status import Status
 from harness.sweep import generate_cases, run_sweep, select_shard
-from helpers import FRAMEWORK_BACKENDS
 
 SPEC = ConvSpec(layout="NHWC", batch=2, in_channels=4, out_channels=6, spatial=(7, 6), kernel=(3, 2), stride=2,
                 groups=2, padding="same", bias=True)
-needs_torch = pytest.mark.skipif("torch" not in FRAMEWORK_BACKENDS, reason="needs torch")
+needs_torch = pytest.mark.needs("torch")
 
 
 def test_the_cotangent_follows_the_inputs_in_the_seeds_generator_and_leaves_them_unchanged():

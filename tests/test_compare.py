@@ -12,16 +12,16 @@ import pytest
 
 from harness.cli import main
 from harness.porting.model_comparison import compare_models
-from helpers import IMPORTS_TENSORFLOW
+from helpers import IMPORTS_TENSORFLOW, imported
 
 pytestmark = IMPORTS_TENSORFLOW
 
-torch = pytest.importorskip("torch")
+torch = imported("torch")
 
 
 @pytest.fixture(scope="module")
 def keras():
-    return pytest.importorskip("keras")
+    return imported("keras")
 
 
 class Net(torch.nn.Module):
@@ -251,7 +251,7 @@ def test_compare_command_writes_the_json_and_exits_1_at_a_divergence(keras, tmp_
 
 @pytest.fixture(scope="module")
 def nnx():
-    pytest.importorskip("flax")
+    imported("flax")
     from flax import nnx
 
     return nnx

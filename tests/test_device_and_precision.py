@@ -12,14 +12,14 @@ import contextlib
 import pytest
 
 from harness import ConvSpec, check
-from harness.backends import REGISTRY, Entry, get_backend
+from harness.backends import get_backend
 from harness import calls
 from harness.check import check_backend
 from harness.devices import Device
 from harness.inputs import make_inputs
 from harness.reference import reference
 from harness.tolerance import error_bound
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, installed
 
 pytestmark = IMPORTS_TENSORFLOW
 
@@ -35,9 +35,7 @@ def test_a_device_is_cpu_cuda_or_cuda_n_and_nothing_else():
 
 
 def cuda_here() -> bool:
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
+    if not installed("torch"):
         return False
     import torch
 
@@ -63,7 +61,7 @@ SWITCHES = {  # backend: how to read its float32 switch, the value that means fl
 }
 
 
-@pytest.mark.parametrize("backend", [b for b in SWITCHES if b in FRAMEWORK_BACKENDS])
+@pytest.mark.parametrize("backend", installed(*SWITCHES))
 def test_float32_mode_sets_the_frameworks_switch_for_the_call_shows_it_and_puts_it_back(backend, monkeypatch):
     read, forced, line = SWITCHES[backend]
     adapter = get_backend(backend)
@@ -91,16 +89,6 @@ def test_float32_mode_sets_the_frameworks_switch_for_the_call_shows_it_and_puts_
         .rendered().standalone()  # only float32 specs have a TF32 to switch off
 
 
-@pytest.fixture
-def stand_ins(monkeypatch):
-    for name, target in (("tf32_gpu", "TensorFloat32"), ("tf32_unsaid", "Tf32Unsaid"),
-                         ("nondeterministic", "Nondeterministic")):
-        monkeypatch.setitem(REGISTRY, name, Entry(f"fake_backends:{target}", "fake_backends"))
-    get_backend.cache_clear()
-    yield
-    get_backend.cache_clear()
-
-
 def test_a_tf32_result_on_an_accelerator_passes_as_tf32_and_says_how_far_outside_float32(stand_ins):
     result = check(SPEC, backends=["tf32_gpu", "tf32_unsaid"], device="cuda")
     by_name = {o.backend: o for o in result.outcomes}
@@ -123,23 +111,11 @@ def test_results_that_differ_between_two_runs_on_an_accelerator_are_noted(stand_
     assert "nondeterministic" not in check(SPEC, backends=["nondeterministic"]).outcomes[0].message  # CPU: once
 
 
-def test_records_keep_the_device_and_precision_and_read_back(stand_ins):
-    from harness.records import Record, environment
-
-    result = check(SPEC, backends=["tf32_gpu"], device="cuda")
-    record = Record.of(0, result, result.outcomes[0], environment())
-    data = record.to_dict()
-    assert (data["device"], data["precision"]) == ("cuda:0", "tf32")
-    assert Record.from_dict(data) == record
-    cpu = Record.of(0, check(SPEC, backends=["numpy"]), check(SPEC, backends=["numpy"]).outcomes[0], {}).to_dict()
-    assert "device" not in cpu and "precision" not in cpu  # CPU records as they were
-
-
 cuda = pytest.mark.skipif(not cuda_here(), reason="needs a CUDA device (torch.cuda.is_available() is False)")
 
 
 @cuda
-@pytest.mark.parametrize("backend", [b for b in ("torch", "jax", "tensorflow") if b in FRAMEWORK_BACKENDS])
+@pytest.mark.parametrize("backend", installed("torch", "jax", "tensorflow"))
 def test_on_a_gpu_float32_passes_forced_and_by_default_as_its_precision(backend):
     if backend == "tensorflow":
         from harness.frameworks.tensorflow.adapter import _gpus
@@ -170,7 +146,7 @@ def test_the_commands_take_a_device_and_refuse_one_that_is_not_here_in_one_line(
         assert "device=cuda:7: no such CUDA device here" in capsys.readouterr().err
 
 
-@pytest.mark.skipif("jax" not in FRAMEWORK_BACKENDS, reason="needs jax")
+@pytest.mark.needs("jax")
 def test_where_jax_defaults_to_a_gpu_the_cpu_asked_for_is_named_in_the_call(monkeypatch):
     import jax
 
@@ -180,7 +156,7 @@ def test_where_jax_defaults_to_a_gpu_the_cpu_asked_for_is_named_in_the_call(monk
     assert outcome.status == "pass" and "x = jax.device_put(x, jax.devices('cpu')[0])" in outcome.invocation.inputs
 
 
-@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+@pytest.mark.needs("tensorflow")
 def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_device_asked_for(monkeypatch):
     """A TensorFlow with a GPU computes there by default: every call says where it runs.
     The GPU list is a stand-in; TensorFlow's soft placement runs '/GPU:0' on the CPU here."""
@@ -210,7 +186,7 @@ def test_where_tensorflow_sees_a_gpu_its_call_runs_inside_tf_device_naming_the_d
     assert missing.refusal is not None and "this TensorFlow sees no GPU 1 (1 found)" in str(missing.error)
 
 
-@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+@pytest.mark.needs("tensorflow")
 def test_tensorflow_reports_tf32_for_float32_from_compute_capability_8_while_its_switch_is_on(monkeypatch):
     import tensorflow as tf
 
@@ -226,25 +202,6 @@ def test_tensorflow_reports_tf32_for_float32_from_compute_capability_8_while_its
     monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda _: {"compute_capability": (9, 0)})
     with calls.applied(adapter.float32_settings(), adapter.namespace()):
         assert adapter.default_precision(SPEC, gpu) == "float32"
-
-
-def test_a_call_runs_its_steps_inside_its_scope_and_leaves_it_after():
-    entered = []
-
-    @contextlib.contextmanager
-    def place(where):
-        entered.append(where)
-        yield
-        entered.append("left")
-
-    modules = {"ctx": type("Module", (), {"place": staticmethod(place)}),
-               "note": lambda value: entered.append(("ran", value)) or value}
-    planned = calls.Call((), (), (calls.Step("y", calls.call("note", calls.Var("x"))),), (), 0,
-                         scope=calls.call("ctx.place", "gpu"))
-    assert planned.run({"x": 3}, modules)["y"] == 3
-    assert entered == ["gpu", ("ran", 3), "left"]
-    shown = planned.rendered()
-    assert shown.code == "with ctx.place('gpu'):\n    y = note(x)" and shown.standalone() == shown.code
 
 
 def test_the_keras_workers_see_no_gpu(monkeypatch):

@@ -98,7 +98,7 @@ def test_jax_is_asked_for_its_gpus_in_a_child_process_that_takes_no_gpu_memory(m
     assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
 
 
-@pytest.mark.skipif(__import__("importlib").util.find_spec("jax") is None, reason="needs jax")
+@pytest.mark.needs("jax")
 def test_the_child_that_asks_jax_runs_and_prints_the_devices_it_found():
     import json
     import subprocess

@@ -11,18 +11,18 @@ from harness import ConvSpec, check
 from harness.cli import main
 from harness.diagnosis import NO_MISTAKE, VOCABULARY, diagnose
 from harness.inputs import exact_magnitude, holds_exactly, inputs_code, make_inputs
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW
+from helpers import IMPORTS_TENSORFLOW, imported
 from known_failures import known_failure
 
 pytestmark = IMPORTS_TENSORFLOW
 
 def _functional():
     """torch.nn.functional, or the test that needs it is skipped (the exact-mode tests need no torch)."""
-    return pytest.importorskip("torch").nn.functional
+    return imported("torch").nn.functional
 
 
 def t(a):
-    return pytest.importorskip("torch").from_numpy(np.ascontiguousarray(a))
+    return imported("torch").from_numpy(np.ascontiguousarray(a))
 
 
 def torch_port(spec: ConvSpec, x, w, b, *, pads=None, flip=False, bias=True):
@@ -58,7 +58,7 @@ REPLICATE = REFLECT.replace(kernel=5, padding=2, padding_mode="replicate")
 
 def jax_conv_transpose(spec, x, w, b, padding, transpose_kernel=True):
     """A JAX port of a PyTorch ConvTranspose1d through jax.lax.conv_transpose."""
-    jax = pytest.importorskip("jax")
+    jax = imported("jax")
     y = jax.lax.conv_transpose(x, w, spec.stride, padding, dimension_numbers=("NCH", "OIH", "NCH"),
                                transpose_kernel=transpose_kernel)
     return np.asarray(y) + b[:, None]
@@ -66,7 +66,7 @@ def jax_conv_transpose(spec, x, w, b, padding, transpose_kernel=True):
 
 def tf_valid_after(pad_mode, spec, x, w, b):
     """A TensorFlow port of a padded channels-first conv2d: tf.pad in ``pad_mode``, then VALID."""
-    tf = pytest.importorskip("tensorflow")
+    tf = imported("tensorflow")
     pads = [[0, 0], [0, 0], *map(list, spec.explicit_padding)]
     padded = tf.transpose(tf.pad(tf.constant(x), pads, mode=pad_mode), (0, 2, 3, 1))
     y = tf.nn.conv2d(padded, tf.transpose(tf.constant(w), (2, 3, 1, 0)), 1, "VALID") + b
@@ -82,13 +82,13 @@ def _inject(name: str):
     if name == "weight_layout":
         spec = NHWC
         x, w, b = make_inputs(spec, 2, exact=True)
-        tf = pytest.importorskip("tensorflow")
+        tf = imported("tensorflow")
         wrong = w.reshape(2, 3, 3, 4)  # PyTorch (O, I, kh, kw) reshaped, not transposed, to TF's (kh, kw, I, O)
         return spec, x, w, b, (tf.nn.conv2d(x, wrong, 1, "VALID") + b).numpy()
     if name == "input_layout":
         spec = NHWC
         x, w, b = make_inputs(spec, 3, exact=True)
-        jax = pytest.importorskip("jax")
+        jax = imported("jax")
         nchw = np.transpose(x, (0, 3, 1, 2))
         wrong = nchw.reshape(x.shape)  # NCHW data reshaped to NHWC
         y = jax.lax.conv_general_dilated(wrong, w, (1, 1), "VALID", dimension_numbers=("NHWC", "OIHW", "NHWC"))
@@ -138,7 +138,7 @@ def _inject(name: str):
     if name == "output_padding_missing":
         spec = DECODER
         x, w, b = make_inputs(spec, 12, exact=True)
-        tf = pytest.importorskip("tensorflow")
+        tf = imported("tensorflow")
         # tf.nn.conv2d_transpose 'SAME' for output 2n, as for ConvTranspose2d(padding=1) without output_padding
         y = tf.nn.conv2d_transpose(np.transpose(x, (0, 2, 3, 1)), np.transpose(w, (2, 3, 1, 0)), (1, 8, 10, 3), 2,
                                    "SAME") + b
@@ -190,7 +190,7 @@ def test_each_injected_mistake_is_named_first(name):
     assert result.findings[0].fix.startswith("fix: ")
 
 
-@pytest.mark.skipif("torch" not in FRAMEWORK_BACKENDS, reason="the port is PyTorch's")
+@pytest.mark.needs("torch")  # the port is PyTorch's
 @pytest.mark.parametrize("spec", [SAME_2D, CAUSAL, DEPTHWISE, NHWC], ids=lambda s: s.layout)
 def test_a_correct_port_gets_no_mistake_found(spec):
     x, w, b = make_inputs(spec, 0)
@@ -284,10 +284,3 @@ class Nudged(Backend):
         y = convolve(spec, x, w, b).astype(np.float32)
         y.flat[0] = np.nextafter(y.flat[0], np.float32(np.inf))
         return y
-
-
-@pytest.mark.skipif(not FRAMEWORK_BACKENDS, reason="needs a framework")
-def test_sweep_exact_runs_and_passes(tmp_path, capsys):
-    records = tmp_path / "r.jsonl"
-    assert main(["sweep", "--examples", "8", "--exact", "--records", str(records), "--quiet"]) == 0
-    assert '"exact": true' in records.read_text()

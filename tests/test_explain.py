@@ -12,7 +12,7 @@ from harness.explain import explain, padding_notes
 from harness.inputs import make_inputs
 from harness.reference import reference
 from harness.tolerance import error_bound
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, LAYER_BACKENDS
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, installed
 
 pytestmark = IMPORTS_TENSORFLOW
 
@@ -69,7 +69,7 @@ def test_explain_command_states_the_verdict(capsys):
 
 
 @pytest.mark.parametrize("dtype,switched", [("float32", False), ("float64", True)])
-@pytest.mark.parametrize("backend", [b for b in ("jax", "flax") if b in (*FRAMEWORK_BACKENDS, *LAYER_BACKENDS)])
+@pytest.mark.parametrize("backend", installed("jax", "flax"))
 def test_a_jax_snippet_switches_x64_on_only_for_a_float64_spec(backend, dtype, switched):
     (call,) = explain(SAME_EVEN_STRIDED.replace(dtype=dtype), seed=2, backends=[backend]).calls
     assert call.status == "pass", call

@@ -15,9 +15,8 @@ from harness.gradients import gradient_lengths
 from harness.layouts import from_channels_first, to_channels_first
 from harness.strategies import conv_cases
 from harness.tolerance import C
-from helpers import SLOW
+from helpers import SLOW, imported
 
-TORCH_HINT = "PyTorch is a golden source here: pip install 'convharness[torch]' -c constraints.txt"
 
 # The loss <conv(x, w, b), dy> is linear in each of x, w and b, so a central difference is
 # exact but for rounding: two float64 sums of a few hundred terms, divided by the step.
@@ -222,7 +221,8 @@ def torch_gradients(torch, spec: ConvSpec, x, w, b, dy):
 
 @pytest.fixture(scope="module")
 def torch():
-    return pytest.importorskip("torch", reason=TORCH_HINT)
+    """PyTorch, a golden source here (its float64 autograd), or the test skipped with the install hint."""
+    return imported("torch")
 
 
 def assert_torch_within_the_bounds(torch, spec: ConvSpec, seed: int) -> None:

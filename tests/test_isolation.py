@@ -13,7 +13,7 @@ import pytest
 
 from harness import ConvSpec, check
 from harness.cli import main
-from helpers import FRAMEWORK_BACKENDS, SLOW
+from helpers import SLOW
 from known_failures import DECLARED_CRASHES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def test_explain_reports_a_declared_crash_and_disagrees(killers, capsys):
     assert text.rstrip().endswith("DISAGREE: declares_crash error")
 
 
-@pytest.mark.skipif("torch" not in FRAMEWORK_BACKENDS, reason="the model is a torch one")
+@pytest.mark.needs("torch")  # the model is a torch one
 def test_port_reports_a_layer_whose_backend_crashes_and_checks_the_next(killers):
     import torch
 
@@ -107,7 +107,7 @@ def test_declared_crash_still_kills_its_process(known, backend):
 
 
 @SLOW
-@pytest.mark.skipif("jax" not in FRAMEWORK_BACKENDS, reason="jax is not installed")
+@pytest.mark.needs("jax")
 def test_check_of_the_xla_abort_example_prints_every_row_and_exits_1():
     from harness.frameworks.jax.adapter import CRASHES
 

@@ -16,11 +16,10 @@ import pytest
 from helpers import SLOW
 
 from harness import check
-from harness.backends import available_backends
 from harness.frameworks.jax.adapter import CACHE_ENV, cache_dir
 from harness.spec import ConvSpec
 
-pytestmark = pytest.mark.skipif("jax" not in available_backends(), reason="needs jax")
+pytestmark = pytest.mark.needs("jax")
 
 LOWERED = "/jax/core/compile/jaxpr_to_mlir_module_duration"  # one per program JAX builds
 CACHE_HITS = "/jax/compilation_cache/cache_hits"

@@ -16,14 +16,13 @@ import sys
 
 import pytest
 
-from helpers import SLOW
+from helpers import SLOW, installed
 
-from harness.backends import available_backends
 from harness.frameworks.jax.adapter import CACHE_ENV
 
-pytestmark = [SLOW, pytest.mark.skipif("jax" not in available_backends(), reason="needs jax")]
+pytestmark = [SLOW, pytest.mark.needs("jax")]
 
-BACKENDS = ["jax"] + (["flax"] if "flax" in available_backends(layers=True) else [])
+BACKENDS = list(installed("jax", "flax"))
 OPTIONS = ("jax_enable_x64", "jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
            "jax_persistent_cache_min_entry_size_bytes")
 # the user's own values, each unlike the harness's (x64 on for float64 calls, its folder, 0.0 s, 0 bytes)

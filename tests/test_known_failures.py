@@ -6,7 +6,7 @@ import pytest
 import known_failures
 from harness import ConvSpec
 from harness.check import CheckResult, Outcome
-from helpers import assert_all_agree
+from helpers import assert_all_agree, imported
 from known_failures import KNOWN_FAILURES, cpu_flags, known_failure
 
 BY_NAME = {k.name: k for k in KNOWN_FAILURES}
@@ -21,7 +21,7 @@ def test_cpu_flags_are_the_words_of_the_flags_line(tmp_path):
 
 @pytest.fixture
 def torch():
-    return pytest.importorskip("torch")
+    return imported("torch")
 
 
 @pytest.mark.parametrize("flags,isa", [({"avx512_bf16", "amx_bf16", "amx_tile"}, "amx_bf16"),

@@ -13,7 +13,7 @@ from harness.frameworks.flax.adapter import flax_mode_pads
 from harness.worked_examples import worked_examples
 from helpers import IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW, assert_all_agree, refused_here
 
-pytestmark = [IMPORTS_TENSORFLOW, pytest.mark.skipif(not LAYER_BACKENDS, reason="needs keras or flax")]
+pytestmark = [IMPORTS_TENSORFLOW, pytest.mark.needs(one_of=("keras.tensorflow", "keras.jax", "keras.torch", "flax"))]
 
 EXAMPLES = [e for e in worked_examples() if e.expected is not None]
 
@@ -64,7 +64,7 @@ def test_keras_transposed_rule_is_found_back_from_its_crop(kernel, stride, paddi
     assert transposed_crop(kernel, stride, 1, found["padding"], None if op is None else op[0]) == (crop, extra)
 
 
-@pytest.mark.skipif("flax" not in LAYER_BACKENDS, reason="needs flax")
+@pytest.mark.needs("flax")
 @pytest.mark.parametrize("mode", ["circular", "reflect", "replicate"])
 def test_flax_pads_by_its_own_string_where_it_pads_the_spec_pairs_and_by_jnp_pad_elsewhere(mode):
     own = ConvSpec(layout="NHWC", in_channels=2, out_channels=3, spatial=(6, 5), kernel=(3, 2), padding="same",

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from helpers import FRAMEWORK_BACKENDS, SLOW
+from helpers import SLOW
 
 NUMERIC = ("numpy", "ml_dtypes", "hypothesis", "torch", "tensorflow", "jax", "keras", "flax")
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -61,7 +61,7 @@ def test_a_malformed_backends_variable_is_raised_where_a_backend_is_resolved(mon
 
 
 @SLOW
-@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+@pytest.mark.needs("tensorflow")
 @pytest.mark.parametrize("user", [None, "2"], ids=["unset", "set"])
 def test_running_tensorflow_leaves_the_users_tf_log_level_as_it_was(user):
     env = {k: v for k, v in ENV.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

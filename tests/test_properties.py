@@ -10,7 +10,7 @@ from harness import ConvSpec, check, make_inputs
 from harness.check import reproduce_command
 from harness.identities import BY_NAME, check_identity
 from harness.strategies import conv_cases
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW, assert_all_agree, refused_here
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, NEEDS_A_FRAMEWORK, SLOW, assert_all_agree, refused_here
 from known_failures import KNOWN_FAILURES, known_failure
 
 pytestmark = IMPORTS_TENSORFLOW
@@ -83,16 +83,16 @@ TRANSPOSED = ConvSpec(layout="NCHW", in_channels=4, out_channels=6, spatial=(4, 
 REFLECTED = TWO_D.replace(padding=((2, 1), (1, 1)), padding_mode="reflect")
 
 
-@pytest.mark.parametrize("name", sorted(name for name, identity in BY_NAME.items() if not identity.gradient))
+# the NumPy backend has no autograd: a gradient identity runs in a framework's
+@pytest.mark.parametrize("name", [pytest.param(name, marks=NEEDS_A_FRAMEWORK if "gradient" in name else ())
+                                  for name in sorted(n for n, identity in BY_NAME.items() if not identity.gradient)])
 def test_identity_detects_a_wrong_rewrite(name):
     """Meta test: an identity whose rewrite is off by 1% fails, the true one passes."""
     identity = BY_NAME[name]
     spec = next(s for s in (ONE_D, TWO_D, TRANSPOSED, REFLECTED) if identity.applies(s))
     x, w, b = make_inputs(spec, seed=1)
     backend = "numpy"
-    if "gradient" in name:  # the NumPy backend has no autograd
-        if not FRAMEWORK_BACKENDS:
-            pytest.skip("the gradient needs a framework's autograd; none is installed")
+    if "gradient" in name:
         backend = FRAMEWORK_BACKENDS[0]
 
     def broken(spec, x, w, b):
@@ -103,15 +103,14 @@ def test_identity_detects_a_wrong_rewrite(name):
     assert check_identity(dataclasses.replace(identity, rewrite=broken), backend, spec, x, w, b).status == "mismatch"
 
 
-KNOWN = [(known, backend) for known in KNOWN_FAILURES for backend in known.backends]
+KNOWN = [pytest.param(known, backend, id=f"{known.name}-{backend}", marks=pytest.mark.needs(backend))
+         for known in KNOWN_FAILURES for backend in known.backends]
 
 
-@pytest.mark.parametrize("known,backend", KNOWN, ids=[f"{k.name}-{b}" for k, b in KNOWN])
+@pytest.mark.parametrize("known,backend", KNOWN)
 def test_known_failure_still_reproduces(known, backend):
     """Each known framework bug still shows on its example; remove the entry once fixed."""
     spec = ConvSpec(**known.example)
-    if backend not in FRAMEWORK_BACKENDS + LAYER_BACKENDS:
-        pytest.skip(f"{backend} is not installed")
     if not known.present(spec):
         other = known_failure(backend, spec)
         if other is not None:

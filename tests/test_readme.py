@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness import ConvSpec
-from helpers import FRAMEWORK_BACKENDS, SLOW
+from helpers import SLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -48,7 +48,7 @@ def test_the_code_map_lists_every_module():
 
 
 @SLOW
-@pytest.mark.skipif("torch" not in FRAMEWORK_BACKENDS, reason="the mistaken port is written with torch")
+@pytest.mark.needs("torch")  # the mistaken port is written with torch
 def test_the_example_script_writes_into_the_folder_it_names_and_says_so(tmp_path):
     run = subprocess.run([sys.executable, str(ROOT / "examples" / "models.py"), "--folder", str(tmp_path / "d")],
                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
@@ -90,7 +90,7 @@ def test_the_first_check_section_documents_its_commands_output():
 
 
 @SLOW
-@pytest.mark.skipif(set(FRAMEWORK_BACKENDS) < {"torch", "tensorflow", "jax"}, reason="documented with every framework")
+@pytest.mark.needs("torch", "tensorflow", "jax")  # documented with every framework
 @pytest.mark.parametrize("command, documented", DOCUMENTED, ids=[c.split()[1] for c, _ in DOCUMENTED])
 def test_the_first_check_prints_what_the_readme_shows_but_the_figures(command, documented):
     run = subprocess.run([sys.executable, "-m", "harness.cli", *command.split()], capture_output=True, text=True,

@@ -25,7 +25,7 @@ from harness.reproducer import REFUSED_MARK, RESULT_MARK, reproducer
 from harness.tolerance import where_errors_sit
 from helpers import FRAMEWORK_BACKENDS, SLOW
 
-needs_tensorflow = pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+needs_tensorflow = pytest.mark.needs("tensorflow")
 
 # tf.nn.conv3d 'SAME' with stride larger than kernel and input: the Eigen
 # Conv3D kernel (forced with TF_ENABLE_ONEDNN_OPTS=0) shifts the windows.

@@ -16,7 +16,7 @@ from harness.backends import REGISTRY, _extra_entries, get_backend
 from harness.calls import Rendered
 from harness.reference import reference
 from harness.reproducer import REFUSED_MARK, RESULT_MARK, reproducer
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, SLOW, installed
 
 pytestmark = [IMPORTS_TENSORFLOW, SLOW]  # each test runs a script in a new process
 
@@ -58,7 +58,7 @@ def test_a_pass_reproduces_the_error_check_measured(backend, spec):
     assert _printed_error(out) == outcome.max_abs_error
 
 
-@pytest.mark.parametrize("backend", [b for b in ("jax", "flax") if b in (*FRAMEWORK_BACKENDS, *LAYER_BACKENDS)])
+@pytest.mark.parametrize("backend", installed("jax", "flax"))
 def test_a_float64_jax_reproducer_switches_x64_on_and_prints_the_error_check_measured(backend):
     outcome, out = _run(SPEC.replace(dtype="float64"), backend)  # without x64 JAX would compute in float32
     assert outcome.status == "pass" and out.returncode == 0, out.stderr[-2000:]
@@ -71,7 +71,7 @@ def test_a_mismatch_reproduces_its_error(fakes):
     assert _printed_error(out) == outcome.max_abs_error and "np.flip(w" in outcome.call
 
 
-@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+@pytest.mark.needs("tensorflow")
 def test_a_declared_refusal_prints_refused_and_exits_0():
     refusal = next(r for r in get_backend("tensorflow").refusals if r.name == "conv3d_groups")
     outcome, out = _run(ConvSpec(**refusal.example), "tensorflow")
@@ -96,7 +96,7 @@ def test_a_call_without_a_recorded_line_still_gives_a_script_that_compiles(refus
     compile(script, "reproducer.py", "exec")
 
 
-@pytest.mark.skipif("tensorflow" not in FRAMEWORK_BACKENDS, reason="needs tensorflow")
+@pytest.mark.needs("tensorflow")
 def test_a_call_that_runs_inside_a_device_scope_reproduces_inside_it(monkeypatch):
     """Where TensorFlow sees a GPU its call runs inside ``tf.device``; the script runs it
     there too. (A stand-in GPU list; TensorFlow's own device is the CPU's, named.)"""

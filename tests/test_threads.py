@@ -11,7 +11,6 @@ import pytest
 
 from helpers import SLOW
 
-from harness.backends import available_backends
 from harness.threads import THREAD_VARIABLES, cores, share_cores
 
 
@@ -38,7 +37,7 @@ def test_a_thread_count_the_user_set_leaves_all_of_them_alone(no_thread_settings
 
 
 @SLOW
-@pytest.mark.skipif("torch" not in available_backends(), reason="needs torch")
+@pytest.mark.needs("torch")
 def test_torch_started_after_the_share_runs_that_many_threads():
     code = "from harness.threads import share_cores\nshare = share_cores(2)\nimport torch\nprint(share, torch.get_num_threads())"
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}

@@ -10,11 +10,11 @@ import pytest
 
 from harness.cli import main
 from harness.porting import check_model, scan
-from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, assert_every_layer_agrees
+from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, assert_every_layer_agrees, imported
 
 pytestmark = IMPORTS_TENSORFLOW
 
-torch = pytest.importorskip("torch")
+torch = imported("torch")
 
 
 class CausalStack(torch.nn.Module):

@@ -1,7 +1,7 @@
 """Model scans of real Keras architectures: every convolution passes in every
 backend (or is refused as declared), and the model's own layer output equals
 the reference, which proves each captured spec and weight mapping right.
-PyTorch models: test_porting_torch.py."""
+PyTorch models: test_scan_torch.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.porting import check_model, scan
-from helpers import IMPORTS_TENSORFLOW, SLOW, assert_every_layer_agrees
+from helpers import IMPORTS_TENSORFLOW, SLOW, assert_every_layer_agrees, imported
 
 pytestmark = IMPORTS_TENSORFLOW
 
@@ -17,7 +17,7 @@ pytestmark = IMPORTS_TENSORFLOW
 @pytest.fixture
 def keras():
     """Imported by the tests that use it, not at collection (see helpers.IMPORTS_TENSORFLOW)."""
-    return pytest.importorskip("keras")
+    return imported("keras")
 
 
 @SLOW
@@ -114,6 +114,7 @@ def test_a_keras_decoder_with_conv2d_transpose_same_stride_2_passes_in_every_bac
     assert {o.status for r in results for o in r.result.outcomes} == {"pass"}
 
 
+@pytest.mark.needs("keras")
 def test_port_keeps_tensorflows_import_banner_out_and_the_users_own_stderr_in(tmp_path):
     """A model module that imports Keras imports TensorFlow, whose C++ writes a
     oneDNN banner before any log level applies; the user's own lines stay."""
@@ -122,7 +123,6 @@ def test_port_keeps_tensorflows_import_banner_out_and_the_users_own_stderr_in(tm
     import subprocess
     import sys
 
-    pytest.importorskip("keras")
     (tmp_path / "model.py").write_text(
         "import sys\nimport keras\nprint('the user speaks', file=sys.stderr)\n"
         "def build():\n    x = keras.Input((6, 2))\n    return keras.Model(x, keras.layers.Conv1D(2, 3)(x))\n")
@@ -136,6 +136,7 @@ def test_port_keeps_tensorflows_import_banner_out_and_the_users_own_stderr_in(tm
 
 
 @SLOW
+@pytest.mark.needs("keras")
 def test_port_of_a_channels_first_keras_model_on_tensorflows_eigen_kernels_is_one_line_and_exit_2(tmp_path):
     """With oneDNN off (as by default on CPUs without AVX-512 VNNI) TensorFlow has no channels-first Conv2D on the
     CPU: the model cannot run here, which is one line naming why, exit 2, not a traceback."""
@@ -143,7 +144,6 @@ def test_port_of_a_channels_first_keras_model_on_tensorflows_eigen_kernels_is_on
     import subprocess
     import sys
 
-    pytest.importorskip("keras")
     (tmp_path / "model.py").write_text(
         "import keras\n"
         "def build():\n    x = keras.Input((2, 6, 5))\n"

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from harness.porting import check_model, scan
-from helpers import IMPORTS_TENSORFLOW, assert_every_layer_agrees
+from helpers import IMPORTS_TENSORFLOW, assert_every_layer_agrees, imported
 
 pytestmark = IMPORTS_TENSORFLOW
 
 
 @pytest.fixture(scope="module")
 def nnx():
-    pytest.importorskip("flax")
+    imported("flax")
     from flax import nnx
 
     return nnx
