@@ -96,7 +96,10 @@ def test_a_gradient_identity_holds_and_fails_once_its_rewrite_is_off_by_one_perc
         rewrite = identity.rewrite(*args)
         return dataclasses.replace(rewrite, combine=lambda outputs: scaled(rewrite.combine(outputs)))
 
-    assert check_identity(identity, backend, spec, x, w, b, dy).status == "pass"
+    honest = check_identity(identity, backend, spec, x, w, b, dy)
+    if honest.status == "unsupported":  # a declared refusal: onnxruntime runs forward only
+        pytest.skip(honest.message)
+    assert honest.status == "pass", honest
     off = check_identity(dataclasses.replace(identity, rewrite=broken), backend, spec, x, w, b, dy)
     assert off.status == "mismatch" and off.broken == ("rewrite",), off
 
