@@ -251,22 +251,57 @@ def cmd_explain(args) -> int:
     return 0 if explanation.result.ok else 1
 
 
+MODEL_RAISED = 3  # exit status of port and compare when a model raised while it ran (1 is "the port differs")
+
+
+class ModelFailed(Exception):
+    """A user's model raised while it ran: its own traceback and one line, exit status ``MODEL_RAISED``."""
+
+
+@contextlib.contextmanager
+def running_models(args, roles: dict[str, str]):
+    """Inside, the user's models are built and run: a model that raises is ``ModelFailed`` (its own
+    traceback, "while running SOURCE (module:callable)"), or where --input-shape gave its input, a
+    usage error saying which shape each model was given after layout conversion."""
+    from .porting import ModelRaised
+
+    try:
+        with given_input():
+            yield
+    except ModelRaised as exc:
+        named = str(exc).replace(f"running {exc.role}", f"running {exc.role} ({roles.get(exc.role, '')})", 1)
+        if args.input_shape is not None and exc.shape is not None:
+            shape = ",".join(map(str, args.input_shape))
+            given = "" if exc.role == "SOURCE" or exc.shape == args.input_shape else \
+                f" (converted to its layout; SOURCE was given {args.input_shape})"
+            raise UsageError(f"input-shape={shape}: {exc.role} was given {exc.shape}{given} and raised "
+                             f"{exc.what}") from None
+        print(exc.own_traceback(), file=sys.stderr, end="")
+        raise ModelFailed(named) from None
+
+
+def _build(find: str, role: str, input_shape=None):
+    """``(model, example)`` from the ``module:callable`` ``find``, its builder run as the user's code."""
+    from .porting import running
+    from .targets import build_target, find_target
+
+    build = find_target(find)
+    with running(role, None):
+        return build_target(build, input_shape)
+
+
 def cmd_port(args) -> int:
     from .frameworks import loading_models
     from . import table
-    from .porting import check_model, scan, write_records
-    from .targets import build_target, find_target
+    from .porting import CannotRunHere, check_model, scan, write_records
 
-    with loading_models():
-        with given_input():
-            build = find_target(args.target)
-        model, example = build_target(build, args.input_shape)
-    from .porting import CannotRunHere
-
-    try:
-        scanned = scan(model, example, name=args.name)
-    except CannotRunHere as exc:  # the model needs a kernel this machine's framework lacks
-        raise UsageError(str(exc)) from None
+    with running_models(args, {"model": args.target}):
+        with loading_models():
+            model, example = _build(args.target, "model", args.input_shape)
+        try:
+            scanned = scan(model, example, name=args.name)
+        except CannotRunHere as exc:  # the model needs a kernel this machine's framework lacks
+            raise UsageError(str(exc)) from None
     total = len(scanned.layers)
 
     def progress(index, layer):
@@ -287,17 +322,16 @@ def cmd_compare(args) -> int:
     from .frameworks import loading_models
     from . import table
     from .porting.model_comparison import compare_models
-    from .targets import build_target, find_target
 
-    with loading_models():
-        with given_input():
-            source_build, target_build = find_target(args.source), find_target(args.target)
-        source, example = build_target(source_build, args.input_shape)
-        target, _ = build_target(target_build)
-    if example is None:
-        raise UsageError("example: the source needs an example input (return (model, input) or pass --input-shape)")
-    with given_input() if args.grad else contextlib.nullcontext():  # --grad on a model it cannot differentiate
-        result = compare_models(source, target, example, target_layout=args.target_layout, grad=args.grad)
+    with running_models(args, {"SOURCE": args.source, "TARGET": args.target}):
+        with loading_models():
+            source, example = _build(args.source, "SOURCE", args.input_shape)
+            target, _ = _build(args.target, "TARGET")
+        if example is None:
+            raise UsageError("example: the source needs an example input (return (model, input) or pass "
+                             "--input-shape)")
+        with given_input() if args.grad else contextlib.nullcontext():  # --grad on a model it cannot differentiate
+            result = compare_models(source, target, example, target_layout=args.target_layout, grad=args.grad)
     print(table.comparison(result))
     if args.records:
         from .porting import check_model, write_records
@@ -408,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
     explain.set_defaults(func=cmd_explain)
 
-    port = sub.add_parser("port", help="check every convolution of a PyTorch, Keras or Flax NNX model in every backend")
+    port = sub.add_parser("port", help="check every convolution of a PyTorch, Keras or Flax model in every backend")
     port.add_argument("target", help="module:callable (or file.py:callable) returning a model or (model, input)")
     port.add_argument("--input-shape", type=_shape, help="example input shape, e.g. 1,3,224,224 (random data)")
     port.add_argument("--name", help="the model's name in tables and records (default: its class or name)")
@@ -460,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"convharness {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except ModelFailed as exc:
+        print(f"convharness {args.command}: error: {exc}", file=sys.stderr)
+        return MODEL_RAISED
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as a pipe's writer does
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit must not raise again

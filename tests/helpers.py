@@ -123,3 +123,15 @@ def assert_every_layer_agrees(results, own: str) -> list:
     compared = [o for r in results for o in r.result.outcomes if o.backend == own]
     assert all(o.status == "pass" for o in compared)
     return compared
+
+
+def assert_mistake_found(result, layer: str, verdict: str, differences: tuple, weights: str, named) -> None:
+    """A comparison's first divergence is at ``layer`` in both models, with the verdict, spec
+    differences, weight transform and (where given) mistake name an injected mistake should get."""
+    first = result.first_divergence
+    assert (first.source, first.target, first.verdict) == (layer, layer, verdict), [p.to_dict() for p in result.pairs]
+    assert first.spec_differences == differences and first.weights == weights
+    if named:
+        assert first.mistakes[0] == named, first
+    if verdict == "input_differs":
+        assert "parted between conv2 and this layer" in first.detail

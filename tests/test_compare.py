@@ -5,11 +5,13 @@ divergence, at the layer where it was made, with its verdict and name."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import numpy as np
 import pytest
 
+from harness import table
 from harness.cli import main
 from harness.porting.model_comparison import compare_models
 from helpers import IMPORTS_TENSORFLOW, imported
@@ -385,3 +387,145 @@ def test_a_flax_port_that_pads_with_jnp_pad_agrees(nnx):
     result = compare_models(First(), port, torch.from_numpy(EXAMPLE))
     assert [(p.source, p.target, p.verdict) for p in result.pairs] == [("conv1", "conv1", "agree")], \
         [p.to_dict() for p in result.pairs]
+
+
+# -- after the first divergence ------------------------------------------------------------
+
+@pytest.mark.parametrize("port", PORTS)
+def test_only_the_first_conv_wrong_is_one_divergence_and_later_pairs_inherit_it(request, port):
+    """conv1's kernel flipped: every later conv is right and gets a different input only because
+    conv1's output differs; rerun on the source's conv outputs, the port's layers between agree."""
+    build, _ = PORTS[port]
+    model = net()
+    result = compare_models(model, build(request, model, "flipped_kernel", "conv1"), torch.from_numpy(EXAMPLE))
+    verdicts = [(p.source, p.verdict) for p in result.pairs]
+    assert verdicts == [("conv1", "differs"), ("conv2", "inherited"), ("conv3", "inherited"),
+                        ("conv4", "inherited")], [p.to_dict() for p in result.pairs]
+    assert [p.source for p in result.pairs if p.verdict not in ("agree", "inherited")] == ["conv1"]
+    assert result.first_divergence.source == "conv1" and not result.agree
+    for later in result.pairs[1:]:
+        assert "inherited from conv1" in later.detail and later.fix == "", later
+        assert "parted between" not in later.detail
+
+
+def test_a_missing_activation_after_the_first_divergence_is_found_at_its_own_place(keras):
+    """conv1's kernel flipped and, three convs later, conv3's ReLU left out: conv1 differs, conv2 and
+    conv3 inherit it, and conv4's input differs on its own (the stretch between conv3 and conv4)."""
+    model = net()
+    port = keras_port(keras, model, "flipped_kernel", "conv1")
+    port.get_layer("conv3").activation = keras.activations.linear
+    result = compare_models(model, port, torch.from_numpy(EXAMPLE))
+    assert [(p.source, p.verdict) for p in result.pairs] == [
+        ("conv1", "differs"), ("conv2", "inherited"), ("conv3", "inherited"), ("conv4", "input_differs")], \
+        [p.to_dict() for p in result.pairs]
+    first, last = result.pairs[0], result.pairs[3]
+    assert first.weights == "flipped_kernel" and result.first_divergence is first
+    assert "parted between conv3 and this layer" in last.detail
+    assert "fed the source's conv outputs, the target's layers before this one still give an input off by" \
+        in last.detail
+    assert last.fix.startswith("fix: compare what the two models do between these convolutions")
+
+
+# -- structured outputs ---------------------------------------------------------------------
+
+class TwoHeads(torch.nn.Module):
+    """Net returning a mapping: its features (conv3's, channels-first) and its logits (conv4's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = net()
+
+    def forward(self, x):
+        n = self.net
+        features = torch.relu(n.conv3(torch.relu(n.conv2(torch.relu(n.conv1(x))))))
+        return {"features": features, "logits": n.conv4(features)}
+
+
+def two_heads_port(keras, model, mistake=None):
+    """The Keras port of TwoHeads: its mapping written in the other order, channels-last."""
+    port = keras_port(keras, model.net, mistake, "conv4")
+    features = port.get_layer("conv3").output
+    return keras.Model(port.inputs, {"logits": port.outputs[0], "features": features})
+
+
+def test_a_mapping_of_two_arrays_is_compared_leaf_by_leaf_paired_by_key(keras, tmp_path):
+    model = TwoHeads()
+    result = compare_models(model, two_heads_port(keras, model), torch.from_numpy(EXAMPLE))
+    assert result.agree
+    leaves = result.final_output["leaves"]
+    assert [leaf["leaf"] for leaf in leaves] == ["features", "logits"]
+    # each leaf in the source's layout: the Keras port's (2, 8, 8, 16) features converted to (2, 16, 8, 8)
+    assert [(leaf["source_shape"], leaf["target_shape"]) for leaf in leaves] == [
+        ([2, 16, 8, 8], [2, 16, 8, 8]), ([2, 4, 8, 8], [2, 4, 8, 8])]
+    assert all(leaf["max_abs_error"] < 1e-4 for leaf in leaves)
+    text = table.comparison(result)
+    assert "final outputs: features: max abs error" in text and "; logits: max abs error" in text
+    wrong = compare_models(model, two_heads_port(keras, model, "missing_bias"), EXAMPLE)  # a NumPy example too
+    features, logits = wrong.final_output["leaves"]
+    bias = float(np.abs(model.net.conv4.bias.detach().numpy()).min())
+    assert features["max_abs_error"] < 1e-4 and logits["max_abs_error"] >= bias  # only the logits lost their bias
+    assert json.loads(json.dumps(wrong.to_dict()))["final_output"]["leaves"][1]["leaf"] == "logits"
+
+
+def test_structured_outputs_flatten_by_key_field_and_position():
+    from collections import namedtuple
+    from dataclasses import dataclass
+
+    from harness.porting import flatten
+
+    Pair = namedtuple("Pair", "a b")
+
+    @dataclass
+    class Out:
+        boxes: object
+        scores: object
+
+    tree = {"x": [1, (2, 3)], "y": Pair(4, Out(5, {"z": 6}))}
+    assert flatten(tree) == [(("x", 0), 1), (("x", 1, 0), 2), (("x", 1, 1), 3), (("y", "a"), 4),
+                             (("y", "b", "boxes"), 5), (("y", "b", "scores", "z"), 6)]
+    assert flatten(np.zeros(2))[0][0] == ()
+
+
+# -- fixes in the target's own terms -----------------------------------------------------------
+
+@pytest.mark.parametrize("port,fix", [
+    ("keras", "fix: put keras.layers.ZeroPadding2D(((1, 1), (1, 1))) before the keras.layers.Conv2D and give it "
+              "padding='valid'"),
+    ("flax", "fix: give the Conv padding=((1, 1), (1, 1))")])
+def test_a_padding_mistake_is_fixed_in_the_target_frameworks_own_terms(request, port, fix):
+    build, _ = PORTS[port]
+    model = net()
+    first = compare_models(model, build(request, model, "padding", "conv1"), torch.from_numpy(EXAMPLE)).first_divergence
+    assert first.spec_differences == ("padding",) and first.fix == fix
+
+
+def test_a_flipped_keras_conv_transpose_kernel_gets_keras_advice(keras):
+    torch.manual_seed(4)
+    model = Decoder()
+    model.up = torch.nn.ConvTranspose2d(4, 3, 3, stride=2)  # Keras' 'valid': no crop, (n - 1) * 2 + 3 out
+    inputs = keras.Input((5, 5, 4))
+    layer = keras.layers.Conv2DTranspose(3, 3, strides=2, padding="valid")
+    port = keras.Model(inputs, layer(inputs))
+    w = model.up.weight.detach().numpy()  # (in, out, kh, kw) -> Keras (kh, kw, out, in), here flipped
+    layer.set_weights([np.ascontiguousarray(w.transpose(2, 3, 1, 0)[::-1, ::-1]), model.up.bias.detach().numpy()])
+    example = np.random.default_rng(5).uniform(-1, 1, (2, 4, 5, 5)).astype(np.float32)
+    (pair,) = compare_models(model, port, example).pairs
+    assert pair.verdict == "differs" and pair.spec_differences == (), pair
+    assert "keras.layers.Conv2DTranspose" in pair.fix and "w.transpose(2, 3, 1, 0)" in pair.fix, pair.fix
+    assert "jax" not in pair.fix
+
+
+def test_the_comparison_table_lets_the_fix_and_what_differs_wrap():
+    from pathlib import Path
+
+    import harness.report
+
+    css = (Path(harness.report.__file__).parent / "templates" / "report.css").read_text()
+    page = (Path(harness.report.__file__).parent / "templates" / "index.html.j2").read_text()
+    assert 'class="comparison"' in page and 'class="fix"' in page and 'class="detail"' in page
+    rules = dict(re.findall(r"([^{}]+)\{([^}]*)\}", css))
+    wrapping = {selector.strip(): body for selector, body in rules.items() if "table.comparison" in selector}
+    assert any("td.fix" in s and "overflow-wrap: anywhere" in b for s, b in wrapping.items()), wrapping
+    assert any("td.detail" in s and "min-width" in b for s, b in wrapping.items()), wrapping
+    assert not [s for s, b in wrapping.items() if "nowrap" in b]
+    assert "white-space: pre-wrap" in next(b for s, b in wrapping.items() if "pre" in s)

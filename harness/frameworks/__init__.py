@@ -25,7 +25,7 @@ import contextlib
 import importlib
 from types import ModuleType
 
-PACKAGES = ("numpy", "torch", "tensorflow", "jax", "keras", "flax", "onnx")
+PACKAGES = ("numpy", "torch", "tensorflow", "jax", "keras", "tf_keras", "flax", "onnx")
 
 
 def package(name: str) -> ModuleType:

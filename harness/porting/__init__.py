@@ -3,15 +3,18 @@ spec, real weights and the activation it received) and check each one in
 every backend against the float64 reference.
 
 ``scan(model, example)`` takes a model of any framework package with porting
-hooks (``MODEL_HOOKS``): a PyTorch ``nn.Module``, a Keras 3 model, a Flax NNX module.
+hooks (``MODEL_HOOKS``): a PyTorch ``nn.Module``, a Keras 3 or Keras 2 (``tf_keras``)
+model, a Flax NNX module or a callable that runs Flax linen modules.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
 import importlib.util
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Iterable
 
@@ -24,6 +27,28 @@ from ..tolerance import judge_against_reference
 
 class CannotRunHere(ValueError):
     """The model's own forward pass needs a kernel this machine's framework lacks."""
+
+
+class UnsupportedModel(ValueError):
+    """The object is no model of a framework package with porting hooks."""
+
+
+class ModelRaised(Exception):
+    """The user's model raised while it ran (not the harness): ``role`` says which model
+    ("SOURCE", "TARGET", "model"), ``shape`` the input shape it was given, ``__cause__`` is its own exception."""
+
+    def __init__(self, role: str, shape: tuple | None, error: BaseException) -> None:
+        self.role, self.shape, self.error = role, shape, error
+        given = "" if shape is None else f" on an input of shape {shape}"
+        self.what = f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"  # its first line
+        super().__init__(f"{type(error).__name__} while running {role}{given}: {self.what.partition(': ')[2]}")
+
+    def own_traceback(self) -> str:
+        """The model's exception with only the frames outside the harness (its code and its framework's)."""
+        import traceback
+
+        frames = [f for f in traceback.extract_tb(self.error.__traceback__) if not _in_harness(f.filename)]
+        return "".join(traceback.format_list(frames) + traceback.format_exception_only(self.error))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,17 +105,79 @@ class LayerResult:
         return max(ratios, default=None)
 
 
-def scan(model, example=None, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
-    """Capture every convolution of ``model`` during one forward pass on ``example``.
+def scan(model, example=None, *, name: str | None = None, fold_zero_padding: bool = False,
+         role: str = "model") -> ScannedModel:
+    """Capture every convolution of ``model`` during one forward pass on ``example``
+    (a NumPy array or any framework's array, given to the model as it takes it).
 
     With ``fold_zero_padding``, a zero-padding layer that feeds a forward conv
     (Keras ZeroPadding1D/2D/3D, PyTorch ZeroPad*d or ConstantPad*d with value
     0) is folded into that conv's explicit padding, and the conv's input is
-    the padding layer's: the computation as a spec, however it is written."""
+    the padding layer's: the computation as a spec, however it is written.
+    An exception the model raises while it runs is re-raised as ``ModelRaised``
+    naming ``role``; an object that is no model raises ``UnsupportedModel``."""
+    kind = require_kind(model, role)
+    if example is not None:
+        example = kind.as_input(to_numpy(example))
+    with running(role, example):
+        return kind.scan(model, example, name=name, fold_zero_padding=fold_zero_padding)
+
+
+def require_kind(model, role: str = "model") -> ModuleType:
+    """The ``models`` hooks of ``model``'s framework; ``UnsupportedModel`` (one line naming the kinds) where none."""
     kind = model_kind(model)
     if kind is None:
-        raise ValueError(f"model: a {type(model).__name__} is not {supported_kinds()}")
-    return kind.scan(model, example, name=name, fold_zero_padding=fold_zero_padding)
+        raise UnsupportedModel(f"{role.lower()}: a {type(model).__name__} is not {supported_kinds()}")
+    return kind
+
+
+def _in_harness(filename: str) -> bool:
+    from pathlib import Path
+
+    return Path(filename).resolve().is_relative_to(Path(__file__).resolve().parents[1])
+
+
+@contextlib.contextmanager
+def running(role: str, example):
+    """Inside: the user's model runs. An exception whose innermost frame is outside the harness
+    (the model's code or its framework's) becomes ``ModelRaised``; the harness's own pass through."""
+    try:
+        yield
+    except (CannotRunHere, UnsupportedModel):
+        raise
+    except Exception as exc:
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is None or _in_harness(tb.tb_frame.f_code.co_filename):
+            raise
+        shape = None if example is None or not hasattr(example, "shape") else tuple(example.shape)
+        raise ModelRaised(role, shape, exc) from exc
+
+
+def to_numpy(value) -> np.ndarray:
+    """``value`` (a NumPy array, or any framework's array: a torch tensor, a tf tensor, a jax array) as NumPy."""
+    for kind in model_kinds():
+        array = kind.to_numpy(value)
+        if array is not None:
+            return array
+    return np.asarray(value)
+
+
+def flatten(tree, path: tuple = ()) -> list[tuple[tuple, object]]:
+    """The leaves of a model's structured output with their paths, in order: a mapping by key,
+    a namedtuple or dataclass by field name, a list or tuple by position; anything else is a leaf.
+    Written here rather than taken from optree: optree keeps a plain dataclass as one leaf, and the
+    harness's core depends on no tree library."""
+    if isinstance(tree, Mapping):
+        return [leaf for key, value in tree.items() for leaf in flatten(value, (*path, key))]
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        return [leaf for f in dataclasses.fields(tree) for leaf in flatten(getattr(tree, f.name), (*path, f.name))]
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return [leaf for key, value in zip(tree._fields, tree) for leaf in flatten(value, (*path, key))]
+    if isinstance(tree, (list, tuple)):
+        return [leaf for i, value in enumerate(tree) for leaf in flatten(value, (*path, i))]
+    return [(path, tree)]
 
 
 def fold_padding(spec: ConvSpec, pads: tuple[tuple[int, int], ...]) -> ConvSpec | None:
@@ -104,6 +191,31 @@ def fold_padding(spec: ConvSpec, pads: tuple[tuple[int, int], ...]) -> ConvSpec 
     return spec.replace(spatial=spatial, padding=padding, padding_mode="zeros")
 
 
+@contextlib.contextmanager
+def calls_caught(classes: tuple[type, ...], method: str, record):
+    """``record(layer, input, output)`` for every call of ``method`` on an instance of
+    ``classes`` inside the block, for frameworks with no hook API (Flax NNX, Keras 2's
+    subclassed models): each class that defines the method has it wrapped for the block."""
+    owners = {next(c for c in kind.__mro__ if method in c.__dict__) for kind in classes}
+    originals = {owner: owner.__dict__[method] for owner in owners}
+
+    def wrapped(original):
+        def caught(self, inputs, *args, **kwargs):
+            outputs = original(self, inputs, *args, **kwargs)
+            if isinstance(self, classes):
+                record(self, inputs, outputs)
+            return outputs
+        return caught
+
+    try:
+        for owner, original in originals.items():
+            setattr(owner, method, wrapped(original))
+        yield
+    finally:
+        for owner, original in originals.items():
+            setattr(owner, method, original)
+
+
 # What a framework package's ``models`` module provides (``harness.frameworks``):
 MODEL_HOOKS = (
     "NAME",  # the framework's name, as ScannedModel.framework
@@ -111,8 +223,11 @@ MODEL_HOOKS = (
     "recognises",  # (model) -> bool, by isinstance against the framework only if already imported
     "scan",  # (model, example, *, name, fold_zero_padding) -> ScannedModel
     "as_input",  # (NumPy array) -> what the model takes
-    "channels_last",  # (model, example, example_last) -> whether the model takes channels-last
+    "to_numpy",  # (value) -> a NumPy array of one of the framework's arrays, None for any other value
+    "channels_last",  # (model, example, example_last) -> whether the model takes channels-last, None: cannot tell
     "paste_backend",  # () -> the backend whose call a user of this framework can paste
+    "run_substituted",  # (model, example, {conv name: output}) -> ({conv name: input}, output) or None
+    "own_fix",  # (mistake, source spec, target spec) -> the fix in the framework's terms, "" for the generic one
 )
 
 
@@ -176,7 +291,8 @@ def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *,
     return results
 
 
-__all__ = ["ConvLayer", "ScannedModel", "LayerResult", "scan", "check_model"]
+__all__ = ["ConvLayer", "ScannedModel", "LayerResult", "scan", "check_model", "UnsupportedModel", "ModelRaised",
+           "to_numpy", "flatten"]
 
 
 def write_records(path, scanned: ScannedModel, results: list[LayerResult]) -> None:

@@ -46,13 +46,14 @@ def loss_cotangent(shape: tuple[int, ...], dtype) -> np.ndarray:
 
 
 def parameter_gradients(model, example, cotangent) -> dict:
-    """``model``'s framework's ``parameter_gradients``; ValueError naming the framework
-    where it differentiates nothing (an ONNX graph is forward only)."""
+    """``model``'s framework's ``parameter_gradients``; ValueError naming the kind of model
+    where its package has none (an ONNX graph is forward only; Flax linen and Keras 2
+    models have no hook yet)."""
     kind = model_kind(model)
     hook = getattr(kind, "parameter_gradients", None)
     if hook is None:
-        raise ValueError(f"grad: {kind.KIND if kind else type(model).__name__} is compared forward only here: "
-                         "the harness runs no autodiff of its framework (drop --grad)")
+        raise ValueError(f"grad: {kind.KIND if kind else type(model).__name__} is compared forward only here: its "
+                         "framework package's models.py has no parameter_gradients hook (drop --grad)")
     return hook(model, example, cotangent)
 
 

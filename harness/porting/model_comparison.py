@@ -23,10 +23,12 @@ from ..diagnosis import HYPOTHESES, diagnose
 from ..layouts import convert_layout, from_channels_first, to_channels_first
 from ..spec import transposed_from_dilated_input_padding
 from ..tolerance import judge_against_reference
-from . import ConvLayer, ScannedModel, fold_padding, model_kind, model_kinds, scan
+from . import (ConvLayer, ScannedModel, flatten, fold_padding, model_kinds, require_kind, running, scan,
+               to_numpy)
 from .gradient_comparison import GradientVerdict, first_gradient_divergence, gradient_verdicts
 
 AGREE, DIFFERS, INPUT_DIFFERS, UNPAIRED = "agree", "differs", "input_differs", "unpaired"
+INHERITED = "inherited"  # the layer is right and its input differs only as an earlier divergence propagated
 SPEC_FIELDS = ("kernel", "stride", "padding", "dilation", "groups", "bias", "transposed", "output_padding",
                "padding_mode")
 # Two models' activations agree where every element is within this fraction of the source
@@ -75,7 +77,8 @@ class ModelComparison:
 
     @property
     def first_divergence(self) -> Pair | None:
-        return next((p for p in self.pairs if p.verdict != AGREE), None)
+        """The first pair that neither agrees nor only inherits an earlier divergence."""
+        return next((p for p in self.pairs if p.verdict not in (AGREE, INHERITED)), None)
 
     @property
     def agree(self) -> bool:
@@ -196,26 +199,34 @@ def _padded_by(x: np.ndarray, inner: np.ndarray) -> tuple[tuple[int, int], ...] 
     return None
 
 
+def _kind_named(framework: str):
+    return next((kind for kind in model_kinds() if kind.NAME == framework), None)
+
+
 def call_backend(framework: str) -> str | None:
     """The backend whose call a ``framework`` user can paste: the layers they use (Keras
     under the backend this process runs it on, Flax), PyTorch's functional call."""
-    kind = next((kind for kind in model_kinds() if kind.NAME == framework), None)
+    kind = _kind_named(framework)
     return None if kind is None else kind.paste_backend()
 
 
 def needed_call(spec, layout: str, framework: str) -> str:
-    """Pasteable code computing ``spec`` in ``layout`` with ``framework``'s own call (NumPy x, w, b in, y out)."""
+    """Pasteable code computing ``spec`` in ``layout`` with ``framework``'s own call (NumPy x, w, b in, y out);
+    "" where that call has no form for it (a Keras transposed layer's crops are its own rule's)."""
     from ..backends import get_backend
+    from ..backends.base import NoForm
 
-    return get_backend(call_backend(framework)).plan(spec.replace(layout=layout)).rendered().standalone()
+    try:
+        return get_backend(call_backend(framework)).plan(spec.replace(layout=layout)).rendered().standalone()
+    except NoForm:
+        return ""
 
 
-def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, framework: str = "") -> Pair:
-    """One source layer against its partner in the port (in ``framework``): spec, weights, input and
-    output, and the verdict; ``previous`` names the source layer before it, for where the models part."""
+def aligned_input(source: ConvLayer, target: ConvLayer, x_target: np.ndarray):
+    """``x_target`` (an input of the target layer, in its layout) in the source's layout, with a
+    zero pad the target made by a call cropped off and folded into its spec: (the target's spec, the input)."""
     ss, ts = source.spec, target.spec
-    names = dict(source=source.name, target=target.name)
-    x_target = convert_layout(target.x, ts.channels_last, ss.channels_last)
+    x_target = convert_layout(x_target, ts.channels_last, ss.channels_last)
     if x_target.shape != np.shape(source.x):  # a pad the target made by a call: folded like a padding layer
         pads = _padded_by(to_channels_first(x_target, ss.channels_last), to_channels_first(source.x, ss.channels_last))
         folded = None if pads is None else fold_padding(ts, pads)
@@ -223,13 +234,32 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, fra
             window = (slice(None), slice(None), *(slice(b, b + n) for (b, _), n in zip(pads, folded.spatial)))
             ts = folded
             x_target = from_channels_first(to_channels_first(x_target, ss.channels_last)[window], ss.channels_last)
+    return ts, x_target
+
+
+def input_difference(source: ConvLayer, x_target: np.ndarray) -> tuple[float, str]:
+    """The target's input (aligned) against the source's: its relative difference (inf for another shape), in words."""
+    if x_target.shape != np.shape(source.x):
+        return float("inf"), f"input shape {x_target.shape}, the source's {np.shape(source.x)}"
+    error = relative_difference(x_target, source.x)
+    return error, f"input off by {error:.3g} of its largest magnitude"
+
+
+def own_fix(framework: str, mistake: str, source_spec, target_spec) -> str:
+    """The fix for ``mistake`` (a diagnose name, or a spec field) in the target framework's own terms, or ""."""
+    kind = _kind_named(framework)
+    return kind.own_fix(mistake, source_spec, target_spec) if kind is not None else ""
+
+
+def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, framework: str = "") -> Pair:
+    """One source layer against its partner in the port (in ``framework``): spec, weights, input and
+    output, and the verdict; ``previous`` names the source layer before it, for where the models part."""
+    ss = source.spec
+    names = dict(source=source.name, target=target.name)
+    ts, x_target = aligned_input(source, target, target.x)
     differences = spec_differences(ss, ts)
     weights = weight_transform(source, target)
-    if x_target.shape != np.shape(source.x):
-        input_error, input_detail = float("inf"), f"input shape {x_target.shape}, the source's {np.shape(source.x)}"
-    else:
-        input_error = relative_difference(x_target, source.x)
-        input_detail = f"input off by {input_error:.3g} of its largest magnitude"
+    input_error, input_detail = input_difference(source, x_target)
     max_abs = ratio = None
     mistakes: tuple[str, ...] = ()
     fix = ""
@@ -242,28 +272,29 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, fra
         if not output_ok:
             found = diagnose(ss, x_target, source.w, source.b, observed)
             mistakes = tuple(f.name for f in found.findings)
-            fix = found.findings[0].fix if found.findings else ""
+            if found.findings:
+                fix = own_fix(framework, mistakes[0], ss, ts) or found.findings[0].fix
     details = []
     if differences:
         details.append("; ".join(f"{name}: {resolved(ts, name)} where the source has {resolved(ss, name)}"
                                  for name in differences))
     if weights:
         details.append(f"weights: {weights}")
-        fix = fix or FIXES.get(weights, "")
+        fix = fix or own_fix(framework, weights, ss, ts) or FIXES.get(weights, "")
     if not output_ok:
         details.append(f"output {ratio:.3g} x the bound of the source layer's computation"
                        + (f" ({', '.join(mistakes)})" if mistakes else ""))
     call = ""
     if differences or weights or not output_ok:
         verdict = DIFFERS
-        fix = fix or "fix: give the target layer the source layer's " + ", ".join(differences or ("weights",))
+        fix = (fix or next(filter(None, (own_fix(framework, name, ss, ts) for name in differences)), "")
+               or "fix: give the target layer the source layer's " + ", ".join(differences or ("weights",)))
         call = needed_call(ss, ts.layout, framework) if call_backend(framework) else ""
     elif input_error > INPUT_TOLERANCE:
         verdict = INPUT_DIFFERS
         where = f"between {previous} and this layer" if previous else "before this layer"
         details.append(f"{input_detail}: the models parted {where}, outside the convolutions")
-        fix = ("fix: compare what the two models do between these convolutions (an activation, a normalisation, "
-               "pooling, the flatten order)")
+        fix = BETWEEN_FIX
     else:
         verdict = AGREE
     return Pair(**names, verdict=verdict, spec_differences=differences, weights=weights, mistakes=mistakes,
@@ -271,54 +302,86 @@ def compare_pair(source: ConvLayer, target: ConvLayer, previous: str | None, fra
                 call=call)
 
 
+BETWEEN_FIX = ("fix: compare what the two models do between these convolutions (an activation, a normalisation, "
+               "pooling, the flatten order)")
+
+
+def inherited(pair: Pair, source: ConvLayer, target: ConvLayer, first: Pair, rerun_input: np.ndarray | None) -> Pair:
+    """An ``input_differs`` pair after the first divergence judged on equal footing: where the target's
+    stretch before this conv, run on the source's conv outputs (``rerun_input``, what this target conv
+    then received), gives the source's input, the difference is inherited from the first divergence;
+    where it does not, the stretch itself differs and the pair keeps its between-layers advice.
+    Without a rerun (the framework cannot substitute outputs), the difference may be inherited."""
+    where = first.source or first.target
+    if rerun_input is None:
+        return dataclasses.replace(pair, verdict=INHERITED, fix="", detail=(
+            f"input off by {pair.input_error:.3g} of its largest magnitude: may be inherited from {where} "
+            "(the target's layers before this one could not be rerun on the source's activations)"))
+    _, x = aligned_input(source, target, rerun_input)
+    error, words = input_difference(source, x)
+    if error > INPUT_TOLERANCE:
+        return dataclasses.replace(pair, detail=(
+            f"{pair.detail}; fed the source's conv outputs, the target's layers before this one still give an "
+            f"{words}"))
+    return dataclasses.replace(pair, verdict=INHERITED, fix="", detail=(
+        f"input off by {pair.input_error:.3g} of its largest magnitude: inherited from {where} (fed the source's "
+        f"conv outputs, the target's layers before this one give the source's input within {INPUT_TOLERANCE:g})"))
+
+
 # -- whole models ----------------------------------------------------------------------
-
-def _numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):
-        value = value.detach()
-    return np.asarray(value)
-
 
 def target_example(source_example: np.ndarray, source_last: bool, target, target_layout: str | None):
     """The source's example in the layout the target model takes: ``target_layout``
-    ('channels_first' or 'channels_last'), else inferred (a Keras model's input
-    shape; PyTorch channels-first; Flax channels-last)."""
+    ('channels_first' or 'channels_last'), else inferred by the target's hooks (a Keras
+    model's input shape; PyTorch channels-first; Flax channels-last); a ValueError naming
+    --target-layout where it cannot be."""
     if target_layout not in (None, "channels_first", "channels_last"):
         raise ValueError(f"target-layout={target_layout!r}: must be channels_first or channels_last")
-    kind = model_kind(target)
+    kind = require_kind(target, "TARGET")
     if target_layout is None:
-        target_last = kind.channels_last(target, source_example, source_last) if kind else source_last
+        target_last = kind.channels_last(target, source_example, source_last)
+        if target_last is None:
+            raise ValueError(f"target-layout: the layout a {type(target).__name__} takes cannot be read from it "
+                             "(no declared input); pass --target-layout channels_first or channels_last")
     else:
         target_last = target_layout == "channels_last"
     converted = np.ascontiguousarray(convert_layout(source_example, source_last, target_last)) \
         if source_example.ndim >= 3 else source_example
-    return (kind.as_input(converted) if kind else converted), target_last
+    return kind.as_input(converted), target_last
 
 
 def compare_models(source, target, example, *, target_layout: str | None = None, source_name: str | None = None,
-                   target_name: str | None = None, timings: dict | None = None, grad: bool = False) -> ModelComparison:
-    """Compare ``target`` (a port) with ``source`` on ``example`` (the source's input).
-    ``timings``, where given, receives the seconds each step took. With ``grad``, each
-    pair's parameter gradients of one loss too (``harness.porting.gradient_comparison``)."""
+                   target_name: str | None = None, timings: dict | None = None,
+                   grad: bool = False) -> ModelComparison:
+    """Compare ``target`` (a port) with ``source`` on ``example`` (the source's input: a NumPy
+    array or any framework's array). ``timings``, where given, receives the seconds each step took.
+    Raises ``UnsupportedModel`` for an object that is no model, ``ModelRaised`` where a model raises.
+    With ``grad``, each pair's parameter gradients of one loss too (``harness.porting.gradient_comparison``)."""
     clock = _Clock(timings)
-    source_scan = scan(source, example, name=source_name, fold_zero_padding=True)
+    require_kind(source, "SOURCE")  # both named before either runs
+    require_kind(target, "TARGET")
+    source_scan = scan(source, example, name=source_name, fold_zero_padding=True, role="SOURCE")
     clock("scan source")
     first = next((layer.spec for layer in source_scan.layers if layer.spec is not None), None)
     if first is None:
         raise ValueError("source: the model has no convolution to compare")
-    source_example = _numpy(example)
+    source_example = to_numpy(example)
     example_t, target_last = target_example(source_example, first.channels_last, target, target_layout)
-    target_scan = scan(target, example_t, name=target_name, fold_zero_padding=True)
+    target_scan = scan(target, example_t, name=target_name, fold_zero_padding=True, role="TARGET")
     clock("scan target")
+    paired = pair_layers(source_scan, target_scan)
     pairs, previous = [], None
-    for s, t in pair_layers(source_scan, target_scan):
+    for s, t in paired:
         if s is None or t is None or s.spec is None or t.spec is None:
             pairs.append(_unpaired(s, "source") if s is not None else _unpaired(t, "target"))
             continue
         pairs.append(compare_pair(s, t, previous, target_scan.framework))
         previous = s.name
+    pairs = _after_first_divergence(pairs, paired, target, example_t)
     clock("pairs")
-    final = _final(source_scan.output, target_scan.output, first.channels_last, target_last)
+    example_s = require_kind(source).as_input(source_example)
+    final = final_outputs(_outputs(source, source_scan, example_s, "SOURCE"),
+                          _outputs(target, target_scan, example_t, "TARGET"), first.channels_last, target_last)
     if grad:
         pairs = _with_gradients(pairs, source, target, source_example, source_scan, first.channels_last, target_last)
         clock("gradients")
@@ -338,6 +401,37 @@ def _with_gradients(pairs: list[Pair], source, target, source_example: np.ndarra
     return [dataclasses.replace(pair, gradient=verdicts.get(pair.source)) for pair in pairs]
 
 
+def _after_first_divergence(pairs: list[Pair], paired, target, example) -> list[Pair]:
+    """The ``input_differs`` pairs after the first divergence judged by ``inherited``: the target run
+    once more (only where there is such a pair) with each paired conv's output replaced by its source
+    partner's, converted to the target's layout."""
+    at = next((i for i, p in enumerate(pairs) if p.verdict != AGREE), None)
+    if at is None or not any(p.verdict == INPUT_DIFFERS for p in pairs[at + 1:]):
+        return pairs
+    substitutes = {t.name: convert_layout(s.output, s.spec.channels_last, t.spec.channels_last).astype(t.x.dtype)
+                   for s, t in paired if s is not None and t is not None and s.spec is not None
+                   and t.spec is not None and s.output is not None}
+    with running("TARGET", example):
+        rerun = require_kind(target).run_substituted(target, example, substitutes)
+    inputs = {} if rerun is None else rerun[0]
+    judged = pairs[:at + 1]
+    for pair, (s, t) in zip(pairs[at + 1:], paired[at + 1:]):
+        if pair.verdict == INPUT_DIFFERS:
+            pair = inherited(pair, s, t, pairs[at], None if rerun is None else inputs.get(t.name))
+        judged.append(pair)
+    return judged
+
+
+def _outputs(model, scanned: ScannedModel, example, role: str):
+    """The model's output: as its scan kept it (one array), else from one more forward pass (structured outputs)."""
+    if scanned.output is not None:
+        return scanned.output
+    kind = require_kind(model, role)
+    with running(role, example):
+        rerun = kind.run_substituted(model, example, {})
+    return None if rerun is None else rerun[1]
+
+
 class _Clock:
     """Adds the seconds since its last call to ``timings[step]`` (nothing without a dict)."""
 
@@ -352,28 +446,73 @@ class _Clock:
 
 
 def final_output_text(final: dict) -> str:
-    """The ``final_output`` of a comparison (its JSON too), in words."""
-    if final.get("source_shape") is None:
-        return "not compared (a model returns more than one array)"
-    if final.get("max_abs_error") is None:
-        return f"shapes {tuple(final['source_shape'])} and {tuple(final['target_shape'])}"
-    return f"max abs error {final['max_abs_error']:.3g}, max rel error {final['max_rel_error']:.3g}"
+    """The ``final_output`` of a comparison (its JSON too), in words: one clause per leaf where there are several."""
+    leaves = final.get("leaves")
+    if leaves is None:  # written before structured outputs: one array, or none
+        leaves = [] if final.get("source_shape") is None else [{"leaf": "", **final}]
+    if not leaves:
+        return "not compared (no output could be read as arrays)"
+    return "; ".join((f"{leaf['leaf']}: " if leaf["leaf"] else "") + _leaf_text(leaf) for leaf in leaves)
 
 
-def _final(ys: np.ndarray | None, yt: np.ndarray | None, source_last: bool, target_last: bool) -> dict:
-    """The models' outputs (as their scans took them) compared; None where either is not one array."""
+def _leaf_text(leaf: dict) -> str:
+    if leaf.get("source_shape") is None or leaf.get("target_shape") is None:
+        return "only in the " + ("target" if leaf.get("source_shape") is None else "source")
+    if leaf.get("max_abs_error") is None:
+        return f"shapes {tuple(leaf['source_shape'])} and {tuple(leaf['target_shape'])}"
+    return f"max abs error {leaf['max_abs_error']:.3g}, max rel error {leaf['max_rel_error']:.3g}"
+
+
+def _path_text(path: tuple) -> str:
+    return "/".join(map(str, path))
+
+
+def final_outputs(source_output, target_output, source_last: bool, target_last: bool) -> dict:
+    """The models' outputs compared leaf by leaf (a mapping, tuple, list, namedtuple or dataclass is
+    flattened): paired by path where both have the same paths, else by position; each target leaf of
+    rank 3 or more whose shape differs converted from the target's layout to the source's. ``leaves``
+    lists each pair; ``max_abs_error`` and ``max_rel_error`` are the largest over them (None where a
+    pair could not be compared), ``source_shape`` and ``target_shape`` those of a single array."""
+    ys = [] if source_output is None else [(p, to_numpy(v)) for p, v in flatten(source_output)]
+    yt = [] if target_output is None else [(p, to_numpy(v)) for p, v in flatten(target_output)]
+    if sorted(repr(p) for p, _ in ys) == sorted(repr(p) for p, _ in yt):  # the same keys: paired by key
+        by_path = dict(yt)
+        pairs = [((p, v), (p, by_path[p])) for p, v in ys]
+    else:
+        pairs = list(itertools.zip_longest(ys, yt))
+    leaves = [_final_leaf(s, t, source_last, target_last) for s, t in pairs]
+    single = len(leaves) == 1 and leaves[0]["leaf"] == ""
+    errors = [leaf["max_abs_error"] for leaf in leaves]
+    compared = bool(leaves) and None not in errors
+    return {"source_shape": leaves[0]["source_shape"] if single else None,
+            "target_shape": leaves[0]["target_shape"] if single else None,
+            "max_abs_error": max(errors) if compared else None,
+            "max_rel_error": max(leaf["max_rel_error"] for leaf in leaves) if compared else None,
+            "leaves": leaves}
+
+
+def _final_leaf(source, target, source_last: bool, target_last: bool) -> dict:
+    """One leaf of the outputs against its partner (either may be None: only one model has it)."""
+    name = _path_text((source or target)[0])
+    if source is not None and target is not None and source[0] != target[0]:
+        name = f"{_path_text(source[0])} ~ {_path_text(target[0])}"
+    ys = None if source is None else np.asarray(source[1])
+    yt = None if target is None else np.asarray(target[1])
+    leaf = {"leaf": name, "source_shape": None if ys is None else list(ys.shape),
+            "target_shape": None if yt is None else list(yt.shape), "max_abs_error": None, "max_rel_error": None}
     if ys is None or yt is None:
-        return {"source_shape": None, "target_shape": None, "max_abs_error": None, "max_rel_error": None}
-    if yt.ndim >= 3 and yt.shape != ys.shape:
+        return leaf
+    if yt.ndim >= 3 and yt.shape != ys.shape and convert_layout(yt, target_last, source_last).shape == ys.shape:
         yt = convert_layout(yt, target_last, source_last)
-    final = {"source_shape": list(ys.shape), "target_shape": list(yt.shape)}
+        leaf["target_shape"] = list(yt.shape)
     if ys.shape != yt.shape:
-        return {**final, "max_abs_error": None, "max_rel_error": None}
+        return leaf
     ys, yt = ys.astype(np.float64), yt.astype(np.float64)
     error = np.abs(ys - yt)
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = np.where(error == 0, 0.0, error / np.abs(ys))
-    return {**final, "max_abs_error": float(error.max(initial=0.0)), "max_rel_error": float(relative.max(initial=0.0))}
+    return {**leaf, "max_abs_error": float(error.max(initial=0.0)), "max_rel_error": float(relative.max(initial=0.0))}
 
 
-__all__ = ["compare_models", "ModelComparison", "Pair", "pair_layers", "AGREE", "DIFFERS", "INPUT_DIFFERS", "UNPAIRED"]
+__all__ = ["compare_models", "ModelComparison", "Pair", "pair_layers", "AGREE", "DIFFERS", "INPUT_DIFFERS",
+           "INHERITED", "UNPAIRED"]

@@ -8,7 +8,9 @@ from typing import Iterable
 
 from ..porting.model_comparison import final_output_text
 
-VERDICT_CSS = {"agree": "pass", "differs": "mismatch", "input_differs": "mismatch", "unpaired": "unsupported"}
+VERDICT_CSS = {"agree": "pass", "differs": "mismatch", "input_differs": "mismatch", "unpaired": "unsupported",
+               "inherited": ""}
+NOT_DIVERGING = ("agree", "inherited")  # an inherited input difference is the first divergence's, not a new one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +46,7 @@ def comparison_pages(comparisons: Iterable[dict]) -> tuple[ComparisonPage, ...]:
 
 def _page(index: int, data: dict) -> ComparisonPage:
     pairs = data["pairs"]
-    first = next((i for i, pair in enumerate(pairs) if pair["verdict"] != "agree"), None)
+    first = next((i for i, pair in enumerate(pairs) if pair["verdict"] not in NOT_DIVERGING), None)
     rows = tuple(PairRow(pair.get("source") or "-", pair.get("target") or "-", pair["verdict"],
                          VERDICT_CSS.get(pair["verdict"], ""), pair.get("detail", ""), pair.get("fix", ""),
                          pair.get("call", ""), i == first)

@@ -1,4 +1,4 @@
-"""Flax: ``flax.nnx.Conv`` and ``ConvTranspose``, jitted (``adapter``), NNX model scans
+"""Flax: ``flax.nnx.Conv`` and ``ConvTranspose``, jitted (``adapter``), NNX and linen model scans
 (``scan``) and the porting hooks (``models``)."""
 
 from .. import public

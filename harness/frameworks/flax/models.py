@@ -1,4 +1,8 @@
-"""The porting hooks for Flax NNX models (``harness.porting.MODEL_HOOKS``)."""
+"""The porting hooks for Flax models (``harness.porting.MODEL_HOOKS``): an NNX module, or a
+callable that runs linen modules. Such a callable is recognised by what it holds (a bound
+linen Module, ``functools.partial(module.apply, variables)``, a jitted function of one, or
+an object with one among its attributes): running an arbitrary object to find out would
+need an input, and could have effects of its own."""
 
 from __future__ import annotations
 
@@ -7,18 +11,31 @@ import sys
 import numpy as np
 
 NAME = "flax"
-KIND = "a flax.nnx.Module"
+KIND = ("a Flax model (a flax.nnx.Module; a bound flax.linen Module, functools.partial(module.apply, "
+        "variables) or an object that holds and calls one)")
 
 
-def recognises(model) -> bool:
+def _nnx(model) -> bool:
     nnx = sys.modules.get("flax.nnx")
     return nnx is not None and isinstance(model, nnx.Module)
 
 
-def scan(model, example, *, name: str | None = None, fold_zero_padding: bool = False):
-    from .scan import scan_flax
+def recognises(model) -> bool:
+    linen = sys.modules.get("flax.linen")  # a model of a module not yet imported cannot exist
+    if _nnx(model):
+        return True
+    if linen is None or not callable(model):
+        return False
+    from .scan import linen_modules
 
-    return scan_flax(model, example, name=name, fold_zero_padding=fold_zero_padding)
+    return next(linen_modules(model, linen), None) is not None
+
+
+def scan(model, example, *, name: str | None = None, fold_zero_padding: bool = False):
+    from .scan import scan_flax, scan_linen
+
+    scanner = scan_flax if _nnx(model) else scan_linen
+    return scanner(model, example, name=name, fold_zero_padding=fold_zero_padding)
 
 
 def as_input(array: np.ndarray):
@@ -34,16 +51,77 @@ def paste_backend() -> str:
     return "flax"
 
 
+def to_numpy(value) -> np.ndarray | None:
+    """A jax array as NumPy; None for anything else."""
+    jax = sys.modules.get("jax")
+    return np.asarray(value) if jax is not None and isinstance(value, jax.Array) else None
+
+
+def run_substituted(model, example, outputs: dict):
+    """One forward pass of an NNX model in which each ``nnx.Conv``/``nnx.ConvTranspose`` named in
+    ``outputs`` returns that array instead of its own result (their ``__call__`` wrapped for the
+    pass, as the scan does): ({layer path: the input it got}, the output). None for any other Flax
+    model: a linen module's calls are not substituted here."""
+    from flax import nnx
+
+    if not isinstance(model, nnx.Module):
+        return None
+    import jax.numpy as jnp
+
+    kinds = (nnx.Conv, nnx.ConvTranspose)
+    names = {id(node): "/".join(map(str, path)) for path, node in nnx.iter_graph(model) if isinstance(node, kinds)}
+    originals = {kind: kind.__call__ for kind in kinds}
+    inputs: dict[str, np.ndarray] = {}
+
+    def wrapped(original):
+        def __call__(self, x, *args, **kwargs):
+            name = names.get(id(self)) or type(self).__name__
+            rank = len(self.kernel_size)
+            array = np.asarray(x)
+            inputs[name] = array.reshape((-1, *array.shape[array.ndim - rank - 1:]))
+            y = original(self, x, *args, **kwargs)
+            given = outputs.get(name)
+            if given is None or np.size(given) != y.size:
+                return y
+            return jnp.asarray(np.asarray(given).reshape(y.shape), dtype=y.dtype)
+        return __call__
+
+    try:
+        for kind, original in originals.items():
+            kind.__call__ = wrapped(original)
+        output = model(example)
+    finally:
+        for kind, original in originals.items():
+            kind.__call__ = original
+    return inputs, output
+
+
+def own_fix(mistake: str, source, target) -> str:
+    """The fix in Flax's terms: a padding as explicit pairs (a Flax conv takes them); a transposed
+    kernel as ``transpose_kernel=True``. "" where the generic fix says it."""
+    if mistake == "padding" and not target.transposed:
+        return f"fix: give the Conv padding={source.explicit_padding}"
+    if mistake in ("transposed_kernel_not_flipped", "flipped_kernel") and target.transposed:
+        return ("fix: give the ConvTranspose transpose_kernel=True (it then flips the kernel and swaps in/out "
+                "as PyTorch and TensorFlow weights need), or flip the spatial axes yourself")
+    return ""
+
+
 def parameter_gradients(model, example, cotangent) -> dict:
     """``{conv layer path (as the scan names it): (dw, db)}``: the gradients of
     ``sum(model(example) * cotangent)`` with respect to the model's ``nnx.Param``s by
     ``nnx.grad``, the kernel's in the neutral order; None for a weight that is no
     Param (frozen: held in another nnx.Variable type), zeros where a
-    ``jax.lax.stop_gradient`` downstream of it cuts it off (JAX's way)."""
+    ``jax.lax.stop_gradient`` downstream of it cuts it off (JAX's way). A linen model is
+    not differentiated here (ValueError): its hook would be ``jax.vjp`` of its apply with
+    respect to the ``params`` collection."""
+    if not _nnx(model):
+        raise ValueError("grad: a flax.linen model is compared forward only here: the gradient hook "
+                         "differentiates Flax NNX modules (drop --grad)")
     import jax.numpy as jnp
     from flax import nnx
 
-    from .scan import neutral_kernel
+    from .scan import neutral_weight
 
     grads = nnx.grad(lambda m: jnp.sum(m(example) * jnp.asarray(cotangent)))(model)
     flat = {tuple(path): value for path, value in nnx.to_flat_state(grads)}
@@ -52,6 +130,7 @@ def parameter_gradients(model, example, cotangent) -> dict:
         if isinstance(node, (nnx.Conv, nnx.ConvTranspose)):
             kernel, bias = flat.get((*path, "kernel")), flat.get((*path, "bias"))
             found["/".join(map(str, path))] = (
-                None if kernel is None else neutral_kernel(node, np.asarray(kernel[...])),
+                None if kernel is None else neutral_weight(kernel[...], None, flipped_transpose=isinstance(
+                    node, nnx.ConvTranspose) and not node.transpose_kernel),
                 None if bias is None else np.asarray(bias[...]))
     return found

@@ -7,7 +7,8 @@ BACKENDS = {
     f"keras.{backend}": {"adapter": f"Keras{title}", "requires": f"keras,{backend}", "extra": "keras", "default": False}
     for backend, title in (("tensorflow", "TensorFlow"), ("jax", "Jax"), ("torch", "Torch"))
 }
-PUBLIC = {"keras_release": "adapter"}
+PUBLIC = {"keras_release": "adapter", "keras_fix": "models", "to_numpy": "models", "conv_kinds": "scan", "zero_pads": "scan", "convolutions": "scan",
+          "refusals_raised": "scan", "channels_last": "models"}
 
 
 def __getattr__(name: str):

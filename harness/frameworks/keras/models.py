@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
@@ -10,6 +11,8 @@ from ...layouts import convert_layout
 
 NAME = "keras"
 KIND = "a Keras model"
+CONVS = ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D",
+         "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 
 
 def recognises(model) -> bool:
@@ -27,15 +30,34 @@ def as_input(array: np.ndarray):
     return array
 
 
-def channels_last(model, example: np.ndarray, example_last: bool) -> bool:
-    """The layout the model's declared input shape fits: the example's own where both or neither fit."""
-    wanted = tuple(model.inputs[0].shape[1:])
-    other = convert_layout(example, example_last, not example_last).shape[1:]
+def to_numpy(value) -> np.ndarray | None:
+    """A tensor of Keras' backend (or a TensorFlow tensor) as NumPy; None for anything else."""
+    tf, keras = sys.modules.get("tensorflow"), sys.modules.get("keras")
+    if tf is not None and isinstance(value, tf.Tensor):
+        return np.asarray(value.numpy())
+    if keras is not None and not isinstance(value, np.ndarray) and keras.ops.is_tensor(value):
+        return np.asarray(keras.ops.convert_to_numpy(value))
+    return None
 
-    def fits(shape):
-        return all(w in (None, s) for w, s in zip(wanted, shape))
 
-    return not example_last if (fits(other) and not fits(example.shape[1:])) else example_last
+def channels_last(model, example: np.ndarray, example_last: bool) -> bool | None:
+    """The layout the model's declared input shape fits where exactly one of the example's two
+    layouts fits it; else its first conv layer's ``data_format``; else the declared input's layout
+    where both fit (the example's own); None where nothing tells (no declared input, no conv layer)."""
+    import keras
+
+    wanted = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else None
+    if wanted is not None:
+        def fits(shape):
+            return len(wanted) == len(shape) and all(w in (None, s) for w, s in zip(wanted, shape))
+
+        own, other = fits(example.shape[1:]), fits(convert_layout(example, example_last, not example_last).shape[1:])
+        if own != other:
+            return example_last if own else not example_last
+    convs = conv_layers(model, keras)
+    if convs:
+        return convs[0].data_format == "channels_last"
+    return None if wanted is None else example_last
 
 
 def paste_backend() -> str:
@@ -43,6 +65,72 @@ def paste_backend() -> str:
     import keras
 
     return f"keras.{keras.config.backend()}"
+
+
+def conv_layers(model, keras) -> list:
+    """Every conv layer of ``model``, nested models' and subclassed models' included."""
+    kinds = tuple(getattr(keras.layers, name) for name in CONVS)
+    found = []
+    for layer in getattr(model, "layers", ()):
+        if isinstance(layer, kinds):
+            found.append(layer)
+        elif getattr(layer, "layers", None):
+            found += conv_layers(layer, keras)
+    return found
+
+
+def run_substituted(model, example, outputs: dict):
+    """One forward pass in which each conv layer named in ``outputs`` returns its activation of that
+    array (the given array is the convolution's own result: the layer's fused activation is the
+    model's, between the convs) instead of computing: ({layer name: the input it got}, the output).
+    The layers' ``call`` is replaced on the instances for the pass and restored after."""
+    import keras
+
+    inputs: dict[str, np.ndarray] = {}
+
+    def replaced(layer):
+        own = layer.call
+
+        def call(x, *args, **kwargs):
+            inputs[layer.name] = np.asarray(keras.ops.convert_to_numpy(x))
+            given = outputs.get(layer.name)
+            if given is None:
+                return own(x, *args, **kwargs)
+            return layer.activation(keras.ops.convert_to_tensor(np.asarray(given), dtype=layer.compute_dtype))
+        return call
+
+    with contextlib.ExitStack() as stack:
+        for layer in conv_layers(model, keras):
+            layer.call = replaced(layer)
+            stack.callback(delattr, layer, "call")
+        output = model(example, training=False)
+    return inputs, output
+
+
+def own_fix(mistake: str, source, target) -> str:
+    """The fix in Keras' terms (``keras_fix``)."""
+    return keras_fix(mistake, source, target)
+
+
+def keras_fix(mistake: str, source, target, layers: str = "keras.layers") -> str:
+    """The fix in the terms of Keras' layers (``layers``: the module that holds them): a padding a
+    Keras conv cannot take as ``ZeroPaddingND`` then ``padding='valid'`` ('same' or 'valid' where
+    one of them is it); a transposed kernel taken without a flip. "" where the generic fix says it."""
+    layer = f"{layers}.Conv{target.rank}D{'Transpose' if target.transposed else ''}"
+    if mistake == "padding" and not target.transposed:
+        pads = source.explicit_padding
+        for name in ("valid", "same"):
+            if target.replace(padding=name).explicit_padding == pads:
+                return f"fix: give the {layer} padding='{name}'"
+        given = pads[0] if target.rank == 1 else pads
+        data_format = "" if target.channels_last else ", data_format='channels_first'"
+        return (f"fix: put {layers}.ZeroPadding{target.rank}D({given}{data_format}) before the {layer} "
+                f"and give it padding='valid'")
+    if mistake in ("transposed_kernel_not_flipped", "flipped_kernel") and target.transposed:
+        order = ", ".join(map(str, (*range(2, 2 + target.rank), 1, 0)))
+        return (f"fix: a {layer} takes a PyTorch ConvTranspose weight (in, out, *k) as w.transpose({order}), "
+                f"(*k, out, in), without flipping its spatial axes")
+    return ""
 
 
 def parameter_gradients(model, example, cotangent) -> dict:

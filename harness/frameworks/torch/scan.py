@@ -61,21 +61,14 @@ def zero_pads(module) -> tuple[tuple[int, int], ...] | None:
     return tuple((widths[i], widths[i + 1]) for i in range(len(widths) - 2, -1, -2))
 
 
-def conv_classes() -> tuple:
-    """torch.nn's convolution classes (the scan captures these)."""
-    import torch
-
-    return (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
-            torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
-
-
 def scan_torch(model, example, *, name: str | None = None, fold_zero_padding: bool = False) -> ScannedModel:
     import torch
 
     if example is None:
         raise ValueError("example: a PyTorch model needs an example input "
                          "(return (model, input) or pass --input-shape)")
-    convs = conv_classes()
+    convs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
+             torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
     captured: list[ConvLayer] = []
     padded: dict[int, tuple] = {}  # id of a zero-padding module's output -> (its output, its input, its pads)
 
