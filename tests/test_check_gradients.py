@@ -148,3 +148,11 @@ def test_the_report_counts_gradients_in_their_own_rows_and_maps_a_weight_gradien
     assert all(len(s.rows) == taps[0] and len(s.rows[0]) == taps[1] for s in failure.heat_map.slices)
     assert failure.heat_map.slices[0].label.startswith("o=") and " i=" in failure.heat_map.slices[0].label
     assert {d.backend for d in refusals} == {"numpy dx", "numpy dw", "numpy db"}
+
+
+@needs_torch
+def test_check_with_grad_in_a_child_process_gives_the_same_rows():
+    here = check(SPEC, seed=1, backends=["torch"], grad=True)
+    apart = check(SPEC, seed=1, backends=["torch"], grad=True, isolate=True)
+    assert [(o.quantity, o.status, o.ratio) for o in apart.outcomes] == [
+        (o.quantity, o.status, o.ratio) for o in here.outcomes]
