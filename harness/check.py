@@ -15,11 +15,14 @@ from .backends import available_backends, get_backend
 from .backends.base import first_line
 from .calls import Rendered
 from .devices import CPU, PRECISIONS, Device
-from .inputs import holds_exactly, make_inputs, validate_inputs
+from .gradients import Gradients, gradient_bounds, reference_vjp
+from .inputs import holds_exactly, make_cotangent, make_inputs, validate_inputs
 from .reference import reference
 from .spec import ConvSpec
 from .status import Status
 from .tolerance import error_bound, judge
+
+QUANTITIES = ("y", "dx", "dw", "db")  # what an outcome judges: the output, or a gradient of <y, dy>
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
@@ -37,6 +40,7 @@ class Outcome:
     message: str = ""
     precision: str = ""  # what the products were computed in, where not the spec's dtype ("tf32")
     device: str = "cpu"
+    quantity: str = "y"  # one of QUANTITIES: the output y, or the gradient dx, dw or db at the cotangent dy
     # kept for failures only (compare=False): per output element in the spec's layout, |error| and bound
     # for the heat map, and the float64 reference for the reproducer
     errors: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)
@@ -45,6 +49,8 @@ class Outcome:
 
     def __post_init__(self):
         object.__setattr__(self, "status", Status(self.status))
+        if self.quantity not in QUANTITIES:
+            raise ValueError(f"quantity={self.quantity!r}: must be one of {', '.join(QUANTITIES)}")
 
     @property
     def ok(self) -> bool:
@@ -81,6 +87,7 @@ class CheckResult:
     outcomes: tuple[Outcome, ...]
     exact: bool = False  # integer data: every backend had to equal the reference exactly
     expected: np.ndarray | None = dataclasses.field(default=None, compare=False, repr=False)  # the reference
+    grad: bool = False  # the gradients at make_cotangent(spec, seed) were checked too
 
     @property
     def ok(self) -> bool:
@@ -88,26 +95,56 @@ class CheckResult:
         return all(o.ok for o in self.outcomes)
 
     def __getitem__(self, backend: str) -> Outcome:
+        """The forward outcome of ``backend``; ``result[backend, "dw"]`` its weight gradient's."""
+        backend, quantity = backend if isinstance(backend, tuple) else (backend, "y")
         for outcome in self.outcomes:
-            if outcome.backend == backend:
+            if outcome.backend == backend and outcome.quantity == quantity:
                 return outcome
-        raise KeyError(backend)
+        raise KeyError((backend, quantity) if quantity != "y" else backend)
 
 
 class Bounds:
     """The reference's error bounds for one case, each computed when first asked for:
-    the spec's dtype, or float32 with its inputs rounded to TF32 ("tf32")."""
+    the spec's dtype, or float32 with its inputs rounded to TF32 ("tf32"). With a
+    cotangent ``dy``, the bounds of the gradients (``gradient_bounds``) instead, and
+    ``quantity`` picks dx, dw or db."""
 
-    def __init__(self, spec: ConvSpec, x, w, b, exact: bool, expected: np.ndarray) -> None:
+    def __init__(self, spec: ConvSpec, x, w, b, exact: bool, expected: np.ndarray, dy=None,
+                 quantity: str = "y") -> None:
         self.spec, self.inputs, self.exact, self.known = spec, (x, w, b), exact, {}
-        self.expected = expected
+        self.expected, self.dy, self.quantity = expected, dy, quantity
 
     def __call__(self, precision: str = "") -> np.ndarray:
         key = "" if precision in ("", self.spec.dtype) else precision
         if key not in self.known:
-            self.known[key] = (np.zeros_like(self.expected) if self.exact
-                               else error_bound(self.spec, *self.inputs, precision=key or None))
-        return self.known[key]
+            if self.dy is not None:
+                self.known[key] = gradient_bounds(self.spec, *self.inputs, self.dy, precision=key or None)
+            else:
+                self.known[key] = (np.zeros_like(self.expected) if self.exact
+                                   else error_bound(self.spec, *self.inputs, precision=key or None))
+        found = self.known[key]
+        return getattr(found, self.quantity) if self.dy is not None else found
+
+    def of(self, quantity: str) -> Bounds:
+        """The same bounds (computed once, shared) for one gradient ``quantity``."""
+        view = Bounds(self.spec, *self.inputs, self.exact, self.expected, self.dy, quantity)
+        view.known = self.known
+        return view
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientCase:
+    """What a gradient check needs beside the inputs: the cotangent ``dy``, the float64
+    ``reference_vjp`` at it, and the bounds of each gradient (``Bounds`` with ``dy``)."""
+
+    dy: np.ndarray
+    expected: Gradients
+    bounds: Bounds
+
+    @property
+    def quantities(self) -> tuple[str, ...]:
+        """The gradients checked: dx, dw, and db where the spec has a bias."""
+        return ("dx", "dw") if self.expected.db is None else ("dx", "dw", "db")
 
 
 def _where(backend: str, device: Device, precision: str) -> dict:
@@ -154,27 +191,37 @@ def child_process(needed: bool):
 
 
 def check_backend_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *,
-                        device: Device = CPU, precision: str = "default") -> Outcome:
-    """``check_backend`` in ``pool``'s child process: a backend that kills it is an ``error``
-    outcome ("crashed: ..."), and this process goes on. Where the backend declares
-    the crash (its run dies, not its import) the outcome has the framework's version
-    and the call it was running, both taken here; an undeclared crash may have
-    been the import, so nothing is imported here to say more."""
+                        device: Device = CPU, precision: str = "default",
+                        gradient: GradientCase | None = None) -> tuple[Outcome, ...]:
+    """``check_backend`` (and, with ``gradient``, ``check_gradients``) in ``pool``'s child
+    process: a backend that kills it gives ``error`` outcomes ("crashed: ..."), and this
+    process goes on. Where the backend declares the crash (its run dies, not its import)
+    the outcomes have the framework's version and the call it was running, both taken
+    here; an undeclared crash may have been the import, so nothing is imported here to say more."""
     from pebble import ProcessExpired
 
-    future = pool.schedule(check_backend, (backend, spec, expected, bound, x, w, b),
-                           dict(device=device, precision=precision))
-    try:
-        return future.result()
-    except ProcessExpired as died:
-        version, call = "", None
-        if declares_crash(backend, spec):
-            adapter = get_backend(backend)
-            version = adapter.version()
-            with contextlib.suppress(Exception):  # a hand-written backend has no plan
-                call = adapter.plan(spec, device=device, precision=precision).rendered()
-        return Outcome(**_where(backend, device, precision), status=Status.ERROR, version=version,
-                       invocation=call, message=crash_message(backend, died.exitcode), expected=expected)
+    options = dict(device=device, precision=precision)
+    outcomes = []
+    runs = [("y", check_backend, (backend, spec, expected, bound, x, w, b))]
+    if gradient is not None:
+        runs.append(("dx", check_gradients, (backend, spec, gradient, x, w, b)))
+    for quantity, task, args in runs:
+        try:
+            done = pool.schedule(task, args, options).result()
+            outcomes += [done] if quantity == "y" else done
+        except ProcessExpired as died:
+            version, call = "", None
+            if declares_crash(backend, spec):
+                adapter = get_backend(backend)
+                version = adapter.version()
+                plan = adapter.plan if quantity == "y" else adapter.plan_gradient
+                with contextlib.suppress(Exception):  # a hand-written backend has no plan
+                    call = plan(spec, device=device, precision=precision).rendered()
+            for name in ("y",) if quantity == "y" else gradient.quantities:
+                outcomes.append(Outcome(**_where(backend, device, precision), status=Status.ERROR, version=version,
+                                        invocation=call, message=crash_message(backend, died.exitcode),
+                                        quantity=name))
+    return tuple(outcomes)
 
 
 def check_backend(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *, device: Device = CPU,
@@ -192,13 +239,66 @@ def check_backend(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, 
     except Exception as exc:  # not installed, or not importable: an outcome, never lost
         return Outcome(**where, status=Status.ERROR, message=f"{type(exc).__name__}: {first_line(exc)}")
     attempt = adapter.attempt(spec, x, w, b, device=device, precision=precision)
+    if attempt.refusal is not None or attempt.error is not None:
+        return _not_run(adapter, attempt, where, version, expected)
+    notes = []
+    if device.accelerator:
+        again = adapter.attempt(spec, x, w, b, device=device, precision=precision).result
+        notes += _differs(again, attempt.result)
+    return _judged(adapter, spec, attempt.result, expected, bound, where, version, attempt.call, device,
+                   precision, notes)
+
+
+def check_gradients(backend: str, spec: ConvSpec, gradient: GradientCase, x, w, b, *, device: Device = CPU,
+                    precision: str = "default") -> tuple[Outcome, ...]:
+    """Run the backend's gradient call at ``gradient.dy`` (``Backend.vjp_attempt``) and judge
+    dx, dw and db (with a bias) against ``reference_vjp`` under ``gradient_bounds``: one
+    outcome each, ``quantity`` naming it; a declared refusal (of the forward pass or of
+    the autodiff) or an error gives that outcome for each. Never raises."""
+    where = _where(backend, device, precision)
+    try:
+        adapter = get_backend(backend)
+        version = adapter.version()
+    except Exception as exc:
+        return tuple(Outcome(**where, status=Status.ERROR, message=f"{type(exc).__name__}: {first_line(exc)}",
+                             quantity=q) for q in gradient.quantities)
+    attempt = adapter.vjp_attempt(spec, x, w, b, gradient.dy, device=device, precision=precision)
+    if attempt.refusal is not None or attempt.error is not None:
+        return tuple(_not_run(adapter, attempt, where, version, getattr(gradient.expected, q), q)
+                     for q in gradient.quantities)
+    again = (adapter.vjp_attempt(spec, x, w, b, gradient.dy, device=device, precision=precision).result
+             if device.accelerator else None)
+    return tuple(
+        _judged(adapter, spec, getattr(attempt.result, q), getattr(gradient.expected, q), gradient.bounds.of(q),
+                where, version, attempt.call, device, precision,
+                _differs(None if again is None else getattr(again, q), getattr(attempt.result, q)), q)
+        for q in gradient.quantities)
+
+
+def _not_run(adapter, attempt, where: dict, version: str, expected, quantity: str = "y") -> Outcome:
+    """The outcome of an attempt that gave no result: a declared refusal, or an error."""
     if attempt.refusal is not None:
         return Outcome(**where, status=Status.UNSUPPORTED, version=version, invocation=attempt.call,
-                       message=f"{attempt.refusal.reason}: {adapter.message(attempt.error)}", expected=expected)
-    if attempt.error is not None:  # a crash is reported as an outcome, never lost
-        return Outcome(**where, status=Status.ERROR, version=version, invocation=attempt.call,
-                       message=f"{type(attempt.error).__name__}: {first_line(attempt.error)}", expected=expected)
-    got = attempt.result
+                       message=f"{attempt.refusal.reason}: {adapter.message(attempt.error)}", expected=expected,
+                       quantity=quantity)
+    return Outcome(**where, status=Status.ERROR, version=version, invocation=attempt.call,  # never lost
+                   message=f"{type(attempt.error).__name__}: {first_line(attempt.error)}", expected=expected,
+                   quantity=quantity)
+
+
+def _differs(again, got) -> list[str]:
+    """The note of a second run on an accelerator that differs bit for bit from the first."""
+    if again is None or np.array_equal(np.asarray(again), np.asarray(got), equal_nan=True):
+        return []
+    differ = float(np.max(np.abs(np.asarray(again, np.float64) - np.asarray(got, np.float64))))
+    return [f"nondeterministic: a second run differs by up to {differ:.3g}"]
+
+
+def _judged(adapter, spec: ConvSpec, got, expected: np.ndarray, bound, where: dict, version: str, call,
+            device: Device, precision: str, notes: list[str], quantity: str = "y") -> Outcome:
+    """One result judged against the float64 ``expected`` under ``bound`` (an array, or
+    ``Bounds``: a result computed as TF32 is judged by the TF32 bound, and says how far
+    outside the dtype's bound it lies)."""
     used = adapter.default_precision(spec, device) if precision == "default" else spec.dtype
     used = "" if used == spec.dtype else used
     bounds = bound if callable(bound) else (lambda precision="": bound)
@@ -206,29 +306,24 @@ def check_backend(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, 
     judgement = judge(expected, got, bound)
     if not judgement.shape_ok:
         return Outcome(**where, status=judgement.status, version=version, shape=tuple(np.shape(got)),
-                       invocation=attempt.call, message=f"shape {tuple(np.shape(got))}, expected {expected.shape}",
-                       expected=expected, precision=used)
+                       invocation=call, message=f"shape {tuple(np.shape(got))}, expected {expected.shape}",
+                       expected=expected, precision=used, quantity=quantity)
     failed = not judgement.within_bound
-    notes = []
     if used and not failed:
         outside = judge(expected, got, bounds()).ratio
-        notes.append(f"passes as {used.upper()}, {outside:.3g}x the {spec.dtype} bound")
-    if device.accelerator:
-        again = adapter.attempt(spec, x, w, b, device=device, precision=precision).result
-        if again is not None and not np.array_equal(np.asarray(again), np.asarray(got), equal_nan=True):
-            differ = float(np.max(np.abs(np.asarray(again, np.float64) - np.asarray(got, np.float64))))
-            notes.append(f"nondeterministic: a second run differs by up to {differ:.3g}")
+        notes = [f"passes as {used.upper()}, {outside:.3g}x the {spec.dtype} bound", *notes]
     return Outcome(
         **where, status=judgement.status, version=version,
         max_abs_error=judgement.max_abs_error, max_rel_error=judgement.max_rel_error, ratio=judgement.ratio,
-        worst_index=judgement.worst_index, shape=tuple(np.shape(got)), invocation=attempt.call,
+        worst_index=judgement.worst_index, shape=tuple(np.shape(got)), invocation=call,
         message="; ".join(notes), precision=used, errors=judgement.errors if failed else None,
-        bound=bound if failed else None, expected=expected if failed else None,
+        bound=bound if failed else None, expected=expected if failed else None, quantity=quantity,
     )
 
 
 def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None,
-          exact: bool = False, device: str | Device = CPU, isolate: bool | None = None) -> CheckResult:
+          exact: bool = False, device: str | Device = CPU, isolate: bool | None = None, grad: bool = False,
+          cotangent=None) -> CheckResult:
     """Run ``spec`` with the data of ``seed`` (or ``inputs=(x, w, b)``) everywhere.
 
     With ``exact=True`` the data are small integers (``make_inputs(exact=True)``)
@@ -241,6 +336,11 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
     runs in a child process, and so does every backend with ``isolate=True``
     (none with ``isolate=False``): a backend that dies there is an ``error``
     outcome, "crashed: ...", and the others' outcomes are kept.
+
+    With ``grad=True`` each backend's gradients of ``<y, dy>`` follow its output: dx, dw
+    and db (with a bias) by the framework's own autodiff (``Backend.plan_gradient``), at
+    the cotangent ``dy = make_cotangent(spec, seed)`` (or ``cotangent``), each judged
+    against ``reference_vjp`` under ``gradient_bounds``; outcomes say which ``quantity``.
     """
     names = available_backends() if backends is None else tuple(backends)
     device = Device.parse(device)
@@ -248,25 +348,46 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
     validate_inputs(spec, x, w, b)
     if exact and not holds_exactly(spec, x, w, b):
         raise ValueError("inputs: exact=True needs integer data small enough for exact sums (make_inputs(exact=True))")
+    if exact and grad:
+        raise ValueError("grad: gradients are checked on the seed's data under their bounds; exact=True is "
+                         "for the forward pass only")
     expected = reference(spec, x, w, b)
     bounds = Bounds(spec, x, w, b, exact, expected)
+    gradient = gradient_case(spec, seed, x, w, b, cotangent) if grad else None
     modes = PRECISIONS if device.accelerator and spec.dtype == "float32" else ("default",)
     apart = {n: isolate if isolate is not None else declares_crash(n, spec) for n in names}
+    outcomes: list[Outcome] = []
     with child_process(any(apart.values())) as pool:
-        outcomes = tuple(
-            check_backend_apart(pool, n, spec, expected, bounds, x, w, b, device=device, precision=mode)
-            if apart[n] else check_backend(n, spec, expected, bounds, x, w, b, device=device, precision=mode)
-            for n in names for mode in modes)
-    return CheckResult(spec, seed, outcomes, exact, expected)
+        for name in names:
+            for mode in modes:
+                if apart[name]:
+                    outcomes += check_backend_apart(pool, name, spec, expected, bounds, x, w, b, device=device,
+                                                    precision=mode, gradient=gradient)
+                    continue
+                outcomes.append(check_backend(name, spec, expected, bounds, x, w, b, device=device, precision=mode))
+                if gradient is not None:
+                    outcomes += check_gradients(name, spec, gradient, x, w, b, device=device, precision=mode)
+    return CheckResult(spec, seed, tuple(outcomes), exact, expected, grad)
+
+
+def gradient_case(spec: ConvSpec, seed: int, x, w, b, cotangent=None) -> GradientCase:
+    """The cotangent (``make_cotangent(spec, seed)`` unless given), the reference gradients
+    at it and their bounds, for ``check_gradients``."""
+    dy = make_cotangent(spec, seed) if cotangent is None else cotangent
+    if np.shape(dy) != spec.output_shape:
+        raise ValueError(f"cotangent: shape {np.shape(dy)} does not fit the spec, which needs {spec.output_shape}")
+    return GradientCase(dy, reference_vjp(spec, x, w, b, dy), Bounds(spec, x, w, b, False, None, dy))
 
 
 def reproduce_command(spec: ConvSpec, seed: int, exact: bool = False, *, backends: Iterable[str] = (),
-                      identity: str | None = None) -> str:
+                      identity: str | None = None, grad: bool = False) -> str:
     """One line a user can paste: the spec as JSON, the seed, and the command that
-    runs it again (in ``backends`` only, and both sides of ``identity`` if named)."""
+    runs it again (in ``backends`` only, and both sides of ``identity`` if named;
+    with the gradients, ``grad``)."""
     import shlex
 
     flags = "".join((f" --backends {','.join(backends)}" if backends else "",
-                     f" --identity {identity}" if identity else "", " --exact" if exact else ""))
+                     f" --identity {identity}" if identity else "", " --exact" if exact else "",
+                     " --grad" if grad else ""))
     return (f"spec={spec.to_json()} seed={seed}{' --exact' if exact else ''}  ->  "
             f"convharness check {shlex.quote(spec.to_json())} --seed {seed}{flags}")

@@ -22,6 +22,8 @@ from .spec import ConvSpec
 ISOLATE_HELP = ("run every backend in a child process, so a framework that kills its process is an error row "
                 "(by default only a backend that declares a crash on the spec runs in one)")
 EXACT_HELP = "small integer data and zero tolerance: every backend must equal the reference exactly"
+GRAD_HELP = ("also check each backend's gradients dx, dw and db (with a bias) by its own autodiff at a seeded "
+             "cotangent dy, against the float64 reference_vjp under their bounds")
 
 
 class UsageError(Exception):
@@ -144,11 +146,14 @@ def cmd_check(args) -> int:
     if args.exact:
         from .inputs import exact_magnitude
 
+        if args.grad:
+            raise UsageError("grad: gradients are checked on the seed's data under their bounds; drop --exact")
         with given_input():
             exact_magnitude(spec)
     result = check(spec, seed=args.seed, backends=args.backends, exact=args.exact, device=args.device,
-                   isolate=args.isolate or None)
+                   isolate=args.isolate or None, grad=args.grad)
     print(spec.describe() + ("  [exact: integer data, zero tolerance]" if args.exact else "")
+          + ("  [with gradients at the seed's cotangent dy]" if args.grad else "")
           + (f"  [on {args.device}]" if args.device.accelerator else ""))
     print(table.outcomes(result))
     if args.records:
@@ -164,7 +169,7 @@ def _check_identity(spec: ConvSpec, args) -> int:
     """Both sides of one identity in each backend, on the data of the seed."""
     from . import table
     from .identities import BY_NAME, check_identity
-    from .inputs import make_inputs
+    from .inputs import make_cotangent, make_inputs
 
     if args.identity not in BY_NAME:
         raise UsageError(f"identity={args.identity!r}: unknown; choose from {', '.join(BY_NAME)}")
@@ -175,7 +180,8 @@ def _check_identity(spec: ConvSpec, args) -> int:
         raise UsageError("identity: checks the seed's data on the CPU only and writes no records "
                          "(drop --records, --exact, --device)")
     x, w, b = make_inputs(spec, args.seed)
-    outcomes = [check_identity(identity, name, spec, x, w, b) for name in args.backends]
+    dy = make_cotangent(spec, args.seed) if identity.gradient else None
+    outcomes = [check_identity(identity, name, spec, x, w, b, dy) for name in args.backends]
     print(f"{spec.describe()}\nidentity {identity.name}, seed {args.seed}")
     print(table.identity_outcomes(outcomes))
     return 1 if any(o.status.failing for o in outcomes) else 0
@@ -193,6 +199,8 @@ def cmd_sweep(args) -> int:
     if args.declared_crashes and args.shard[0] == 1:  # once, in the first shard
         cases += list(enumerate(declared_crash_cases(args.backends), start=args.examples))
     left_out = ""
+    if args.exact and args.grad:
+        raise UsageError("grad: gradients are checked on the seed's data under their bounds; drop --exact")
     if args.exact:
         cases, dropped = exact_cases(cases)
         left_out = f", exact: {dropped} cases left out (their dtype cannot hold the sums exactly)"
@@ -201,7 +209,7 @@ def cmd_sweep(args) -> int:
     try:
         summary = run_sweep(cases, backends=args.backends, records=args.records, jobs=args.jobs,
                             progress=not args.quiet, exact=args.exact, isolate=args.isolate or None,
-                            device=args.device)
+                            device=args.device, grad=args.grad)
     except WorkerStartError as exc:
         print(f"convharness sweep: error: {exc}", file=sys.stderr)
         return 1
@@ -322,7 +330,8 @@ def cmd_compare(args) -> int:
         if example is None:
             raise UsageError("example: the source needs an example input (return (model, input) or pass "
                              "--input-shape)")
-        result = compare_models(source, target, example, target_layout=args.target_layout)
+        with given_input() if args.grad else contextlib.nullcontext():  # --grad on a model it cannot differentiate
+            result = compare_models(source, target, example, target_layout=args.target_layout, grad=args.grad)
     print(table.comparison(result))
     if args.records:
         from .porting import check_model, write_records
@@ -331,7 +340,7 @@ def cmd_compare(args) -> int:
                       check_model(result.target_scan, args.backends, device=args.device))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    return 0 if result.agree else 1
+    return 0 if result.agree and result.first_gradient_divergence is None else 1
 
 
 def cmd_diagnose(args) -> int:
@@ -400,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run both sides of this metamorphic identity in each backend instead "
                           "(as a failing property test prints it)")
     one.add_argument("--isolate", action="store_true", help=ISOLATE_HELP)
+    one.add_argument("--grad", action="store_true", help=GRAD_HELP)
     one.set_defaults(func=cmd_check)
 
     sweep = sub.add_parser("sweep", help="check generated cases outside pytest; exit 1 on any mismatch or error")
@@ -417,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--declared-crashes", action="store_true",
                        help="also check the example of each crash the backends declare (numbered after the "
                             "generated cases, in shard 1), so the records say which versions still crash")
+    sweep.add_argument("--grad", action="store_true", help=GRAD_HELP)
     sweep.set_defaults(func=cmd_sweep)
 
     report = sub.add_parser("report", help="merge JSON Lines records into one self-contained HTML report")
@@ -448,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--target-layout", choices=("channels_first", "channels_last"),
                       help="the target's input layout (default: inferred from the target)")
     comp.add_argument("--json", help="write the comparison as JSON (a stable format: docs/formats.md)")
+    comp.add_argument("--grad", action="store_true",
+                      help="also differentiate a loss (the output times a fixed random cotangent, summed) in both "
+                           "models with their own framework, and compare each pair's weight and bias gradients")
     comp.add_argument("--records", help="also check the target's layers in every backend, as `port` does, and "
                                         "append their records (for `report`)")
     backends_and_device(comp)

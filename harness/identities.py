@@ -3,7 +3,9 @@
 Each identity rewrites a spec and its data into another form (one or more
 convolutions and a way to combine their outputs back into the original
 output); both forms are then run in the same backend and compared under the
-spec's error bound (twice it, as both sides carry rounding error).
+spec's error bound (twice it, as both sides carry rounding error). A gradient
+identity does the same with the backend's gradients at a cotangent dy (each of
+dx, dw and db the rewrite gives, under twice its ``gradient_bounds``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 from .backends import Unsupported, backend_vjp, run_backend
 from .backends.base import NoForm
 from .dtypes import to_float64
+from .gradients import Gradients, gradient_bounds
 from .layouts import (
     bias_shape,
     channels_first_layout,
@@ -24,7 +27,7 @@ from .layouts import (
     to_channels_last_axes,
 )
 from .reference import NUMPY_PAD_MODES
-from .spec import ConvSpec, layout_of
+from .spec import ConvSpec, full_transposed_length, layout_of
 from .status import Status
 from .tolerance import error_bound, judge, judge_against_reference
 
@@ -36,8 +39,11 @@ class Run:
     w: np.ndarray
     b: np.ndarray | None = None
     gradient: bool = False  # x is a cotangent of the output: run the gradient with respect to the input
+    cotangent: np.ndarray | None = None  # run the gradients (dx, dw, db) at this cotangent instead
 
-    def output(self, backend: str) -> np.ndarray:
+    def output(self, backend: str) -> np.ndarray | Gradients:
+        if self.cotangent is not None:
+            return backend_vjp(backend, self.spec, self.x, self.w, self.b, self.cotangent)
         if self.gradient:  # dx does not depend on the input: zeros stand for it
             zeros = np.zeros(self.spec.input_shape, self.x.dtype)
             return backend_vjp(backend, self.spec, zeros, self.w, None, self.x).dx
@@ -56,7 +62,8 @@ class Rewrite:
 class Identity:
     name: str
     applies: Callable[[ConvSpec], bool]
-    rewrite: Callable[[ConvSpec, np.ndarray, np.ndarray, np.ndarray | None], Rewrite]
+    rewrite: Callable[..., Rewrite]  # (spec, x, w, b), and dy for a gradient identity
+    gradient: bool = False  # the spec's side is the backend's gradients at dy; combine gives Gradients
 
 
 def _single(run: Run, back: Callable[[np.ndarray], np.ndarray]) -> Rewrite:
@@ -182,6 +189,36 @@ def _forward_gradient(spec: ConvSpec, x, w, b) -> Rewrite:
     return _single(Run(forward, cotangent, w, gradient=True), _plus_bias(spec, b))
 
 
+def _lifted_gradients(spec: ConvSpec, x, w, b, dy) -> Rewrite:
+    """conv{r}d's gradients are conv{r+1}d's with a leading spatial axis of size 1, that axis
+    taken out again: from dx and dy as from x and y, from dw as from w; db is the same."""
+    lifted = _add_unit_axis(spec, x, w, b).runs[0]
+    axis = 1 if spec.channels_last else 2
+    run = dataclasses.replace(lifted, cotangent=np.expand_dims(dy, axis))
+    return _single(run, lambda got: Gradients(np.squeeze(got.dx, axis), np.squeeze(got.dw, 2), got.db))
+
+
+def input_gradient_spec(spec: ConvSpec) -> ConvSpec:
+    """The transposed conv that maps a forward spec's cotangent dy to its input gradient dx:
+    the same weights read as (in, out/groups, *k), stride, dilation and groups, the
+    forward's pads cropped, and output_padding for the input positions no window reached."""
+    full = (full_transposed_length(m, k, s, d) for m, k, s, d in zip(spec.output_spatial, spec.kernel, spec.stride,
+                                                                     spec.dilation))
+    past = tuple(n + before + after - length
+                 for n, (before, after), length in zip(spec.spatial, spec.explicit_padding, full))
+    return spec.replace(transposed=True, in_channels=spec.out_channels, out_channels=spec.in_channels,
+                        spatial=spec.output_spatial, padding=spec.explicit_padding, output_padding=past, bias=False)
+
+
+def _input_gradient_as_transposed_conv(spec: ConvSpec, x, w, b, dy) -> Rewrite:
+    """A forward conv's dx is the transposed conv of dy with its weights
+    (``input_gradient_spec``), computed here as a transposed conv is by definition:
+    a stride-1 conv of dy with zeros inserted, padded by the dilated kernel, with the
+    flipped, in/out-swapped kernel (``_zero_inserted_input``); the pads cropped."""
+    rewrite = _zero_inserted_input(input_gradient_spec(spec), dy, w, None)
+    return Rewrite(rewrite.runs, lambda outputs: Gradients(rewrite.combine(outputs), None))
+
+
 def _padded_first(spec: ConvSpec, x, w, b) -> Rewrite:
     """A padding mode is NumPy's pad of the input (reflect, edge, wrap), then a 'valid' conv."""
     pads = [(0, 0)] * (spec.rank + 2)
@@ -211,6 +248,11 @@ IDENTITIES = (
     Identity("transposed_equals_conv_of_zero_inserted_input", lambda s: s.transposed, _zero_inserted_input),
     Identity("transposed_equals_gradient_of_forward_conv", lambda s: s.transposed, _forward_gradient),
     Identity("padding_mode_equals_padding_first", lambda s: s.padding_mode != "zeros", _padded_first),
+    Identity("conv1d_gradient_equals_conv2d_gradient_with_height_one", lambda s: s.rank == 1, _lifted_gradients,
+             gradient=True),
+    Identity("input_gradient_equals_transposed_conv_of_dy_with_flipped_kernel",
+             lambda s: not s.transposed and s.padding_mode == "zeros", _input_gradient_as_transposed_conv,
+             gradient=True),
 )
 BY_NAME = {identity.name: identity for identity in IDENTITIES}
 
@@ -227,9 +269,12 @@ class IdentityOutcome:
     broken: tuple[str, ...] = ()
 
 
-def check_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b=None) -> IdentityOutcome:
+def check_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b=None, dy=None) -> IdentityOutcome:
     """Run both sides of ``identity`` in ``backend`` and judge one against the other under
-    twice the bound; for a mismatch, judge each side against the reference too."""
+    twice the bound; for a mismatch, judge each side against the reference too. A
+    gradient identity needs the cotangent ``dy`` (``make_cotangent``)."""
+    if identity.gradient:
+        return check_gradient_identity(identity, backend, spec, x, w, b, dy)
     rewrite = identity.rewrite(spec, x, w, b)
     try:
         direct = run_backend(backend, spec, x, w, b)
@@ -254,3 +299,33 @@ def check_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b=Non
         f"against the reference: {against} the bound",
         tuple(side for side, r in sides.items() if not r <= 1),
     )
+
+
+def check_gradient_identity(identity: Identity, backend: str, spec: ConvSpec, x, w, b, dy) -> IdentityOutcome:
+    """Both sides of a gradient identity in ``backend``: its gradients of ``spec`` at ``dy``
+    against the rewrite's, each gradient the rewrite gives under twice its
+    ``gradient_bounds``; the worst ratio is reported, and for a mismatch, which
+    gradient strays and which side is off the float64 reference_vjp."""
+    from .gradients import reference_vjp
+
+    if dy is None:
+        raise ValueError(f"dy: the gradient identity {identity.name} needs a cotangent (make_cotangent)")
+    rewrite = identity.rewrite(spec, x, w, b, dy)
+    try:
+        direct = backend_vjp(backend, spec, x, w, b, dy)
+        other = rewrite.combine([run.output(backend) for run in rewrite.runs])
+    except (Unsupported, NoForm) as exc:  # a declared refusal, or a backend without autodiff
+        return IdentityOutcome(identity.name, backend, Status.UNSUPPORTED, message=str(exc))
+    bounds, expected = gradient_bounds(spec, x, w, b, dy), reference_vjp(spec, x, w, b, dy)
+    compared = [q for q in Gradients._fields if getattr(other, q) is not None]
+    between = {q: judge(to_float64(getattr(direct, q)), getattr(other, q), 2 * getattr(bounds, q)) for q in compared}
+    worst = max(compared, key=lambda q: between[q].ratio)
+    if all(j.shape_ok and j.within_bound for j in between.values()):
+        return IdentityOutcome(identity.name, backend, Status.PASS, between[worst].ratio)
+    sides = {side: max(judge(getattr(expected, q), getattr(got, q), getattr(bounds, q)).ratio for q in compared)
+             for side, got in (("spec", direct), ("rewrite", other))}
+    against = ", ".join(f"{side} side {r:.3g} x" for side, r in sides.items())
+    return IdentityOutcome(
+        identity.name, backend, Status.MISMATCH, between[worst].ratio,
+        f"{worst} differs, {between[worst].ratio:.3g} x the bound at {between[worst].worst_index}; "
+        f"against reference_vjp: {against} the bound", tuple(side for side, r in sides.items() if not r <= 1))

@@ -68,8 +68,20 @@ def make_inputs(spec: ConvSpec, seed: int = 0, *, exact: bool = False):
     return x, w, b
 
 
-def inputs_code(spec: ConvSpec, seed: int, *, exact: bool = False) -> list[str]:
-    """Lines of plain NumPy that build exactly ``make_inputs(spec, seed, exact=exact)``."""
+def make_cotangent(spec: ConvSpec, seed: int = 0) -> np.ndarray:
+    """The cotangent ``dy`` a gradient check pulls back (shaped like the output, in the
+    spec's dtype): drawn as the inputs are, by the same generator after x, w and b, so
+    ``make_inputs(spec, seed)`` is unchanged by it and one seed gives all four."""
+    rng = np.random.default_rng(seed)
+    for _, shape in _draws(spec):
+        if shape is not None:
+            rng.uniform(-1.0, 1.0, size=shape)
+    return rng.uniform(-1.0, 1.0, size=spec.output_shape).astype(numpy_dtype(spec.dtype))
+
+
+def inputs_code(spec: ConvSpec, seed: int, *, exact: bool = False, cotangent: bool = False) -> list[str]:
+    """Lines of plain NumPy that build exactly ``make_inputs(spec, seed, exact=exact)``
+    (and, with ``cotangent``, ``dy = make_cotangent(spec, seed)`` after them)."""
     dtype = "ml_dtypes.bfloat16" if spec.dtype == "bfloat16" else repr(spec.dtype)
     lines = ["import ml_dtypes"] if spec.dtype == "bfloat16" else []
     lines.append(f"rng = np.random.default_rng({seed})")
@@ -79,6 +91,8 @@ def inputs_code(spec: ConvSpec, seed: int, *, exact: bool = False) -> list[str]:
     else:
         draw = f"rng.uniform(-1.0, 1.0, size={{}}).astype({dtype})"
     lines += [f"{name} = {draw.format(shape)}" for name, shape in _draws(spec) if shape is not None]
+    if cotangent:
+        lines.append(f"dy = rng.uniform(-1.0, 1.0, size={spec.output_shape}).astype({dtype})")
     return lines
 
 

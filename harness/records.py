@@ -102,6 +102,7 @@ class Record:
     inputs: str | None = None  # the .npz of a failing layer's inputs, relative to the records file
     device: str = "cpu"
     precision: str = ""  # what the products were computed in, where not the spec's dtype ("tf32")
+    quantity: str = "y"  # the output y, or the gradient dx, dw or db at make_cotangent(spec, seed)
 
     def __post_init__(self):
         object.__setattr__(self, "status", Status(self.status))
@@ -116,7 +117,7 @@ class Record:
                    max_abs_error=outcome.max_abs_error, max_rel_error=outcome.max_rel_error, ratio=outcome.ratio,
                    worst_index=outcome.worst_index, message=outcome.message, invocation=outcome.invocation,
                    error_map=error_map(outcome), expected=_encode(outcome.expected), environment=env,
-                   device=outcome.device, precision=outcome.precision, **tags)
+                   device=outcome.device, precision=outcome.precision, quantity=outcome.quantity, **tags)
 
     @property
     def conv_spec(self) -> ConvSpec | None:
@@ -132,7 +133,7 @@ class Record:
         for name in ("model", "layer", "layer_index", "kind", "inputs", "expected"):
             if data[name] is None:
                 del data[name]
-        for name, default in (("device", "cpu"), ("precision", "")):  # kept where they say something
+        for name, default in (("device", "cpu"), ("precision", ""), ("quantity", "y")):  # kept where they say something
             if data[name] == default:
                 del data[name]
         # the call's code and convolution line, for whoever reads the JSON rather than this type

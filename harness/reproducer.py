@@ -20,7 +20,7 @@ import numpy as np
 
 from . import tolerance
 from .calls import Rendered
-from .inputs import inputs_code, make_inputs
+from .inputs import inputs_code, make_cotangent, make_inputs
 from .records import Record, SavedInputs, decode_array
 from .spec import ConvSpec
 from .status import Status
@@ -42,7 +42,12 @@ def _inline(name: str, array: np.ndarray) -> str:
     return f'{name} = np.frombuffer(base64.b64decode("{data}"), dtype={dtype}).reshape({array.shape}).copy()'
 
 
-def _input_lines(spec: ConvSpec, seed: int | None, inputs, exact: bool, inputs_file: str | None) -> list[str]:
+def _input_lines(spec: ConvSpec, seed: int | None, inputs, exact: bool, inputs_file: str | None,
+                 cotangent: bool = False) -> list[str]:
+    if cotangent:  # a gradient outcome: its cotangent is drawn from the seed, after the inputs
+        if seed is None:
+            raise ValueError("quantity: a gradient's reproducer draws dy from the seed; its inputs must be the seed's")
+        return inputs_code(spec, seed, cotangent=True)
     if inputs_file is not None:
         return [f"data = np.load({inputs_file!r})",
                 'x, w, b = data["x"], data["w"], (data["b"] if "b" in data.files else None)']
@@ -82,18 +87,21 @@ WORST_ELEMENT = [line for f in (tolerance.absolute_error, tolerance.error_ratios
                  for line in (*inspect.getsource(f).splitlines(), "")]
 
 
-def _bound(spec: ConvSpec, seed: int | None, inputs, exact: bool, precision: str, expected) -> np.ndarray:
-    """The bound the harness held the result to, from the same inputs the script builds."""
+def _bound(spec: ConvSpec, seed: int | None, inputs, exact: bool, precision: str, expected,
+           quantity: str = "y") -> np.ndarray:
+    """The bound the harness held the result to, from the same inputs the script builds
+    (a gradient's, at the seed's cotangent, for ``quantity`` dx, dw or db)."""
     from .check import Bounds
 
     x, w, b = make_inputs(spec, seed, exact=exact) if inputs is None else inputs
-    return Bounds(spec, x, w, b, exact, expected)(precision)
+    dy = None if quantity == "y" else make_cotangent(spec, seed)
+    return Bounds(spec, x, w, b, exact, expected, dy, quantity)(precision)
 
 
 def reproducer(
     spec: ConvSpec, backend: str, call: Rendered, *, seed: int | None = 0, inputs=None, expected=None,
     status: str = "", recorded: str = "", variables: dict | None = None, exact: bool = False,
-    inputs_file: str | None = None, expected_in_file: bool = False, precision: str = "",
+    inputs_file: str | None = None, expected_in_file: bool = False, precision: str = "", quantity: str = "y",
 ) -> str:
     """The script that makes ``call`` (as the backend ran it) on ``spec`` with the
     data of ``seed``, or with ``inputs=(x, w, b)`` inlined, or loaded from
@@ -102,34 +110,40 @@ def reproducer(
     ``expected``, the float64 reference (or the .npz's own, where
     ``expected_in_file``): the max abs error, and where ``expected`` is inlined,
     the worst element by the bound of ``precision`` ("tf32", or "" for the spec's
-    dtype). Reads no file: what it needs is given."""
+    dtype). Reads no file: what it needs is given. For a gradient ``quantity`` (dx,
+    dw or db) ``call`` is the gradient call, the seed's cotangent ``dy`` is built after
+    the inputs, and ``expected`` is that gradient's float64 reference (reference_vjp)."""
     if inputs_file is not None and expected_in_file:  # the reference saved beside the inputs: large layers stay out
         expected_lines = ['expected = data["expected"]', "bound = None  # not inlined: the layer is large"]
     elif expected is not None:
         expected = np.asarray(expected, np.float64)
-        bound = _bound(spec, seed, inputs, exact, precision, expected)
+        bound = _bound(spec, seed, inputs, exact, precision, expected, quantity)
+        source = "harness.tolerance.error_bound" if quantity == "y" else f"harness.gradients.gradient_bounds: {quantity}"
         expected_lines = [_inline("expected", expected),
-                          "# the bound each element is held to (harness.tolerance.error_bound)",
+                          f"# the bound each element is held to ({source})",
                           _inline("bound", bound)]
     else:
         expected_lines = ["expected = None  # not kept: the output is too large to inline"]
-    header = [f"Reproduces convharness {backend} {status or 'outcome'}: {spec.describe()}"]
+    of = "" if quantity == "y" else f" gradient {quantity} of <y, dy>"
+    header = [f"Reproduces convharness {backend}{of} {status or 'outcome'}: {spec.describe()}"]
     if recorded:
         header.append(f"Recorded: {recorded}")
     header.append(f"Spec: {spec.to_json()}" + (f"  seed: {seed}" if inputs is None and inputs_file is None else ""))
     body = "\n".join(
         ["import base64", "import re", *_variable_lines(variables or {}), "", "import numpy as np", *call.imports, "",
-         "# the inputs, in the spec's layout; weights (out, in/groups, *kernel)",
-         *_input_lines(spec, seed, inputs, exact, inputs_file), "",
-         "# the float64 reference computed by convharness",
+         "# the inputs, in the spec's layout; weights (out, in/groups, *kernel)"
+         + ("; dy, the cotangent, shaped like the output" if quantity != "y" else ""),
+         *_input_lines(spec, seed, inputs, exact, inputs_file, quantity != "y"), "",
+         "# the float64 reference computed by convharness" + (f": {quantity} in the neutral weight order"
+                                                              if quantity == "dw" else ""),
          *expected_lines, "",
          "# how convharness compares (harness.tolerance): the worst element has the largest error/bound",
          *WORST_ELEMENT,
          f"# the call {backend} made, as it ran",
          *call.scoped((*call.inputs, *_guarded(call), *call.outputs)), "",
-         'print("result:", np.asarray(y, dtype=np.float64).ravel()[:8], "...")',
+         f'print("result:", np.asarray({quantity}, dtype=np.float64).ravel()[:8], "...")',
          "if expected is not None:",
-         "    error = absolute_error(expected, np.asarray(y, dtype=np.float64))",
+         f"    error = absolute_error(expected, np.asarray({quantity}, dtype=np.float64))",
          '    print("expected:", expected.ravel()[:8], "...")',
          f'    print("{RESULT_MARK}" + repr(float(error.max())) if error.size else "{RESULT_MARK}0.0")',
          "    if bound is not None:",
@@ -148,6 +162,7 @@ def record_reproducer(record: Record, saved: SavedInputs | None, folder: str | P
         return "# no reproducer: the backend raised before it made a call", ""
     options = dict(seed=record.seed, status=str(record.status), recorded=_recorded(record), exact=record.exact,
                    variables=record.environment.get("variables", {}), precision=record.precision,
+                   quantity=record.quantity,
                    expected=None if record.expected is None else decode_array(record.expected))
     inputs = ""
     try:

@@ -168,9 +168,11 @@ class Progress:
             self.stream.flush()
 
 
-def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool]) -> list[Record]:
-    number, spec_dict, seed, backends, env, exact = job
-    result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact, device=env.get("device", "cpu"))
+def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool, bool],
+                isolate: bool | None = None) -> list[Record]:
+    number, spec_dict, seed, backends, env, exact, grad = job
+    result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact, device=env.get("device", "cpu"),
+                   isolate=isolate, grad=grad)
     return [Record.of(number, result, outcome, env) for outcome in result.outcomes]
 
 
@@ -224,10 +226,7 @@ def _wait_until_loaded(loaded, size: int, first) -> None:
 def _pinpoint(job: tuple) -> list[Record]:
     """Re-run a case whose worker died with every backend in a child process, so the
     backend that crashes gets an ``error`` record and the others their outcomes."""
-    number, spec_dict, seed, backends, env, exact = job
-    result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact, device=env.get("device", "cpu"),
-                   isolate=True)
-    return [Record.of(number, result, outcome, env) for outcome in result.outcomes]
+    return _check_case(job, isolate=True)
 
 
 def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> Iterator[list[Record]]:
@@ -279,15 +278,17 @@ def run_sweep(
     exact: bool = False,
     isolate: bool | None = None,
     device: str | Device = CPU,
+    grad: bool = False,
 ) -> Summary:
     """Check every case; append each outcome to ``records`` as it completes.
 
     With ``jobs > 1`` or ``isolate`` the cases run in worker processes, and a
     backend that kills its process becomes an ``error`` record; otherwise they
     run here (the fastest for one job). The clock starts once the frameworks
-    are loaded. ``device`` "cuda[:N]" runs the cases there (see ``check``)."""
+    are loaded. ``device`` "cuda[:N]" runs the cases there (see ``check``); with
+    ``grad`` each case's gradients are checked too, a record each (``check(grad=True)``)."""
     env = environment(Device.parse(device))  # the device goes to the workers with it
-    job_list = [(number, spec.to_dict(), seed, backends, env, exact) for number, (spec, seed) in cases]
+    job_list = [(number, spec.to_dict(), seed, backends, env, exact, grad) for number, (spec, seed) in cases]
     summary = Summary()
     clock = {"start": time.perf_counter()}
 

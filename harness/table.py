@@ -19,7 +19,7 @@ def _aligned(rows: list[tuple[str, ...]]) -> str:
 
 
 def outcomes(result: CheckResult) -> str:
-    rows = [("backend", "status", "max abs err", "err/bound", "call")]
+    rows = [("backend", *(("of",) if result.grad else ()), "status", "max abs err", "err/bound", "call")]
     for o in result.outcomes:
         call = o.message if o.status == Status.UNSUPPORTED else (o.native or o.message)  # a refusal: its reason
         if o.call and o.transposed:
@@ -27,7 +27,8 @@ def outcomes(result: CheckResult) -> str:
         if o.native and o.message and o.status in (Status.PASS, Status.ERROR):  # a pass's note (TF32), an error's words
             call += f"  [{o.message}]"
         status = f"{o.status} as {o.precision}" if o.precision else str(o.status)
-        rows.append((o.backend, status, _number(o.max_abs_error), _number(o.ratio), call))
+        rows.append((o.backend, *((o.quantity,) if result.grad else ()), status, _number(o.max_abs_error),
+                     _number(o.ratio), call))
     return _aligned(rows)
 
 
@@ -73,4 +74,18 @@ def comparison(result) -> str:
         if first.fix:
             lines.append(f"  {first.fix}")
     lines.append(f"final outputs: {final_output_text(result.final_output)}")
+    if result.gradients:
+        lines.append(gradient_comparison(result))
     return "\n".join(lines)
+
+
+def gradient_comparison(result) -> str:
+    """compare --grad: one row per pair with its gradient verdict, then the first gradient divergence."""
+    rows = [("source", "target", "gradient", "err/bound", "what differs")]
+    for p in result.pairs:
+        if p.gradient is not None:
+            rows.append((p.source, p.target, p.gradient.verdict, _number(p.gradient.ratio), p.gradient.detail or "-"))
+    first = result.first_gradient_divergence
+    return "\n".join(["gradients of sum(output * cotangent), each model by its own framework:", _aligned(rows),
+                      "every gradient agrees" if first is None
+                      else f"first gradient divergence (from the output backwards): {first}"])

@@ -86,8 +86,9 @@ def assert_all_agree(result: CheckResult) -> None:
     """Every backend passed, or refused in a way its adapter declares, or hit a known bug."""
     bad = [o for o in result.outcomes if not o.ok and known_failure(o.backend, result.spec) is None]
     assert not bad, "\n".join(
-        f"{o.backend}: {o.status} (err/bound {o.ratio}, max abs err {o.max_abs_error} at {o.worst_index}) "
-        f"{o.message}\n  {reproduce_command(result.spec, result.seed, result.exact, backends=[o.backend])}"
+        f"{o.backend}{'' if o.quantity == 'y' else ' ' + o.quantity}: {o.status} (err/bound {o.ratio}, "
+        f"max abs err {o.max_abs_error} at {o.worst_index}) {o.message}\n  "
+        f"{reproduce_command(result.spec, result.seed, result.exact, backends=[o.backend], grad=result.grad)}"
         f"\n  call: {o.call}"
         for o in bad
     )

@@ -25,6 +25,7 @@ from ..spec import transposed_from_dilated_input_padding
 from ..tolerance import judge_against_reference
 from . import (ConvLayer, ScannedModel, flatten, fold_padding, model_kinds, require_kind, running, scan,
                to_numpy)
+from .gradient_comparison import GradientVerdict, first_gradient_divergence, gradient_verdicts
 
 AGREE, DIFFERS, INPUT_DIFFERS, UNPAIRED = "agree", "differs", "input_differs", "unpaired"
 INHERITED = "inherited"  # the layer is right and its input differs only as an earlier divergence propagated
@@ -53,12 +54,14 @@ class Pair:
     detail: str = ""  # what differs, in words
     fix: str = ""
     call: str = ""  # where the pair differs: pasteable code computing the source layer in the target's framework
+    gradient: GradientVerdict | None = None  # compare --grad: its parameters' gradients of the loss compared
 
     def to_dict(self) -> dict:
         return {"source": self.source, "target": self.target, "verdict": self.verdict,
                 "spec_differences": list(self.spec_differences), "weights": self.weights,
                 "mistakes": list(self.mistakes), "max_abs_error": self.max_abs_error, "ratio": self.ratio,
-                "input_error": self.input_error, "detail": self.detail, "fix": self.fix, "call": self.call}
+                "input_error": self.input_error, "detail": self.detail, "fix": self.fix, "call": self.call,
+                **({} if self.gradient is None else {"gradient": self.gradient.to_dict()})}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +73,7 @@ class ModelComparison:
     pairs: tuple[Pair, ...]
     final_output: dict  # shapes, max_abs_error, max_rel_error of the models' outputs
     target_scan: ScannedModel | None = dataclasses.field(default=None, repr=False, compare=False)
+    gradients: bool = False  # the pairs' parameter gradients were compared (compare --grad)
 
     @property
     def first_divergence(self) -> Pair | None:
@@ -80,11 +84,17 @@ class ModelComparison:
     def agree(self) -> bool:
         return self.first_divergence is None
 
+    @property
+    def first_gradient_divergence(self) -> str | None:
+        """The source layer where the gradients first part, from the output backwards (None where all agree)."""
+        return first_gradient_divergence(self.pairs)
+
     def to_dict(self) -> dict:
         first = self.first_divergence
         return {"source": self.source, "target": self.target, "pairs": [p.to_dict() for p in self.pairs],
                 "first_divergence": None if first is None else (first.source or first.target),
-                "final_output": self.final_output}
+                "final_output": self.final_output,
+                **({"first_gradient_divergence": self.first_gradient_divergence} if self.gradients else {})}
 
 
 # -- pairing ---------------------------------------------------------------------
@@ -341,10 +351,12 @@ def target_example(source_example: np.ndarray, source_last: bool, target, target
 
 
 def compare_models(source, target, example, *, target_layout: str | None = None, source_name: str | None = None,
-                   target_name: str | None = None, timings: dict | None = None) -> ModelComparison:
+                   target_name: str | None = None, timings: dict | None = None,
+                   grad: bool = False) -> ModelComparison:
     """Compare ``target`` (a port) with ``source`` on ``example`` (the source's input: a NumPy
     array or any framework's array). ``timings``, where given, receives the seconds each step took.
-    Raises ``UnsupportedModel`` for an object that is no model, ``ModelRaised`` where a model raises."""
+    Raises ``UnsupportedModel`` for an object that is no model, ``ModelRaised`` where a model raises.
+    With ``grad``, each pair's parameter gradients of one loss too (``harness.porting.gradient_comparison``)."""
     clock = _Clock(timings)
     require_kind(source, "SOURCE")  # both named before either runs
     require_kind(target, "TARGET")
@@ -370,7 +382,23 @@ def compare_models(source, target, example, *, target_layout: str | None = None,
     example_s = require_kind(source).as_input(source_example)
     final = final_outputs(_outputs(source, source_scan, example_s, "SOURCE"),
                           _outputs(target, target_scan, example_t, "TARGET"), first.channels_last, target_last)
-    return ModelComparison(source_scan.name, target_scan.name, tuple(pairs), final, target_scan)
+    if grad:
+        pairs = _with_gradients(pairs, source, target, source_example, source_scan, first.channels_last, target_last)
+        clock("gradients")
+    return ModelComparison(source_scan.name, target_scan.name, tuple(pairs), final, target_scan, grad)
+
+
+def _with_gradients(pairs: list[Pair], source, target, source_example: np.ndarray, source_scan: ScannedModel,
+                    source_last: bool, target_last: bool) -> list[Pair]:
+    """The pairs with their gradient verdicts (compare --grad)."""
+    if source_scan.output is None:
+        raise ValueError("grad: the source returns more than one array; the loss needs one output")
+    example_t = (np.ascontiguousarray(convert_layout(source_example, source_last, target_last))
+                 if source_example.ndim >= 3 else source_example)
+    specs = {layer.name: layer.spec for layer in source_scan.layers if layer.spec is not None}
+    verdicts = gradient_verdicts(pairs, source, target, source_example, example_t, source_scan.output.shape,
+                                 source_last, target_last, specs)
+    return [dataclasses.replace(pair, gradient=verdicts.get(pair.source)) for pair in pairs]
 
 
 def _after_first_divergence(pairs: list[Pair], paired, target, example) -> list[Pair]:

@@ -40,12 +40,13 @@ def _colour(fraction: float) -> str:
     return f"rgb(255,{level},{round(level * 0.9)})"
 
 
-def heat_map(error_map: dict, layout: str) -> HeatMap:
+def heat_map(error_map: dict, layout: str, names: tuple[str, ...] | None = None) -> HeatMap:
     """Grids of |error| from a record's ``error_map`` (flat values in ``layout``).
 
     1-D outputs draw one grid per batch item (rows are channels); 2-D one per
     (batch, channel); 3-D one per (batch, channel, depth). The slices with the
-    worst element (by |error| / bound, as checks judge) come first.
+    worst element (by |error| / bound, as checks judge) come first. ``names`` label
+    the axes where they are no (n, c, *spatial) (a weight gradient's (o, i, *kernel)).
     """
     shape = tuple(error_map["shape"])
     errors = np.asarray(error_map["abs"], dtype=np.float64).reshape(shape)
@@ -53,7 +54,7 @@ def heat_map(error_map: dict, layout: str) -> HeatMap:
     if layout.endswith("C"):
         axes = to_channels_first_axes(len(shape) - 2)
         errors, bound = errors.transpose(axes), bound.transpose(axes)
-    names = {3: ("n", "c", "w"), 4: ("n", "c", "h", "w"), 5: ("n", "c", "d", "h", "w")}[errors.ndim]
+    names = names or {3: ("n", "c", "w"), 4: ("n", "c", "h", "w"), 5: ("n", "c", "d", "h", "w")}[errors.ndim]
     lead = 1 if errors.ndim == 3 else errors.ndim - 2  # axes that pick a slice
     finite = errors[np.isfinite(errors)]
     peak = float(finite.max()) if finite.size else 0.0

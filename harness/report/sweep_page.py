@@ -34,6 +34,12 @@ class Checked:
     backend: str  # its backend and (off the CPU) device: a row of the summary, a GPU's apart from the CPU's
 
 
+def shown(record: Record) -> str:
+    """The backend as the page names an outcome: with the gradient it judged (``torch dw``),
+    so that gradients have their own rows, counts and histograms beside the output's."""
+    return record.backend if record.quantity == "y" else f"{record.backend} {record.quantity}"
+
+
 def checked(records: Iterable[Record]) -> tuple[Checked, ...]:
     """The records that hold a spec (a model layer that is none is shown on its model's page), named."""
     cases: dict[tuple[str, int | None], str] = {}
@@ -44,8 +50,9 @@ def checked(records: Iterable[Record]) -> tuple[Checked, ...]:
         spec = record.conv_spec
         case = cases.setdefault((spec.to_json(), record.seed), f"c{len(cases) + 1}")
         where = "" if record.device == "cpu" else f" on {record.device}"  # a GPU's results are not the CPU's
+        name, of = record.backend, "" if record.quantity == "y" else f" {record.quantity}"
         named.append(Checked(position, record, spec, case, environment_key(record.environment),
-                             f"{record.backend} {record.version}".strip() + where, record.backend + where))
+                             f"{name} {record.version}".strip() + of + where, shown(record) + where))
     return tuple(named)
 
 
@@ -59,7 +66,7 @@ def counts(entries: Iterable[Checked]) -> tuple[tuple[str, tuple[int, ...]], ...
 
 def histograms(entries: Iterable[Checked]) -> tuple[Distribution, ...]:
     """How close to the bound each backend's results run, per dtype."""
-    return distributions((e.record.backend, e.spec.dtype, e.record.ratio)
+    return distributions((shown(e.record), e.spec.dtype, e.record.ratio)
                          for e in entries if e.record.ratio is not None)
 
 
@@ -161,6 +168,7 @@ class Detail:
     cases: tuple[str, ...] = ()  # for a refusal: every case refused the same way
     where: str = ""  # for a port's layer: the model and the layer
     inputs: str = ""  # how the reproducer gets its inputs, where that is not the seed
+    map_over: str = "output position"  # what a heat map's cell is: a gradient's element
 
 
 def details(entries: Iterable[Checked], inputs: Mapping[str, SavedInputs], folder: Path
@@ -190,22 +198,39 @@ def _detail(number: int, group: list[Checked], saved: SavedInputs | None, folder
     record, spec = entry.record, entry.spec
     script, inputs = record_reproducer(record, saved, folder)
     call = record.invocation
+    of = "" if record.quantity == "y" else f" (gradient {record.quantity})"
     return Detail(
-        anchor=f"d{number}", title=f"{record.backend} {record.version}: {record.status}",
-        status=str(record.status), backend=record.backend, version=record.version, environment=entry.environment,
+        anchor=f"d{number}", title=f"{record.backend} {record.version}{of}: {record.status}",
+        status=str(record.status), backend=shown(record), version=record.version, environment=entry.environment,
         spec=spec.describe(), spec_json=spec.to_json(), seed=record.seed, exact=record.exact,
         input_shape=str(spec.input_shape), output_shape=str(spec.output_shape),
         numbers=(("max abs error", figures(record.max_abs_error)),
                  ("max rel error", figures(record.max_rel_error)), ("error / bound", figures(record.ratio)),
                  ("worst index", str(record.worst_index) if record.worst_index else "-")),
-        pattern=error_map_hint(record.error_map, spec, record.ratio) if record.error_map else "",
-        heat_map=heat_map(record.error_map, spec.layout) if record.error_map else None,
+        pattern=error_map_hint(record.error_map, spec, record.ratio) if record.error_map and record.quantity in (
+            "y", "dx") else "",  # dw's and db's elements are no output positions: no border to speak of
+        heat_map=quantity_heat_map(record, spec),
         call=call.code if call else "", notes=call.notes if call else (), message=record.message,
         reproducer=script, reproducer_name=f"reproduce_{number}_{record.backend.replace('.', '_')}.py",
         cases=tuple(e.case for e in group) if record.status == Status.UNSUPPORTED else (),
         where=f"model {record.model}, layer {record.layer} (#{record.layer_index})" if record.model else "",
-        inputs=inputs,
+        inputs=inputs, map_over=MAP_OVER[record.quantity],
     )
+
+
+MAP_OVER = {"y": "output position", "dx": "input position (dx)", "dw": "kernel tap (dw, per out and in channel)",
+            "db": "output channel (db)"}
+
+
+def quantity_heat_map(record: Record, spec: ConvSpec) -> HeatMap | None:
+    """A failure's heat map: y and dx over positions in the spec's layout, dw over the
+    kernel taps per (out, in/groups) channel pair (the neutral weight order); db, one
+    number per channel, has none beyond its worst index."""
+    if not record.error_map or record.quantity == "db":
+        return None
+    if record.quantity == "dw":
+        return heat_map(record.error_map, "OI" + "DHW"[-spec.rank:], ("o", "i", *("kd", "kh", "kw")[-spec.rank:]))
+    return heat_map(record.error_map, spec.layout)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,9 +267,10 @@ def _row(group: list[Checked], anchors: Mapping[int, str]) -> Row:
     head = group[0]
     return Row(
         head.case, head.environment, head.spec.describe(),
-        outcomes=tuple((e.record.backend, str(e.record.status), anchors.get(e.position, "")) for e in group),
+        outcomes=tuple((shown(e.record), str(e.record.status), anchors.get(e.position, "")) for e in group),
         ratios=tuple(e.record.ratio for e in group if e.record.ratio is not None),
         tags=(f"case={head.case}", *(f"{name}={value}" for name, value in families(head.spec)),
               *(tag for e in group
-                for tag in (f"{e.record.backend}={e.record.status}", f"version={e.version.replace(' ', '=')}"))),
+                for tag in (f"{shown(e.record).replace(' ', '.')}={e.record.status}",
+                            f"version={e.version.replace(' ', '=')}"))),
     )

@@ -105,3 +105,32 @@ def own_fix(mistake: str, source, target) -> str:
         return ("fix: give the ConvTranspose transpose_kernel=True (it then flips the kernel and swaps in/out "
                 "as PyTorch and TensorFlow weights need), or flip the spatial axes yourself")
     return ""
+
+
+def parameter_gradients(model, example, cotangent) -> dict:
+    """``{conv layer path (as the scan names it): (dw, db)}``: the gradients of
+    ``sum(model(example) * cotangent)`` with respect to the model's ``nnx.Param``s by
+    ``nnx.grad``, the kernel's in the neutral order; None for a weight that is no
+    Param (frozen: held in another nnx.Variable type), zeros where a
+    ``jax.lax.stop_gradient`` downstream of it cuts it off (JAX's way). A linen model is
+    not differentiated here (ValueError): its hook would be ``jax.vjp`` of its apply with
+    respect to the ``params`` collection."""
+    if not _nnx(model):
+        raise ValueError("grad: a flax.linen model is compared forward only here: the gradient hook "
+                         "differentiates Flax NNX modules (drop --grad)")
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from .scan import neutral_weight
+
+    grads = nnx.grad(lambda m: jnp.sum(m(example) * jnp.asarray(cotangent)))(model)
+    flat = {tuple(path): value for path, value in nnx.to_flat_state(grads)}
+    found = {}
+    for path, node in nnx.iter_graph(model):
+        if isinstance(node, (nnx.Conv, nnx.ConvTranspose)):
+            kernel, bias = flat.get((*path, "kernel")), flat.get((*path, "bias"))
+            found["/".join(map(str, path))] = (
+                None if kernel is None else neutral_weight(kernel[...], None, flipped_transpose=isinstance(
+                    node, nnx.ConvTranspose) and not node.transpose_kernel),
+                None if bias is None else np.asarray(bias[...]))
+    return found

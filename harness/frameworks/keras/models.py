@@ -131,3 +131,64 @@ def keras_fix(mistake: str, source, target, layers: str = "keras.layers") -> str
         return (f"fix: a {layer} takes a PyTorch ConvTranspose weight (in, out, *k) as w.transpose({order}), "
                 f"(*k, out, in), without flipping its spatial axes")
     return ""
+
+
+def parameter_gradients(model, example, cotangent) -> dict:
+    """``{conv layer name (as the scan names it): (dw, db)}``: the gradients of
+    ``sum(model(example) * cotangent)`` with respect to the model's trainable weights,
+    by the autodiff of the backend Keras runs on (a tf.GradientTape, jax.vjp of the
+    model's stateless call, torch.autograd), the kernel's put in the neutral order;
+    None for a weight that gets none (``trainable=False``, or cut off by a
+    ``stop_gradient`` downstream of it)."""
+    import keras
+
+    from .scan import conv_weight, depthwise_weight
+
+    trainable = list(model.trainable_variables)
+    found = dict(zip((v.path for v in trainable), _gradients(keras, model, example, cotangent, trainable)))
+
+    def grad(variable, order=conv_weight):
+        value = found.get(variable.path)
+        return None if value is None else order(np.asarray(value))
+
+    separable = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+    depthwise = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+    grads = {}
+    for layer in model._flatten_layers(include_self=False):
+        bias = grad(layer.bias, np.asarray) if getattr(layer, "use_bias", False) else None
+        if isinstance(layer, separable):
+            grads[f"{layer.name}/depthwise"] = (grad(layer.depthwise_kernel, depthwise_weight), None)
+            grads[f"{layer.name}/pointwise"] = (grad(layer.pointwise_kernel), bias)
+        elif isinstance(layer, depthwise):
+            grads[layer.name] = (grad(layer.kernel, depthwise_weight), bias)
+        elif isinstance(layer, keras.layers.Layer) and "Conv" in type(layer).__name__ and hasattr(layer, "kernel"):
+            grads[layer.name] = (grad(layer.kernel), bias)
+    return grads
+
+
+def _gradients(keras, model, example, cotangent, variables) -> list:
+    """The vector-Jacobian product of ``model`` at ``example`` with ``cotangent`` for each of ``variables``."""
+    backend = keras.config.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            y = model(example, training=False)
+        return tape.gradient(y, [v.value for v in variables], output_gradients=tf.constant(cotangent, y.dtype))
+    if backend == "jax":
+        import jax
+
+        fixed = [v.value for v in model.non_trainable_variables]
+
+        def forward(values):
+            return model.stateless_call(values, fixed, example, training=False)[0]
+
+        y, pull_back = jax.vjp(forward, [v.value for v in variables])
+        return pull_back(jax.numpy.asarray(cotangent, y.dtype))[0]
+    if backend == "torch":
+        import torch
+
+        y = model(example, training=False)
+        dy = torch.as_tensor(np.asarray(cotangent), dtype=y.dtype, device=y.device)
+        return list(torch.autograd.grad(y, [v.value for v in variables], dy, allow_unused=True))
+    raise ValueError(f"keras backend {backend}: compare --grad differentiates Keras on tensorflow, jax or torch")

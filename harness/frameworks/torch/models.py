@@ -90,3 +90,25 @@ def own_fix(mistake: str, source, target) -> str:
         return (f"fix: a {layer} takes the source's kernel (in, out, *k) as it is: do not flip its spatial axes "
                 f"(no .flip(...) or [..., ::-1, ::-1])")
     return ""
+
+
+def parameter_gradients(model, example, cotangent) -> dict:
+    """``{conv module name: (dw, db)}``: the gradients of ``sum(model(example) * cotangent)``
+    by torch.autograd, in the neutral order (PyTorch's own), None for a parameter that
+    gets none (``requires_grad=False``, or cut off by a ``detach`` downstream of it)."""
+    import torch
+
+    convs = {name: module for name, module in model.named_modules() if isinstance(module, _convs(torch))}
+    wanted = [(name, role, p) for name, module in convs.items() for role, p in (("w", module.weight),
+                                                                                ("b", module.bias))
+              if p is not None and p.requires_grad]
+    model.eval()
+    with torch.enable_grad():
+        y = model(as_input(example))
+        if not isinstance(y, torch.Tensor):
+            raise ValueError(f"model: returns a {type(y).__name__}; compare --grad needs one output array")
+        dy = torch.from_numpy(np.ascontiguousarray(cotangent)).to(y.dtype)
+        found = (torch.autograd.grad(y, [p for _, _, p in wanted], dy, allow_unused=True)
+                 if wanted and y.requires_grad else [None] * len(wanted))
+    grads = {(name, role): None if g is None else g.numpy(force=True) for (name, role, _), g in zip(wanted, found)}
+    return {name: (grads.get((name, "w")), grads.get((name, "b"))) for name in convs}
