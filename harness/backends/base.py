@@ -76,6 +76,13 @@ ON_DEVICE = Refusal(
 )
 
 
+def no_autodiff(name: str, reason: str) -> Refusal:
+    """The gradient refusal of a backend that has no automatic differentiation (its
+    ``differentiate`` is the base's, which raises "has no autodiff"): every spec, for ``reason``."""
+    return Refusal(name, lambda spec: True, r"has no autodiff", reason,
+                   dict(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=2))
+
+
 class Unsupported(Exception):
     """The framework refused a valid spec in a way its backend declares."""
 

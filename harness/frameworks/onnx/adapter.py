@@ -21,7 +21,7 @@ import functools
 from ...calls import Item, Ref, Step, Var, call
 from ...layouts import channels_first_layout
 from ...spec import ConvSpec
-from ...backends.base import Backend, Refusal, release, tensor_names
+from ...backends.base import Backend, Refusal, no_autodiff, release, tensor_names
 
 OPSET = 21
 IR_VERSION = 10  # the oldest IR that carries opset 21 (onnx.helper.find_min_ir_version_for)
@@ -102,13 +102,10 @@ REFUSALS = (
 )
 
 
-FORWARD_ONLY = Refusal(
+FORWARD_ONLY = no_autodiff(
     "forward_only",
-    lambda spec: True,
-    r"has no autodiff",
     "onnxruntime runs an ONNX graph forward only: it has no automatic differentiation (training graphs are "
     "built by other tools), so no gradient of its own to check",
-    dict(layout="NCW", in_channels=1, out_channels=1, spatial=3, kernel=2),
 )
 
 
