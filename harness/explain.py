@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable
 
+from . import frameworks
 from .check import CheckResult, check
 from .spec import ConvSpec
 from .status import Status
@@ -79,12 +80,7 @@ def layout_notes(spec: ConvSpec) -> list[str]:
     else:
         weights = (f"input and output {spec.layout}; weights (out, in/groups, {', '.join(k)}) as PyTorch's "
                    f"Conv{r}d.weight and JAX 'OI{k}'; TensorFlow's filter is ({', '.join(k)}, in/groups, out)")
-    return [
-        weights,
-        "PyTorch convolves channels-first only: a channels-last spec is permuted around the call"
-        if spec.channels_last else
-        "TensorFlow's CPU kernels may refuse channels-first (by dtype and machine): then the call is transposed",
-    ]
+    return [weights, *frameworks.layout_notes(spec.channels_last)]  # each package's LAYOUT_NOTES
 
 
 @dataclasses.dataclass(frozen=True)

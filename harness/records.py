@@ -14,37 +14,35 @@ from typing import IO, Iterable
 
 import numpy as np
 
-from . import devices
+from . import devices, frameworks
 from .calls import Rendered
 from .check import CheckResult, Outcome
 from .inputs import load_inputs
 from .spec import ConvSpec
 from .status import Status
 
-# settings that change which kernels run, and so the numbers; reproducers set them again
-VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "XLA_FLAGS")
-DISTRIBUTIONS = {"numpy": "numpy", "torch": "torch", "tensorflow": "tensorflow-cpu", "jax": "jax", "jaxlib": "jaxlib"}
 
-
-def _installed(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        if dist == "tensorflow-cpu":
-            return _installed("tensorflow")
-        return None
+def _installed(dists: tuple[str, ...]) -> str | None:
+    """The version of the first of ``dists`` installed, from its metadata."""
+    for dist in dists:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def environment(device: devices.Device = devices.CPU) -> dict:
     """Where the records come from: versions read from package metadata (importing
     nothing), the settings that choose kernels, the CPU (its model and the
-    instruction sets oneDNN picks kernels by), and the CUDA device asked for."""
-    versions = {name: _installed(dist) for name, dist in DISTRIBUTIONS.items()}
+    instruction sets oneDNN picks kernels by), and the CUDA device asked for; what each
+    framework package declares (``harness.frameworks``: ``DISTRIBUTIONS``, ``VARIABLES``)."""
+    versions = {name: _installed(dists) for name, dists in frameworks.distributions().items()}
     return {
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
         "versions": {k: v for k, v in versions.items() if v},
-        "variables": {k: os.environ[k] for k in VARIABLES if k in os.environ},
+        "variables": {k: os.environ[k] for k in frameworks.variables() if k in os.environ},
         "cpu": devices.cpu(),
         **({"device": str(device), "gpu": devices.describe(device)} if device.accelerator else {}),
     }

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import os
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+from . import frameworks
+
+# what each framework package declares (its THREAD_VARIABLES); reading them imports no framework
+THREAD_VARIABLES = frameworks.thread_variables()
 
 
 def cores() -> int:

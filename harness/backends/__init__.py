@@ -11,7 +11,6 @@ import functools
 import importlib
 import importlib.util
 import os
-import sys
 from typing import TYPE_CHECKING, Iterable
 
 from ..calls import Rendered
@@ -23,10 +22,6 @@ if TYPE_CHECKING:
     from .base import Backend, Gradients, Refusal, Unsupported  # noqa: F401
 
 INSTALL = "pip install 'convharness[{extra}]' -c constraints.txt"
-# The user's TensorFlow log level, read before any framework of ours is imported: importing
-# jax sets it to "1" where it is unset, which would read as a request for TensorFlow's info logs.
-_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-USER_TF_LOG_LEVEL = None if _level == "1" and "jax" in sys.modules else _level
 
 
 @dataclasses.dataclass(frozen=True)

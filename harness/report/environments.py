@@ -7,6 +7,7 @@ import collections
 import dataclasses
 from typing import Iterable
 
+from .. import frameworks
 from ..records import Record
 
 
@@ -23,7 +24,7 @@ class Environment:
 def environment_key(env: dict) -> str:
     """The label that tells environments apart: Python, framework versions, kernel settings, CPU and GPU."""
     versions = env.get("versions", {})
-    parts = [f"{name} {versions[name]}" for name in ("torch", "tensorflow", "jax", "numpy") if name in versions]
+    parts = [f"{name} {versions[name]}" for name in frameworks.distributions() if name in versions]
     extra = [f"{k}={v}" for k, v in sorted(env.get("variables", {}).items())]
     cpu = [env["cpu"]["name"]] if env.get("cpu") else []  # one CPU's kernels are not another's
     gpu = [f"{env['device']} {env.get('gpu', {}).get('name', '')}".strip()] if env.get("device") else []

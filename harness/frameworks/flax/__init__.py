@@ -4,6 +4,7 @@
 from .. import public
 
 BACKENDS = {"flax": {"adapter": "Flax", "requires": "flax,jax", "extra": "flax", "default": False}}
+DISTRIBUTIONS = {"flax": "flax"}
 PUBLIC: dict[str, str] = {}
 
 

@@ -4,6 +4,8 @@ XLA's declared abort (``adapter``)."""
 from .. import public
 
 BACKENDS = {"jax": {"adapter": "Jax", "requires": "jax", "extra": "jax"}}
+DISTRIBUTIONS = {"jax": "jax", "jaxlib": "jaxlib"}
+VARIABLES = ("XLA_FLAGS",)
 PUBLIC = {name: "adapter" for name in ("Jax", "CRASHES", "configure_process", "scoped", "vjp_steps")}
 
 

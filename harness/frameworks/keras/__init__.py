@@ -10,6 +10,7 @@ BACKENDS = {
 }
 PUBLIC = {"keras_release": "adapter", "keras_fix": "models", "to_numpy": "models", "conv_kinds": "scan", "zero_pads": "scan", "convolutions": "scan",
           "refusals_raised": "scan", "channels_last": "models"}
+DISTRIBUTIONS = {"keras": "keras"}
 
 
 def __getattr__(name: str):

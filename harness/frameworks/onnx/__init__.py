@@ -4,6 +4,7 @@ run in onnxruntime (``scan``) and the porting hooks (``models``)."""
 from .. import public
 
 BACKENDS = {"onnxruntime": {"adapter": "OnnxRuntime", "requires": "onnx,onnxruntime", "extra": "onnx"}}
+DISTRIBUTIONS = {"onnx": "onnx", "onnxruntime": "onnxruntime"}
 PUBLIC: dict[str, str] = {}
 
 

@@ -155,7 +155,7 @@ NATIVE_LOG = re.compile(rb"^([IW]\d{4} \S+ +\d+ \S+:\d+\]|WARNING: All log messa
 
 def log_level() -> str:
     """TensorFlow's log level for its import and for worker processes: the user's, else 3."""
-    from ...backends import USER_TF_LOG_LEVEL
+    from . import USER_TF_LOG_LEVEL
 
     return USER_TF_LOG_LEVEL or "3"
 

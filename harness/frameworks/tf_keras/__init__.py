@@ -5,6 +5,7 @@ under TensorFlow runs the same TensorFlow ops."""
 from .. import public
 
 BACKENDS: dict[str, dict] = {}
+DISTRIBUTIONS = {"tf_keras": "tf-keras"}
 PUBLIC: dict[str, str] = {}
 
 

@@ -8,6 +8,10 @@ BACKENDS = {
     "torch.nn": {"adapter": "TorchModule", "requires": "torch", "extra": "torch"},
 }
 PUBLIC = {"torch_release": "adapter"}
+DISTRIBUTIONS = {"torch": "torch"}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # its OpenMP and MKL pools
+LAYOUT_NOTES = {"channels-last": "PyTorch convolves channels-first only: "
+                                 "a channels-last spec is permuted around the call"}
 
 
 def __getattr__(name: str):
