@@ -19,6 +19,7 @@ import functools
 import os
 import platform
 from pathlib import Path
+from typing import Callable
 
 # instruction sets that decide which oneDNN (and XLA CPU) kernels run
 KERNEL_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_fp16")
@@ -91,50 +92,22 @@ class Device:
 CPU = Device()
 
 
-# JAX starts its GPU client (a CUDA context on every device) when asked for its devices:
-# asked in a child process, so the process that spawns the workers holds none
-JAX_GPUS = """
-import json, jax
-try:
-    found = jax.devices("cuda")
-except RuntimeError:  # no CUDA platform in this jaxlib, or no device
-    found = []
-print(json.dumps([[d.device_kind, str(getattr(d, "compute_capability", ""))] for d in found]))
-"""
+def _cuda_hooks() -> list[tuple[str, Callable[[], int], Callable[[int], dict]]]:
+    """(package, count, describe) of every framework package that declares ``CUDA``, in registry order."""
+    from . import frameworks
 
-
-@functools.cache
-def jax_gpus() -> tuple[tuple[str, str], ...]:
-    """JAX's CUDA devices as (name, compute capability), asked in a child process."""
-    import importlib.util
-    import json
-    import subprocess
-    import sys
-
-    if importlib.util.find_spec("jax") is None:
-        return ()
-    run = subprocess.run([sys.executable, "-c", JAX_GPUS], capture_output=True, text=True,
-                         env={**os.environ, **GPU_SHARING})
-    if run.returncode != 0:
-        return ()
-    return tuple(tuple(found) for found in json.loads(run.stdout.strip().splitlines()[-1]))
-
-
-def torch_gpus() -> int:
-    """The CUDA devices PyTorch sees, asked of NVML where it can: CUDA is not initialised."""
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        return 0
-    import torch
-
-    return torch.cuda.device_count()
+    return [(name, frameworks.public(name, hooks["count"]), frameworks.public(name, hooks["describe"]))
+            for name, hooks in frameworks.declared("CUDA")]
 
 
 def cuda_count() -> int:
-    """The CUDA devices PyTorch or JAX can see here (JAX asked only where PyTorch sees none);
-    asked only when a CUDA device is."""
-    return torch_gpus() or len(jax_gpus())
+    """The CUDA devices the first framework package that sees any can see (each package's
+    ``CUDA`` hooks, in registry order: PyTorch's, asked of NVML, before JAX's, asked in a
+    child process); asked only when a CUDA device is."""
+    for _, count, _ in _cuda_hooks():
+        if found := count():
+            return found
+    return 0
 
 
 def require(device: Device) -> Device:
@@ -142,20 +115,18 @@ def require(device: Device) -> Device:
     if device.accelerator:
         found = cuda_count()
         if device.index >= found:
-            raise ValueError(f"device={device}: no such CUDA device here (PyTorch and JAX see {found})")
+            seeing = " and ".join(name for name, _, _ in _cuda_hooks())
+            raise ValueError(f"device={device}: no such CUDA device here ({seeing} see {found})")
     return device
 
 
 def describe(device: Device) -> dict:
-    """What the frameworks tell of a CUDA device: its name, compute capability, and the
-    CUDA and cuDNN versions PyTorch was built with (nothing for the CPU: see ``cpu``)."""
+    """What the frameworks tell of a CUDA device (the first package whose ``CUDA`` hooks see
+    it): its name, compute capability, and where known the CUDA and cuDNN versions it was
+    built with (nothing for the CPU: see ``cpu``)."""
     if not device.accelerator:
         return {}
-    if torch_gpus() > device.index:
-        import torch
-
-        major, minor = torch.cuda.get_device_capability(device.index)
-        return {"name": torch.cuda.get_device_name(device.index), "capability": f"{major}.{minor}",
-                "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
-    name, capability = jax_gpus()[device.index]
-    return {"name": name, "capability": capability}
+    for _, count, described in _cuda_hooks():
+        if count() > device.index:
+            return described(device.index)
+    raise ValueError(f"device={device}: no such CUDA device here")

@@ -86,14 +86,17 @@ def test_jax_is_asked_for_its_gpus_in_a_child_process_that_takes_no_gpu_memory(m
         asked.append((argv, kwargs["env"]))
         return subprocess.CompletedProcess(argv, 0, json.dumps([["NVIDIA H200", "9.0"], ["NVIDIA H200", "9.0"]]))
 
-    devices.jax_gpus.cache_clear()
-    monkeypatch.setattr(devices, "torch_gpus", lambda: 0)
+    from harness.frameworks.jax import cuda as jax_cuda
+    from harness.frameworks.torch import cuda as torch_cuda
+
+    jax_cuda.jax_gpus.cache_clear()
+    monkeypatch.setattr(torch_cuda, "cuda_count", lambda: 0)
     monkeypatch.setattr(subprocess, "run", child)
     try:
         assert devices.cuda_count() == 2
         assert devices.describe(devices.Device("cuda", 1)) == {"name": "NVIDIA H200", "capability": "9.0"}
     finally:
-        devices.jax_gpus.cache_clear()
+        jax_cuda.jax_gpus.cache_clear()
     (argv, env), = asked
     assert argv[:2] == [sys.executable, "-c"] and 'jax.devices("cuda")' in argv[2]
     assert env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
@@ -105,10 +108,13 @@ def test_the_child_that_asks_jax_runs_and_prints_the_devices_it_found():
     import subprocess
     import sys
 
-    run = subprocess.run([sys.executable, "-c", devices.JAX_GPUS], capture_output=True, text=True,
+    from harness.frameworks.jax.cuda import JAX_GPUS
+    from harness.frameworks.torch.cuda import cuda_count
+
+    run = subprocess.run([sys.executable, "-c", JAX_GPUS], capture_output=True, text=True,
                          env={**__import__("os").environ, **devices.GPU_SHARING}, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     found = json.loads(run.stdout.strip().splitlines()[-1])
     assert all(len(device) == 2 and device[0] for device in found)
-    if not devices.torch_gpus():  # a machine without a GPU (CI): JAX finds none either
+    if not cuda_count():  # a machine without a GPU (CI): JAX finds none either
         assert found == []

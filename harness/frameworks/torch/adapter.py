@@ -18,11 +18,12 @@ import dataclasses
 import warnings
 
 from ...calls import Ref, Setting, Step, Var, call
-from ...devices import Device, torch_gpus
+from ...devices import Device
 from ...layouts import channels_first_layout
 from ...spec import ConvSpec
 from ...backends.base import (Backend, NoForm, Refusal, gradient_results, release, spatial_padding_is_symmetric,
                               tensor_names)
+from .cuda import cuda_count
 
 HALF_REFUSAL = Refusal(
     "half_precision_cpu",
@@ -113,7 +114,7 @@ class _Torch(Backend):
     def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:
         if not device.accelerator:
             return ()
-        found = torch_gpus()
+        found = cuda_count()
         if device.index >= found:
             raise NoForm(f"torch sees no CUDA device {device} (torch.cuda.device_count() is {found})")
         return tuple(Step(n, call(f"{n}.to", str(device))) for n in tensor_names(spec))
