@@ -74,3 +74,14 @@ def test_a_jax_snippet_switches_x64_on_only_for_a_float64_spec(backend, dtype, s
     (call,) = explain(SAME_EVEN_STRIDED.replace(dtype=dtype), seed=2, backends=[backend]).calls
     assert call.status == "pass", call
     assert ('jax.config.update("jax_enable_x64", True)' in call.code.splitlines()) == switched, call.code
+
+
+def test_layout_notes_say_pytorch_permutes_channels_last_and_tensorflow_may_transpose_channels_first():
+    from harness.explain import layout_notes
+
+    last = ConvSpec(layout="NHWC", in_channels=1, out_channels=1, spatial=3, kernel=1)
+    first = ConvSpec(layout="NCHW", in_channels=1, out_channels=1, spatial=3, kernel=1)
+    assert layout_notes(last)[1:] == [
+        "PyTorch convolves channels-first only: a channels-last spec is permuted around the call"]
+    assert layout_notes(first)[1:] == [
+        "TensorFlow's CPU kernels may refuse channels-first (by dtype and machine): then the call is transposed"]

@@ -452,3 +452,14 @@ def test_every_page_model_is_frozen_and_holds_no_mutable_container(tmp_path):
             stack += value
     assert {"Report", "Detail", "Row", "Matrix", "MatrixCell", "ModelPage", "LayerRow", "ComparisonPage", "PairRow",
             "Distribution", "Bar", "Environment"} <= set(seen)
+
+
+def test_the_environment_label_names_every_framework_version_recorded():
+    from harness.report.environments import environment_key
+
+    env = {"python": "3.12", "versions": {"numpy": "2.4", "torch": "2.13", "keras": "3.15", "flax": "0.12",
+                                          "onnxruntime": "1.31"}, "variables": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
+    label = environment_key(env)
+    assert label.startswith("python 3.12, ")
+    for part in ("numpy 2.4", "torch 2.13", "keras 3.15", "flax 0.12", "onnxruntime 1.31", "TF_ENABLE_ONEDNN_OPTS=0"):
+        assert part in label

@@ -44,3 +44,8 @@ def test_torch_started_after_the_share_runs_that_many_threads():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     share = max(1, cores() // 2)
     assert run.stdout.split() == [str(share), str(share)]
+
+
+def test_the_thread_variables_are_pytorchs_and_tensorflows_pools():
+    assert THREAD_VARIABLES == ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                                "TF_NUM_INTEROP_THREADS")
