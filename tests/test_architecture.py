@@ -113,9 +113,12 @@ def test_every_framework_package_declares_its_backends_and_public_names():
 
 
 def test_the_porting_hooks_are_all_there_in_every_models_module():
-    from harness.porting import MODEL_HOOKS, model_kinds
+    from harness.porting import MODEL_HOOKS, OPTIONAL_HOOKS, REQUIRED_HOOKS, model_kinds
 
     kinds = model_kinds()
     assert {kind.NAME for kind in kinds} >= {"torch", "keras", "flax"}
     for kind in kinds:
+        assert [hook for hook in REQUIRED_HOOKS if not hasattr(kind.module, hook)] == [], kind.__name__
         assert [hook for hook in MODEL_HOOKS if not hasattr(kind, hook)] == [], kind.__name__
+        left_out = [hook for hook in OPTIONAL_HOOKS if not hasattr(kind.module, hook)]
+        assert [hook for hook in left_out if getattr(kind, hook) is not OPTIONAL_HOOKS[hook]] == [], kind.__name__

@@ -423,3 +423,28 @@ class Script:
     def rendered(self) -> Rendered:
         """The lines recorded so far, as the call's rendered form."""
         return Rendered(imports=self.imports, body=tuple(self.lines), native=self.native)
+
+
+class OneLayout:
+    """A mixin (before ``Backend``) for a framework that convolves in one layout only:
+    ``only_layout`` maps a spec's layout to it (``layouts.channels_first_layout`` or
+    ``channels_last_layout``, as a staticmethod), ``layout_note`` says so, formatted with
+    ``layout`` and ``run``, and ``transposer`` names the function that permutes an array."""
+
+    only_layout: Callable[[str], str]
+    layout_note: str
+    transposer: str
+
+    def run_layout(self, spec: ConvSpec) -> str:
+        """The one layout the framework convolves in."""
+        return self.only_layout(spec.layout)
+
+    def transpose_reason(self, spec: ConvSpec, layout: str) -> str:
+        """``layout_note`` for ``spec``."""
+        return self.layout_note.format(layout=spec.layout, run=layout)
+
+    def transpose(self, name: str, axes: tuple[int, ...]) -> Apply:
+        """``transposer(name, axes)``."""
+        from ..calls import Var, call
+
+        return call(self.transposer, Var(name), axes)

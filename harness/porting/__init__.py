@@ -15,7 +15,6 @@ import functools
 import importlib
 import importlib.util
 from collections.abc import Mapping
-from types import ModuleType
 from typing import Iterable
 
 import numpy as np
@@ -23,6 +22,7 @@ import numpy as np
 from ..check import CheckResult, Outcome, check
 from ..spec import ConvSpec
 from ..tolerance import judge_against_reference
+from .hooks import MODEL_HOOKS, OPTIONAL_HOOKS, REQUIRED_HOOKS, ModelKind  # noqa: F401 (the hooks' names, here too)
 
 
 class CannotRunHere(ValueError):
@@ -123,7 +123,7 @@ def scan(model, example=None, *, name: str | None = None, fold_zero_padding: boo
         return kind.scan(model, example, name=name, fold_zero_padding=fold_zero_padding)
 
 
-def require_kind(model, role: str = "model") -> ModuleType:
+def require_kind(model, role: str = "model") -> ModelKind:
     """The ``models`` hooks of ``model``'s framework; ``UnsupportedModel`` (one line naming the kinds) where none."""
     kind = model_kind(model)
     if kind is None:
@@ -216,31 +216,18 @@ def calls_caught(classes: tuple[type, ...], method: str, record):
             setattr(owner, method, original)
 
 
-# What a framework package's ``models`` module provides (``harness.frameworks``):
-MODEL_HOOKS = (
-    "NAME",  # the framework's name, as ScannedModel.framework
-    "KIND",  # what its models are, for messages: "a torch.nn.Module"
-    "recognises",  # (model) -> bool, by isinstance against the framework only if already imported
-    "scan",  # (model, example, *, name, fold_zero_padding) -> ScannedModel
-    "as_input",  # (NumPy array) -> what the model takes
-    "to_numpy",  # (value) -> a NumPy array of one of the framework's arrays, None for any other value
-    "channels_last",  # (model, example, example_last) -> whether the model takes channels-last, None: cannot tell
-    "paste_backend",  # () -> the backend whose call a user of this framework can paste
-    "run_substituted",  # (model, example, {conv name: output}) -> ({conv name: input}, output) or None
-    "own_fix",  # (mistake, source spec, target spec) -> the fix in the framework's terms, "" for the generic one
-)
-
-
 @functools.cache
-def model_kinds() -> tuple[ModuleType, ...]:
-    """The ``models`` modules of the framework packages that have one (none imports its framework)."""
+def model_kinds() -> tuple[ModelKind, ...]:
+    """The ``models`` modules of the framework packages that have one (none imports its framework),
+    each with the defaults of the optional hooks it leaves out."""
     from .. import frameworks
 
     names = (f"{frameworks.__name__}.{package}.models" for package in frameworks.PACKAGES)
-    return tuple(importlib.import_module(name) for name in names if importlib.util.find_spec(name) is not None)
+    return tuple(ModelKind(importlib.import_module(name)) for name in names
+                 if importlib.util.find_spec(name) is not None)
 
 
-def model_kind(model) -> ModuleType | None:
+def model_kind(model) -> ModelKind | None:
     """The ``models`` hooks of the framework ``model`` belongs to, or None."""
     return next((kind for kind in model_kinds() if kind.recognises(model)), None)
 

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Iterable
 
 from ..porting.model_comparison import final_output_text
+from .section import SectionPage
 
 VERDICT_CSS = {"agree": "pass", "differs": "mismatch", "input_differs": "mismatch", "unpaired": "unsupported",
                "inherited": ""}
@@ -28,11 +29,10 @@ class PairRow:
 
 
 @dataclasses.dataclass(frozen=True)
-class ComparisonPage:
-    """A model against its port (what ``compare --json`` wrote): the pairs side by side."""
+class ComparisonPage(SectionPage):
+    """A model against its port (what ``compare --json`` wrote): the pairs side by side; ``title``
+    is the source model's."""
 
-    anchor: str
-    source: str
     target: str
     rows: tuple[PairRow, ...]
     first: str  # the first divergence's layer, or ""

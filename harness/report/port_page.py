@@ -8,6 +8,7 @@ from typing import Iterable, Mapping
 
 from ..records import Record
 from .environments import environment_key
+from .section import SectionPage
 from .text import figures
 
 
@@ -27,11 +28,9 @@ class LayerRow:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelPage:
-    """A scanned model in one environment."""
+class ModelPage(SectionPage):
+    """A scanned model in one environment (``title``: the model's name)."""
 
-    anchor: str
-    name: str
     environment: str
     layers: tuple[LayerRow, ...]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from ...calls import Ref, Step, Var, call
 from ...layouts import channels_last_layout
 from ...spec import ConvSpec
-from ...backends.base import NoForm, Refusal
+from ...backends.base import NoForm, OneLayout, Refusal
 from ..jax import Jax
 
 NO_GROUPS = "flax.nnx.ConvTranspose has no feature_group_count"
@@ -45,7 +45,7 @@ def flax_mode_pads(spec: ConvSpec) -> tuple[tuple[int, int], ...]:
     return tuple(((e - 1) // 2, e // 2) for e in ((k - 1) * d + 1 for k, d in zip(spec.kernel, spec.dilation)))
 
 
-class Flax(Jax):
+class Flax(OneLayout, Jax):
     name = "flax"
     module = "flax"
     imports = ("import jax", "import flax.nnx", "import numpy as np")
@@ -53,15 +53,9 @@ class Flax(Jax):
     weights_spatial_first = True
     native_padding_modes = True  # padding_argument decides, per spec, whether Flax's own string pads it
     packages = ("flax.nnx",)  # the body runs jitted as the jax backend's does (eager, op by op, it is 6x slower)
-
-    def run_layout(self, spec: ConvSpec) -> str:
-        return channels_last_layout(spec.layout)
-
-    def transpose_reason(self, spec: ConvSpec, layout: str) -> str:
-        return f"Flax is channels-last only: {spec.layout} is transposed to {layout} and back"
-
-    def transpose(self, name: str, axes: tuple[int, ...]):
-        return call("jax.numpy.transpose", Var(name), axes)
+    only_layout = staticmethod(channels_last_layout)
+    layout_note = "Flax is channels-last only: {layout} is transposed to {run} and back"
+    transposer = "jax.numpy.transpose"
 
     def native_mode(self, spec: ConvSpec) -> bool:
         return spec.padding_mode in NATIVE_MODES and spec.explicit_padding == flax_mode_pads(spec)

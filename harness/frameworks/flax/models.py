@@ -10,14 +10,14 @@ import sys
 
 import numpy as np
 
+from ...porting.hooks import instance_of
+
 NAME = "flax"
 KIND = ("a Flax model (a flax.nnx.Module; a bound flax.linen Module, functools.partial(module.apply, "
         "variables) or an object that holds and calls one)")
 
 
-def _nnx(model) -> bool:
-    nnx = sys.modules.get("flax.nnx")
-    return nnx is not None and isinstance(model, nnx.Module)
+_nnx = instance_of("flax.nnx", "Module")
 
 
 def recognises(model) -> bool:
@@ -36,10 +36,6 @@ def scan(model, example, *, name: str | None = None, fold_zero_padding: bool = F
 
     scanner = scan_flax if _nnx(model) else scan_linen
     return scanner(model, example, name=name, fold_zero_padding=fold_zero_padding)
-
-
-def as_input(array: np.ndarray):
-    return array
 
 
 def channels_last(model, example: np.ndarray, example_last: bool) -> bool:

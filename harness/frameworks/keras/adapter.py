@@ -124,6 +124,13 @@ class Keras(Backend):
     native_padding_modes = True  # so the core pads nothing: the adapter refuses padding modes itself
     _worker: KerasWorker | None = None  # this backend's (one instance per process: the registry caches it)
 
+    def __init_subclass__(cls, keras_backend: str = "", own_refusals: tuple = (), **kwargs) -> None:
+        """A subclass is Keras on one backend (``class KerasTorch(Keras, keras_backend="torch")``):
+        named after it, refusing what Keras refuses everywhere and ``own_refusals``."""
+        super().__init_subclass__(**kwargs)
+        if keras_backend:
+            cls.keras_backend, cls.name, cls.refusals = keras_backend, f"keras.{keras_backend}", REFUSALS + own_refusals
+
     def worker(self) -> KerasWorker:
         """This backend's worker, started on first use."""
         if self._worker is None:
@@ -233,25 +240,26 @@ class Keras(Backend):
         return tuple(steps), native
 
 
-class KerasTensorFlow(Keras):
-    name = "keras.tensorflow"
-    keras_backend = "tensorflow"
-    refusals = REFUSALS + TENSORFLOW_REFUSALS
+def tensors(x_in, x_comment: str = "") -> tuple[Step, ...]:
+    """The autodiff's first steps: x and dy as tensors of Keras' backend, and ``x_in`` (the
+    input the gradient is taken with respect to) bound before the body rebinds x."""
+    return (Step("x", call("keras.ops.convert_to_tensor", Var("x")), x_comment),
+            Step("dy", call("keras.ops.convert_to_tensor", Var("dy"))),
+            Step("x_in", x_in, "the input, before the body rebinds x"))
+
+
+class KerasTensorFlow(Keras, keras_backend="tensorflow", own_refusals=TENSORFLOW_REFUSALS):
     autodiff_imports = ("import tensorflow",)
 
     def autodiff(self, spec: ConvSpec, body):
         """A tf.GradientTape watching the input records the body; it watches the trainable variables itself."""
-        steps = (Step("x", call("keras.ops.convert_to_tensor", Var("x")), "a tensor the tape can watch"),
-                 Step("dy", call("keras.ops.convert_to_tensor", Var("dy"))),
-                 Step("x_in", Var("x"), "the input, before the body rebinds x"),
+        steps = (*tensors(Var("x"), "a tensor the tape can watch"),
                  Block(call("tensorflow.GradientTape"), "tape", (Step(None, call("tape.watch", Var("x"))), *body)))
         wrt = (Var("x_in"), *self.trainable(spec))
         return steps, call("tape.gradient", Var("y"), wrt, output_gradients=Var("dy"))
 
 
-class KerasJax(Keras):
-    name = "keras.jax"
-    keras_backend = "jax"
+class KerasJax(Keras, keras_backend="jax"):
 
     def differentiate(self, spec: ConvSpec, body):
         """``jax.vjp`` of the body as a function of the input and the neutral weights, the layer
@@ -268,16 +276,11 @@ class KerasJax(Keras):
         return (Step("x", call("jax.device_put", Var("x")), "on the device without a compiled copy"),)
 
 
-class KerasTorch(Keras):
-    name = "keras.torch"
-    keras_backend = "torch"
-    refusals = REFUSALS + TORCH_REFUSALS
+class KerasTorch(Keras, keras_backend="torch", own_refusals=TORCH_REFUSALS):
     autodiff_imports = ("import torch",)
 
     def autodiff(self, spec: ConvSpec, body):
         """torch.autograd through the input, marked before the body, and the variables' torch parameters."""
-        steps = (Step("x", call("keras.ops.convert_to_tensor", Var("x"))),
-                 Step("dy", call("keras.ops.convert_to_tensor", Var("dy"))),
-                 Step("x_in", call("x.requires_grad_"), "the input, before the body rebinds x"), *body)
+        steps = (*tensors(call("x.requires_grad_")), *body)
         return steps, call("torch.autograd.grad", Var("y"), (Var("x_in"), *self.trainable(spec, ".value")),
                            Var("dy"))

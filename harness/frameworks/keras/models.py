@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from ...layouts import convert_layout
+from ...porting.hooks import instance_of, scanned_by
 
 NAME = "keras"
 KIND = "a Keras model"
@@ -15,19 +16,9 @@ CONVS = ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "Se
          "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 
 
-def recognises(model) -> bool:
-    keras = sys.modules.get("keras")
-    return keras is not None and isinstance(model, keras.Model)
-
-
-def scan(model, example, *, name: str | None = None, fold_zero_padding: bool = False):
-    from .scan import scan_keras
-
-    return scan_keras(model, example, name=name, fold_zero_padding=fold_zero_padding)
-
-
-def as_input(array: np.ndarray):
-    return array
+recognises = instance_of("keras", "Model")
+scan = scanned_by(__package__, "scan_keras")
+# as_input: the default (a Keras model takes NumPy)
 
 
 def to_numpy(value) -> np.ndarray | None:

@@ -21,7 +21,7 @@ import functools
 from ...calls import Item, Ref, Step, Var, call
 from ...layouts import channels_first_layout
 from ...spec import ConvSpec
-from ...backends.base import Backend, Refusal, no_autodiff, release, tensor_names
+from ...backends.base import Backend, OneLayout, Refusal, no_autodiff, release, tensor_names
 
 OPSET = 21
 IR_VERSION = 10  # the oldest IR that carries opset 21 (onnx.helper.find_min_ir_version_for)
@@ -109,13 +109,16 @@ FORWARD_ONLY = no_autodiff(
 )
 
 
-class OnnxRuntime(Backend):
+class OnnxRuntime(OneLayout, Backend):
     name = "onnxruntime"
     module = "onnxruntime"
     imports = ("import numpy as np", "import onnx", "import onnxruntime")
     refusals = REFUSALS
     gradient_refusals = (FORWARD_ONLY,)
     native_padding_modes = True  # a Pad node in the graph
+    only_layout = staticmethod(channels_first_layout)
+    layout_note = "ONNX convolves channels-first only: {layout} is permuted to {run} and back"
+    transposer = "np.transpose"
 
     def namespace(self) -> dict:
         import numpy as np
@@ -124,15 +127,6 @@ class OnnxRuntime(Backend):
 
         # the builtins the rendered call names: dict(x=x) feeds the session, setattr sets its options
         return {"np": np, "onnx": onnx, "onnxruntime": onnxruntime, "dict": dict, "setattr": setattr}
-
-    def run_layout(self, spec: ConvSpec) -> str:
-        return channels_first_layout(spec.layout)
-
-    def transpose_reason(self, spec: ConvSpec, layout: str) -> str:
-        return f"ONNX convolves channels-first only: {spec.layout} is permuted to {layout} and back"
-
-    def transpose(self, name: str, axes: tuple[int, ...]):
-        return call("np.transpose", Var(name), axes)
 
     def padding_argument(self, spec: ConvSpec, layout: str):
         """ONNX's ``pads``: the begin of each spatial axis, then the end of each."""

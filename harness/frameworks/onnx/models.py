@@ -4,29 +4,27 @@ or the path of a ``.onnx`` file (a string or a ``pathlib.Path``)."""
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
+
+from ...porting.hooks import instance_of, scanned_by
 
 NAME = "onnx"
 KIND = "an ONNX model (an onnx.ModelProto or the path of a .onnx file)"
 
 
+_model_proto = instance_of("onnx", "ModelProto")
+scan = scanned_by(__package__, "scan_onnx")
+# as_input, to_numpy, run_substituted: the defaults (an ONNX graph takes and returns NumPy arrays;
+# its convs are not substituted here); own_fix too: the graph is exported from code in another
+# framework, where the fix belongs, and the generic fix names the node's attributes to change.
+
+
 def recognises(model) -> bool:
+    """Whether ``model`` is an onnx.ModelProto or the path of a .onnx file."""
     if isinstance(model, (str, os.PathLike)):
         return os.fspath(model).lower().endswith(".onnx")
-    onnx = sys.modules.get("onnx")
-    return onnx is not None and isinstance(model, onnx.ModelProto)
-
-
-def scan(model, example, *, name: str | None = None, fold_zero_padding: bool = False):
-    from .scan import scan_onnx
-
-    return scan_onnx(model, example, name=name, fold_zero_padding=fold_zero_padding)
-
-
-def as_input(array: np.ndarray):
-    return array
+    return _model_proto(model)
 
 
 def channels_last(model, example: np.ndarray, example_last: bool) -> bool:
@@ -36,20 +34,3 @@ def channels_last(model, example: np.ndarray, example_last: bool) -> bool:
 
 def paste_backend() -> str:
     return "onnxruntime"
-
-
-def to_numpy(value) -> np.ndarray | None:
-    """None: an ONNX graph takes and returns NumPy arrays, which need no converting."""
-    return None
-
-
-def run_substituted(model, example, outputs: dict):
-    """None: the graph's convs are not substituted here, so a later pair whose input differs
-    says the difference may be inherited."""
-    return None
-
-
-def own_fix(mistake: str, source, target) -> str:
-    """"": an ONNX graph is exported from code in another framework, where the fix belongs; the
-    generic fix names the node's attributes to change."""
-    return ""

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
+
+from ...porting.hooks import instance_of, scanned_by
 
 NAME = "tf_keras"
 KIND = "a Keras 2 (tf_keras) model"
 
 
-def recognises(model) -> bool:
-    tf_keras = sys.modules.get("tf_keras")
-    return tf_keras is not None and isinstance(model, tf_keras.Model)
-
-
-def scan(model, example, *, name: str | None = None, fold_zero_padding: bool = False):
-    from .scan import scan_tf_keras
-
-    return scan_tf_keras(model, example, name=name, fold_zero_padding=fold_zero_padding)
-
-
-def as_input(array: np.ndarray):
-    return array
+recognises = instance_of("tf_keras", "Model")
+scan = scanned_by(__package__, "scan_tf_keras")
+# as_input and run_substituted: the defaults (a Keras 2 model takes NumPy; its convs are not substituted here)
 
 
 def channels_last(model, example: np.ndarray, example_last: bool) -> bool:
@@ -48,12 +38,6 @@ def to_numpy(value) -> np.ndarray | None:
     from ..keras import to_numpy as keras_to_numpy
 
     return keras_to_numpy(value)
-
-
-def run_substituted(model, example, outputs: dict):
-    """None: a Keras 2 model's convs are not substituted here, so a later pair whose input
-    differs says the difference may be inherited."""
-    return None
 
 
 def own_fix(mistake: str, source, target) -> str:

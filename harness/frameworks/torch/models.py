@@ -6,19 +6,14 @@ import sys
 
 import numpy as np
 
+from ...porting.hooks import instance_of, scanned_by
+
 NAME = "torch"
 KIND = "a torch.nn.Module"
 
 
-def recognises(model) -> bool:
-    torch = sys.modules.get("torch")  # a model of a framework not yet imported cannot exist
-    return torch is not None and isinstance(model, torch.nn.Module)
-
-
-def scan(model, example, *, name: str | None = None, fold_zero_padding: bool = False):
-    from .scan import scan_torch
-
-    return scan_torch(model, example, name=name, fold_zero_padding=fold_zero_padding)
+recognises = instance_of("torch", "nn.Module")
+scan = scanned_by(__package__, "scan_torch")
 
 
 def as_input(array: np.ndarray):
