@@ -260,13 +260,7 @@ def supported_kinds() -> str:
 def model_outcome(layer: ConvLayer, label: str) -> Outcome:
     """The model's own layer output judged like a backend's."""
     judgement = judge_against_reference(layer.spec, *layer.inputs, layer.output)
-    shape = tuple(np.shape(layer.output))
-    if not judgement.shape_ok:
-        return Outcome(backend=label, status=judgement.status, shape=shape,
-                       message=f"shape {shape}, expected {layer.spec.output_shape}")
-    return Outcome(backend=label, status=judgement.status, max_abs_error=judgement.max_abs_error,
-                   max_rel_error=judgement.max_rel_error, ratio=judgement.ratio, worst_index=judgement.worst_index,
-                   shape=shape)
+    return Outcome.judged(label, judgement, np.shape(layer.output), layer.spec.output_shape)
 
 
 def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *, progress=None,

@@ -22,7 +22,7 @@ import numpy as np
 from ..diagnosis import HYPOTHESES, diagnose
 from ..layouts import convert_layout, from_channels_first, to_channels_first
 from ..spec import transposed_from_dilated_input_padding
-from ..tolerance import judge_against_reference
+from ..tolerance import absolute_error, judge_against_reference, relative_error
 from . import (ConvLayer, ScannedModel, flatten, fold_padding, model_kinds, require_kind, running, scan,
                to_numpy)
 from .gradient_comparison import GradientVerdict, first_gradient_divergence, gradient_verdicts
@@ -508,9 +508,8 @@ def _final_leaf(source, target, source_last: bool, target_last: bool) -> dict:
     if ys.shape != yt.shape:
         return leaf
     ys, yt = ys.astype(np.float64), yt.astype(np.float64)
-    error = np.abs(ys - yt)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(error == 0, 0.0, error / np.abs(ys))
+    error = absolute_error(ys, yt)
+    relative = relative_error(ys, error)
     return {**leaf, "max_abs_error": float(error.max(initial=0.0)), "max_rel_error": float(relative.max(initial=0.0))}
 
 
