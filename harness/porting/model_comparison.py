@@ -57,6 +57,7 @@ class Pair:
     gradient: GradientVerdict | None = None  # compare --grad: its parameters' gradients of the loss compared
 
     def to_dict(self) -> dict:
+        """The pair as a JSON object (the compare JSON's ``pairs`` entries; ``gradient`` only with one)."""
         return {"source": self.source, "target": self.target, "verdict": self.verdict,
                 "spec_differences": list(self.spec_differences), "weights": self.weights,
                 "mistakes": list(self.mistakes), "max_abs_error": self.max_abs_error, "ratio": self.ratio,
@@ -82,6 +83,7 @@ class ModelComparison:
 
     @property
     def agree(self) -> bool:
+        """Whether no pair diverges (an inherited divergence does not count)."""
         return self.first_divergence is None
 
     @property
@@ -90,6 +92,7 @@ class ModelComparison:
         return first_gradient_divergence(self.pairs)
 
     def to_dict(self) -> dict:
+        """The comparison as the compare JSON object (``first_gradient_divergence`` only with --grad)."""
         first = self.first_divergence
         return {"source": self.source, "target": self.target, "pairs": [p.to_dict() for p in self.pairs],
                 "first_divergence": None if first is None else (first.source or first.target),
