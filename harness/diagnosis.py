@@ -306,7 +306,6 @@ HYPOTHESES = (
                "fix: pad with the layer's padding_mode first (torch F.pad(mode=...), tf.pad REFLECT, jnp.pad "
                "reflect/edge/wrap), then a 'valid' conv; TF's SYMMETRIC is not replicate: gather the edge"),
 )
-VOCABULARY = tuple(h.name for h in HYPOTHESES)
 
 
 def _ratio(observed: np.ndarray, expected: np.ndarray, bound: np.ndarray) -> float:
