@@ -57,22 +57,22 @@ def call(function: str, *args, **kwargs) -> Apply:
     return Apply(function, args, tuple(kwargs.items()))
 
 
-def render(value) -> str:
+def as_code(value) -> str:
     """``value`` as Python source: what a user pastes."""
     if isinstance(value, Var):
         return value.name
     if isinstance(value, Ref):
         return value.path
     if isinstance(value, Apply):
-        parts = [render(a) for a in value.args] + [f"{k}={render(v)}" for k, v in value.kwargs]
+        parts = [as_code(a) for a in value.args] + [f"{k}={as_code(v)}" for k, v in value.kwargs]
         return f"{value.function}({', '.join(parts)})"
     if isinstance(value, Item):
-        return f"{render(value.value)}[{render(value.index)}]"
+        return f"{as_code(value.value)}[{as_code(value.index)}]"
     if isinstance(value, tuple):
-        items = ", ".join(render(v) for v in value)
+        items = ", ".join(as_code(v) for v in value)
         return f"({items},)" if len(value) == 1 else f"({items})"
     if isinstance(value, list):
-        return f"[{', '.join(render(v) for v in value)}]"
+        return f"[{', '.join(as_code(v) for v in value)}]"
     return repr(value)
 
 
@@ -136,9 +136,9 @@ class Step:
     value: Apply
     comment: str = ""
 
-    def render(self) -> str:
+    def as_code(self) -> str:
         """This step as one line of Python source."""
-        line = render(self.value) if self.target is None else f"{self.target} = {render(self.value)}"
+        line = as_code(self.value) if self.target is None else f"{self.target} = {as_code(self.value)}"
         return f"{line}  # {self.comment}" if self.comment else line
 
     def run(self, variables: dict, modules: dict) -> None:
@@ -149,7 +149,7 @@ class Step:
 
 
 def _indented(steps) -> list[str]:
-    return ["    " + line for step in steps for line in step.render().splitlines()]
+    return ["    " + line for step in steps for line in step.as_code().splitlines()]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,9 +161,9 @@ class Block:
     steps: tuple
     comment: str = ""
 
-    def render(self) -> str:
+    def as_code(self) -> str:
         """The ``with`` line and its steps indented, as Python source."""
-        head = f"with {render(self.context)} as {self.name}:" + (f"  # {self.comment}" if self.comment else "")
+        head = f"with {as_code(self.context)} as {self.name}:" + (f"  # {self.comment}" if self.comment else "")
         return "\n".join([head, *_indented(self.steps)])
 
     def run(self, variables: dict, modules: dict) -> None:
@@ -184,7 +184,7 @@ class Define:
     result: str = "y"
     comment: str = ""
 
-    def render(self) -> str:
+    def as_code(self) -> str:
         """The ``def`` line, its steps indented and the ``return``, as Python source."""
         head = f"def {self.name}({', '.join(self.params)}):" + (f"  # {self.comment}" if self.comment else "")
         return "\n".join([head, *_indented(self.steps), f"    return {self.result}"])
@@ -211,7 +211,7 @@ class Setting:
     function: bool = False  # write is a setter function, not an attribute
     read_called: bool = False
 
-    def render(self) -> str:
+    def as_code(self) -> str:
         """The line that sets this switch, as a user writes it."""
         if not self.function:
             return f"{self.write} = {self.value!r}"
@@ -281,11 +281,11 @@ class Call:
 
     def rendered(self) -> Rendered:
         """This call as text (``Rendered``), the form shown, recorded and reproduced."""
-        lines = lambda steps: tuple(line for step in steps for line in step.render().splitlines())  # noqa: E731
-        imports = (*self.imports, *(setting.render() for setting in self.settings))
+        lines = lambda steps: tuple(line for step in steps for line in step.as_code().splitlines())  # noqa: E731
+        imports = (*self.imports, *(setting.as_code() for setting in self.settings))
         return Rendered(imports, lines(self.inputs), lines(self.body), lines(self.outputs),
-                        self.body[self.native].render(), self.transposed, self.notes, self.refusals,
-                        render(self.scope) if self.scope else "")
+                        self.body[self.native].as_code(), self.transposed, self.notes, self.refusals,
+                        as_code(self.scope) if self.scope else "")
 
 
 @dataclasses.dataclass(frozen=True)

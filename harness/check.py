@@ -20,7 +20,7 @@ from .inputs import holds_exactly, make_cotangent, make_inputs, validate_inputs
 from .reference import reference
 from .spec import ConvSpec
 from .status import Status
-from .tolerance import error_bound, judge
+from .tolerance import Judgement, error_bound, judge
 
 QUANTITIES = ("y", "dx", "dw", "db")  # what an outcome judges: the output, or a gradient of <y, dy>
 
@@ -76,6 +76,19 @@ class Outcome:
     def notes(self) -> tuple[str, ...]:
         """The call's notes (the layout transposed, a padding made explicit, ...)."""
         return self.invocation.notes if self.invocation else ()
+
+    @classmethod
+    def judged(cls, backend: str, judgement: Judgement, shape, expected_shape, **fields) -> Outcome:
+        """``backend``'s outcome for a result of ``shape`` that ``judgement`` (``tolerance.judge``'s)
+        judged against a reference of ``expected_shape``; ``fields`` (version, invocation, ...) are
+        kept as given, except that a shape mismatch's message names both shapes."""
+        shape = tuple(shape)
+        if not judgement.shape_ok:
+            return cls(backend=backend, status=judgement.status, shape=shape,
+                       **{**fields, "message": f"shape {shape}, expected {tuple(expected_shape)}"})
+        return cls(backend=backend, status=judgement.status, max_abs_error=judgement.max_abs_error,
+                   max_rel_error=judgement.max_rel_error, ratio=judgement.ratio, worst_index=judgement.worst_index,
+                   shape=shape, **fields)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,20 +317,15 @@ def _judged(adapter, spec: ConvSpec, got, expected: np.ndarray, bound, where: di
     bounds = bound if callable(bound) else (lambda precision="": bound)
     bound = bounds(used)
     judgement = judge(expected, got, bound)
-    if not judgement.shape_ok:
-        return Outcome(**where, status=judgement.status, version=version, shape=tuple(np.shape(got)),
-                       invocation=call, message=f"shape {tuple(np.shape(got))}, expected {expected.shape}",
-                       expected=expected, precision=used, quantity=quantity)
     failed = not judgement.within_bound
     if used and not failed:
         outside = judge(expected, got, bounds()).ratio
         notes = [f"passes as {used.upper()}, {outside:.3g}x the {spec.dtype} bound", *notes]
-    return Outcome(
-        **where, status=judgement.status, version=version,
-        max_abs_error=judgement.max_abs_error, max_rel_error=judgement.max_rel_error, ratio=judgement.ratio,
-        worst_index=judgement.worst_index, shape=tuple(np.shape(got)), invocation=call,
-        message="; ".join(notes), precision=used, errors=judgement.errors if failed else None,
-        bound=bound if failed else None, expected=expected if failed else None, quantity=quantity,
+    return Outcome.judged(
+        **where, judgement=judgement, shape=np.shape(got), expected_shape=expected.shape, version=version,
+        invocation=call, message="; ".join(notes), precision=used, quantity=quantity,
+        errors=judgement.errors if failed else None, bound=bound if failed and judgement.shape_ok else None,
+        expected=expected if failed else None,
     )
 
 

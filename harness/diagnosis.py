@@ -306,7 +306,6 @@ HYPOTHESES = (
                "fix: pad with the layer's padding_mode first (torch F.pad(mode=...), tf.pad REFLECT, jnp.pad "
                "reflect/edge/wrap), then a 'valid' conv; TF's SYMMETRIC is not replicate: gather the edge"),
 )
-VOCABULARY = tuple(h.name for h in HYPOTHESES)
 
 
 def _ratio(observed: np.ndarray, expected: np.ndarray, bound: np.ndarray) -> float:
@@ -334,9 +333,8 @@ def diagnose(spec: ConvSpec, x, w, b, observed) -> Diagnosis:
         return value, bound
 
     truth, truth_bound = outcome(spec, x, w, b, _unchanged)
-    shape_ok = observed.shape == truth.shape
-    ratio = _ratio(observed, truth, truth_bound)
-    max_abs_error = float(np.abs(observed - truth).max(initial=0.0)) if shape_ok else float("inf")
+    judgement = judge(truth, observed, truth_bound)
+    shape_ok, ratio, max_abs_error = judgement.shape_ok, judgement.ratio, judgement.max_abs_error
     if ratio <= 1.0:
         return Diagnosis((), True, exact, ratio, max_abs_error, "none")
     findings = []
@@ -352,6 +350,6 @@ def diagnose(spec: ConvSpec, x, w, b, observed) -> Diagnosis:
         if best is not None:
             findings.append(best)
     findings.sort(key=lambda f: f.ratio)
-    where = where_errors_sit(np.abs(observed - truth), truth_bound, spec.channels_last) if shape_ok else \
+    where = where_errors_sit(judgement.errors, truth_bound, spec.channels_last) if shape_ok else \
         f"in the shape: {observed.shape}, not {truth.shape}"
     return Diagnosis(tuple(findings), False, exact, ratio, max_abs_error, where)

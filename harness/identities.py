@@ -20,7 +20,7 @@ from .backends.base import NoForm
 from .dtypes import to_float64
 from .gradients import Gradients, gradient_bounds
 from .layouts import (
-    bias_shape,
+    bias_broadcast_shape,
     channels_first_layout,
     channels_last_layout,
     to_channels_first_axes,
@@ -172,7 +172,7 @@ def _plus_bias(spec: ConvSpec, b) -> Callable[[np.ndarray], np.ndarray]:
     """What adds the bias ``b`` (None: nothing) to an output in ``spec.layout``, in float64."""
     if b is None:
         return lambda y: y
-    shape = bias_shape(spec.layout, spec.out_channels)
+    shape = bias_broadcast_shape(spec.layout, spec.out_channels)
     return lambda y: y.astype(np.float64) + b.astype(np.float64).reshape(shape)
 
 

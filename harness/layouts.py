@@ -45,16 +45,18 @@ def weight_from_spatial_first_axes(rank: int) -> tuple[int, ...]:
     return (rank + 1, rank, *range(rank))
 
 
-def bias_shape(layout: str, channels: int) -> tuple[int, ...]:
+def bias_broadcast_shape(layout: str, channels: int) -> tuple[int, ...]:
     """The shape that broadcasts a bias of ``channels`` over an output in ``layout``: (1, C, 1, 1) for NCHW."""
     return tuple(channels if axis == "C" else 1 for axis in layout)
 
 
 def channels_first_layout(layout: str) -> str:
+    """``layout`` with the channels right after the batch: "NHWC" -> "NCHW" (a channels-first layout unchanged)."""
     return layout if layout[1] == "C" else layout[0] + "C" + layout[1:-1]
 
 
 def channels_last_layout(layout: str) -> str:
+    """``layout`` with the channels last: "NCHW" -> "NHWC" (a channels-last layout unchanged)."""
     return layout if layout.endswith("C") else layout[0] + layout[2:] + "C"
 
 

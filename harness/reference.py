@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from .layouts import bias_shape, channels_first_layout, from_channels_first, to_channels_first
+from .layouts import bias_broadcast_shape, channels_first_layout, from_channels_first, to_channels_first
 from .spec import ConvSpec
 
 
@@ -43,7 +43,7 @@ def convolve(spec: ConvSpec, x, w, b=None, *, dtype=np.float64) -> np.ndarray:
     w = np.asarray(w).astype(dtype, copy=False)
     y = (_transposed if spec.transposed else _forward)(spec, x, w)
     if b is not None:
-        shape = bias_shape(channels_first_layout(spec.layout), spec.out_channels)
+        shape = bias_broadcast_shape(channels_first_layout(spec.layout), spec.out_channels)
         y = y + np.asarray(b).astype(dtype, copy=False).reshape(shape)
     return from_channels_first(y, spec.channels_last)
 

@@ -60,8 +60,8 @@ def layers(scanned_name: str, results) -> str:
 
 
 def comparison(result) -> str:
-    """One row per pair (source layer, target layer, verdict, what differs), the fix
-    under a pair that does not agree, then the first divergence and the final outputs."""
+    """One row per pair (source layer, target layer, verdict, what differs), then the first
+    divergence with its fix under it, and the final outputs."""
     rows = [("source", "target", "verdict", "err/bound", "what differs")]
     for p in result.pairs:
         rows.append((p.source or "-", p.target or "-", p.verdict, _number(p.ratio), p.detail or "-"))

@@ -43,7 +43,7 @@ import dataclasses
 import numpy as np
 
 from .dtypes import eps, tiny, to_float64
-from .layouts import bias_shape, to_channels_first
+from .layouts import bias_broadcast_shape, to_channels_first
 from .reference import convolve, reference
 from .spec import ConvSpec
 from .status import Status
@@ -60,7 +60,7 @@ def error_bound(spec: ConvSpec, x, w, b=None, *, precision: str | None = None) -
     "tf32" (float32 specs) allows for the inputs rounded to TF32 before the products."""
     rounding = input_rounding(spec, precision)
     products = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)))  # |x| conv |w|
-    bias = 0.0 if b is None else np.abs(to_float64(b)).reshape(bias_shape(spec.layout, spec.out_channels))
+    bias = 0.0 if b is None else np.abs(to_float64(b)).reshape(bias_broadcast_shape(spec.layout, spec.out_channels))
     return sum_bound(spec.reduction_length, products, spec.dtype, rounding, added=bias)
 
 
@@ -118,8 +118,7 @@ def judge(expected: np.ndarray, got, bound: np.ndarray) -> Judgement:
     if expected.size == 0:
         return Judgement(True, 0.0, 0.0, 0.0, None)
     error = absolute_error(expected, got)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(error == 0, 0.0, error / np.abs(expected))
+    relative = relative_error(expected, error)
     worst = worst_element(error, bound)
     return Judgement(True, float(error.max()), float(relative.max()), float(error_ratios(error, bound)[worst]),
                      worst, error)
@@ -132,9 +131,15 @@ def judge_against_reference(spec: ConvSpec, x, w, b, got) -> Judgement:
 
 def absolute_error(expected, got):
     """|got - expected| per element, infinite where ``got`` is NaN or infinite."""
-    error = np.abs(got - expected)
+    error = np.asarray(np.abs(got - expected))  # an array even for 0-d inputs, so that it can be assigned to
     error[~np.isfinite(got)] = np.inf
     return error
+
+
+def relative_error(expected, error):
+    """|error| / |expected| per element, 0 where there is no error."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(error == 0, 0.0, error / np.abs(expected))
 
 
 def error_ratios(error, bound):

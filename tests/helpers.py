@@ -21,10 +21,16 @@ NEEDS_A_FRAMEWORK = pytest.mark.needs(one_of=tuple(
     name for name, entry in REGISTRY.items() if entry.default and name != "numpy"))
 
 
+# Packages that are no backend but that a kind of model needs, as entries for their install
+# hints: Keras 2 comes with the keras2 extra, Flax linen with flax (found without importing it).
+PACKAGES = {"tf_keras": Entry("", "tf_keras", "keras2"), "flax.linen": Entry("", "flax", "flax")}
+
+
 def _entry(name: str) -> Entry:
-    """The registry entry of backend ``name``; "keras" is Keras under the backend it imports by
-    default (KERAS_BACKEND, else TensorFlow), since importing Keras imports that backend too."""
-    known = entries()
+    """The registry entry of backend ``name``, or of a package of ``PACKAGES``; "keras" is Keras under
+    the backend it imports by default (KERAS_BACKEND, else TensorFlow), since importing Keras imports
+    that backend too."""
+    known = {**entries(), **PACKAGES}
     key = f"keras.{os.environ.get('KERAS_BACKEND', 'tensorflow')}" if name == "keras" else name
     if key not in known:
         raise ValueError(f"needs({name!r}): not a backend; choose from keras, {', '.join(known)}")
@@ -48,8 +54,9 @@ def missing(*names: str, one_of: tuple[str, ...] = ()) -> str:
 
 
 def imported(name: str):
-    """The framework ``name`` for a test module that subclasses its classes at import (models
-    defined at module level): imported, or the whole module skipped with the install hint."""
+    """The framework ``name`` (or package of ``PACKAGES``) for a test module that subclasses its
+    classes at import (models defined at module level): imported, or the whole module skipped
+    with the install hint."""
     reason = missing(name)
     if reason:
         pytest.skip(reason, allow_module_level=True)

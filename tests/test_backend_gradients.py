@@ -134,7 +134,7 @@ def test_every_backend_gradient_agrees_with_torch_float64_autograd_on_generated_
 FLIPPED_SPEC = ConvSpec(layout="NCHW", batch=2, in_channels=2, out_channels=3, spatial=5, kernel=3, bias=True)
 
 
-@pytest.mark.skipif("torch" not in FRAMEWORK_BACKENDS, reason="needs torch")
+@pytest.mark.needs("torch")
 def test_a_backend_whose_weight_gradient_is_flipped_fails_the_comparison(monkeypatch):
     monkeypatch.setitem(REGISTRY, "flipped_weight_gradient", Entry("fake_backends:FlippedWeightGradient", "torch"))
     assert_gradients_agree("torch", FLIPPED_SPEC)  # the same call without the mistake agrees

@@ -11,14 +11,7 @@ from harness.cli import MODEL_RAISED, main
 from harness.porting import supported_kinds
 from helpers import IMPORTS_TENSORFLOW
 
-pytestmark = IMPORTS_TENSORFLOW
-
-pytest.importorskip("torch")
-
-
-@pytest.fixture(autouse=True)
-def keras():
-    return pytest.importorskip("keras")
+pytestmark = [IMPORTS_TENSORFLOW, pytest.mark.needs("torch", "keras")]
 
 MODELS = textwrap.dedent("""
     import numpy as np, torch
@@ -84,17 +77,14 @@ def one_line_error(capsys) -> str:
 
 
 @pytest.mark.parametrize("source,target", [("torch_numpy", "keras_good"), ("keras_numpy", "torch_port"),
-                                           ("flax_numpy", "torch_port")])
+                                           pytest.param("flax_numpy", "torch_port", marks=pytest.mark.needs("flax"))])
 def test_a_source_with_a_numpy_example_compares_whatever_its_kind(models, source, target):
-    if source.startswith("flax"):
-        pytest.importorskip("flax")
     assert main(["compare", f"cli_models:{source}", f"cli_models:{target}"]) == 0
 
 
-@pytest.mark.parametrize("model", ["torch_numpy", "keras_numpy", "flax_numpy"])
+@pytest.mark.parametrize("model", ["torch_numpy", "keras_numpy",
+                                   pytest.param("flax_numpy", marks=pytest.mark.needs("flax"))])
 def test_port_takes_a_numpy_example_for_each_model_kind(models, model):
-    if model.startswith("flax"):
-        pytest.importorskip("flax")
     assert main(["port", f"cli_models:{model}", "--backends", "numpy", "--quiet"]) == 0
 
 

@@ -217,7 +217,7 @@ def test_the_keras_workers_see_no_gpu():
 
 def test_the_report_keeps_a_backends_gpu_results_apart_from_its_cpu_results(stand_ins):
     from harness.records import Record, environment
-    from harness.report.model import build
+    from harness.report.page import build
 
     records = [Record.of(0, result, outcome, environment())
                for device in ("cpu", "cuda") for result in [check(SPEC, backends=["tf32_gpu"], device=device)]

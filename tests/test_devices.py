@@ -63,7 +63,7 @@ def test_the_report_names_the_machine_each_environment_ran_on(tmp_path):
 
 
 def test_the_report_names_the_gpu_of_records_made_on_one():
-    from harness.report.model import environment_key, machine
+    from harness.report.environments import environment_key, machine
 
     env = {"platform": "Linux x86_64", "cpu": {"name": "Some CPU", "flags": ["avx2"]}, "device": "cuda:0",
            "gpu": {"name": "NVIDIA H200", "capability": "9.0", "cuda": "12.8", "cudnn": 91000}}

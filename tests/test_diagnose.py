@@ -9,7 +9,7 @@ import pytest
 
 from harness import ConvSpec, check
 from harness.cli import main
-from harness.diagnosis import NO_MISTAKE, VOCABULARY, diagnose
+from harness.diagnosis import HYPOTHESES, NO_MISTAKE, diagnose
 from harness.inputs import exact_magnitude, holds_exactly, inputs_code, make_inputs
 from helpers import IMPORTS_TENSORFLOW, imported
 from known_failures import known_failure
@@ -181,7 +181,7 @@ def test_a_port_of_the_wrong_shape_is_diagnosed_by_the_mistakes_that_give_it():
     assert result.best == "output_padding_missing" and result.where == "in the shape: (1, 3, 7, 9), not (1, 3, 8, 10)"
 
 
-@pytest.mark.parametrize("name", VOCABULARY)
+@pytest.mark.parametrize("name", [h.name for h in HYPOTHESES])
 def test_each_injected_mistake_is_named_first(name):
     spec, x, w, b, observed = _inject(name)
     result = diagnose(spec, x, w, b, observed)

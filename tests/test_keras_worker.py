@@ -17,9 +17,9 @@ import pytest
 
 from harness import ConvSpec, check
 from harness.backends import get_backend
-from helpers import LAYER_BACKENDS, SLOW
+from helpers import SLOW
 
-pytestmark = pytest.mark.skipif("keras.torch" not in LAYER_BACKENDS, reason="needs keras and torch")
+pytestmark = pytest.mark.needs("keras.torch")
 
 SPEC = ConvSpec(layout="NWC", in_channels=2, out_channels=3, spatial=6, kernel=3)
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -84,7 +84,7 @@ def test_the_worker_ends_with_the_process_that_started_it(tmp_path):
 
 
 @SLOW
-@pytest.mark.skipif("keras.tensorflow" not in LAYER_BACKENDS, reason="the main module imports Keras on TensorFlow")
+@pytest.mark.needs("keras.tensorflow")  # the main module imports Keras on TensorFlow
 def test_the_worker_runs_its_own_keras_backend_whatever_the_main_module_imported(tmp_path):
     run = _script(tmp_path, """
         import os

@@ -23,3 +23,9 @@ def test_a_missing_framework_is_named_with_its_install_hint(absent):
 def test_a_name_that_is_no_backend_is_an_error_not_a_skip():
     with pytest.raises(ValueError, match=r"^needs\('tensorflw'\): not a backend; choose from keras, numpy, "):
         missing("tensorflw")
+
+
+def test_a_package_that_is_no_backend_is_named_with_the_extra_that_installs_it(monkeypatch):
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert missing("tf_keras") == "needs tf_keras (pip install 'convharness[keras2]' -c constraints.txt)"
+    assert missing("flax.linen") == "needs flax.linen (pip install 'convharness[flax]' -c constraints.txt)"

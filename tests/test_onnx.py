@@ -15,7 +15,7 @@ from harness import ConvSpec, available_backends, run_backend
 from harness import Unsupported, backend_vjp
 from harness.backends import get_backend
 from harness.cli import main
-from harness.porting import check_model, framework_of, scan
+from harness.porting import check_model, model_kind, scan
 from harness.porting.model_comparison import compare_models
 from helpers import assert_every_layer_agrees, imported
 
@@ -210,8 +210,8 @@ def test_a_quantized_conv_is_listed_as_not_checked():
 
 def test_onnx_models_are_recognised_by_proto_and_by_path(tmp_path):
     model = NODES["VALID"][0]
-    assert framework_of(model) == framework_of("model.onnx") == framework_of(tmp_path / "m.ONNX") == "onnx"
-    assert framework_of("model.txt") is None
+    assert model_kind(model).NAME == model_kind("model.onnx").NAME == model_kind(tmp_path / "m.ONNX").NAME == "onnx"
+    assert model_kind("model.txt") is None
     with pytest.raises(ValueError, match="no such ONNX file"):
         scan(str(tmp_path / "missing.onnx"), np.zeros((1, 2, 6), np.float32))
 

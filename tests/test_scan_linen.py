@@ -14,13 +14,12 @@ import pytest
 from harness.cli import main
 from harness.porting import check_model, model_kind, scan
 from harness.porting.model_comparison import compare_models
-from helpers import assert_every_layer_agrees, assert_mistake_found
+from helpers import assert_every_layer_agrees, assert_mistake_found, imported
 from test_compare import MISTAKES, kernel
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("flax")
-jax = pytest.importorskip("jax")
-import flax.linen as nn  # noqa: E402
+torch = imported("torch")
+jax = imported("jax")
+nn = imported("flax.linen")
 
 # 17 x 17 at stride 2: Flax's 'SAME' pads (1, 1), as PyTorch's padding=1 does
 EXAMPLE = np.random.default_rng(0).uniform(-1, 1, (2, 3, 17, 17)).astype(np.float32)

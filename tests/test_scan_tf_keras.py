@@ -6,6 +6,7 @@ ZeroPadding layer into the conv it feeds."""
 
 from __future__ import annotations
 
+import importlib
 import textwrap
 
 import numpy as np
@@ -14,17 +15,17 @@ import pytest
 from harness.cli import main
 from harness.porting import check_model, scan
 from harness.porting.model_comparison import compare_models
-from helpers import IMPORTS_TENSORFLOW, assert_every_layer_agrees, assert_mistake_found
+from helpers import IMPORTS_TENSORFLOW, assert_every_layer_agrees, assert_mistake_found, imported
 from test_compare import EXAMPLE, MISTAKES, kernel, keras_port, net
 
-pytestmark = IMPORTS_TENSORFLOW
+pytestmark = [IMPORTS_TENSORFLOW, pytest.mark.needs("tf_keras")]
 
-torch = pytest.importorskip("torch")
+torch = imported("torch")
 
 
 @pytest.fixture(scope="module")
 def tf_keras():
-    return pytest.importorskip("tf_keras")
+    return importlib.import_module("tf_keras")
 
 
 def subclassed_port(tf_keras, model, mistake=None, layer=None):

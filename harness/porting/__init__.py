@@ -4,7 +4,8 @@ every backend against the float64 reference.
 
 ``scan(model, example)`` takes a model of any framework package with porting
 hooks (``MODEL_HOOKS``): a PyTorch ``nn.Module``, a Keras 3 or Keras 2 (``tf_keras``)
-model, a Flax NNX module or a callable that runs Flax linen modules.
+model, a Flax NNX module, a callable that runs Flax linen modules, or an ONNX model
+(an ``onnx.ModelProto`` or the path of a ``.onnx`` file).
 """
 
 from __future__ import annotations
@@ -232,12 +233,6 @@ def model_kind(model) -> ModelKind | None:
     return next((kind for kind in model_kinds() if kind.recognises(model)), None)
 
 
-def framework_of(model) -> str | None:
-    """The name of the framework ``model`` belongs to ('torch', 'keras', 'flax'), or None."""
-    kind = model_kind(model)
-    return None if kind is None else kind.NAME
-
-
 def supported_kinds() -> str:
     """"a torch.nn.Module, a Keras model or a flax.nnx.Module": the model kinds, for messages."""
     kinds = [kind.KIND for kind in model_kinds()]
@@ -247,13 +242,7 @@ def supported_kinds() -> str:
 def model_outcome(layer: ConvLayer, label: str) -> Outcome:
     """The model's own layer output judged like a backend's."""
     judgement = judge_against_reference(layer.spec, *layer.inputs, layer.output)
-    shape = tuple(np.shape(layer.output))
-    if not judgement.shape_ok:
-        return Outcome(backend=label, status=judgement.status, shape=shape,
-                       message=f"shape {shape}, expected {layer.spec.output_shape}")
-    return Outcome(backend=label, status=judgement.status, max_abs_error=judgement.max_abs_error,
-                   max_rel_error=judgement.max_rel_error, ratio=judgement.ratio, worst_index=judgement.worst_index,
-                   shape=shape)
+    return Outcome.judged(label, judgement, np.shape(layer.output), layer.spec.output_shape)
 
 
 def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *, progress=None,
@@ -278,10 +267,6 @@ def check_model(scanned: ScannedModel, backends: Iterable[str] | None = None, *,
     return results
 
 
-__all__ = ["ConvLayer", "ScannedModel", "LayerResult", "scan", "check_model", "UnsupportedModel", "ModelRaised",
-           "to_numpy", "flatten"]
-
-
 def write_records(path, scanned: ScannedModel, results: list[LayerResult]) -> None:
     """Records of a scan for the report; a failing layer's inputs go to an .npz in
     a folder beside the records (``<records>.inputs/``), named relative to them."""
@@ -302,3 +287,7 @@ def write_records(path, scanned: ScannedModel, results: list[LayerResult]) -> No
                 np.savez_compressed(saved, expected=r.result.expected, **arrays)
                 inputs_file = saved.relative_to(path.parent).as_posix()
             writer.write(layer_records(scanned.name, index, r.layer, r.result, env, inputs_file))
+
+
+__all__ = ["ConvLayer", "ScannedModel", "LayerResult", "scan", "check_model", "UnsupportedModel", "ModelRaised",
+           "to_numpy", "flatten", "write_records"]

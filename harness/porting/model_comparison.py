@@ -22,7 +22,7 @@ import numpy as np
 from ..diagnosis import HYPOTHESES, diagnose
 from ..layouts import convert_layout, from_channels_first, to_channels_first
 from ..spec import transposed_from_dilated_input_padding
-from ..tolerance import judge_against_reference
+from ..tolerance import absolute_error, judge_against_reference, relative_error
 from . import (ConvLayer, ScannedModel, flatten, fold_padding, model_kinds, require_kind, running, scan,
                to_numpy)
 from .gradient_comparison import GradientVerdict, first_gradient_divergence, gradient_verdicts
@@ -57,6 +57,7 @@ class Pair:
     gradient: GradientVerdict | None = None  # compare --grad: its parameters' gradients of the loss compared
 
     def to_dict(self) -> dict:
+        """The pair as a JSON object (the compare JSON's ``pairs`` entries; ``gradient`` only with one)."""
         return {"source": self.source, "target": self.target, "verdict": self.verdict,
                 "spec_differences": list(self.spec_differences), "weights": self.weights,
                 "mistakes": list(self.mistakes), "max_abs_error": self.max_abs_error, "ratio": self.ratio,
@@ -82,6 +83,7 @@ class ModelComparison:
 
     @property
     def agree(self) -> bool:
+        """Whether no pair diverges (an inherited divergence does not count)."""
         return self.first_divergence is None
 
     @property
@@ -90,6 +92,7 @@ class ModelComparison:
         return first_gradient_divergence(self.pairs)
 
     def to_dict(self) -> dict:
+        """The comparison as the compare JSON object (``first_gradient_divergence`` only with --grad)."""
         first = self.first_divergence
         return {"source": self.source, "target": self.target, "pairs": [p.to_dict() for p in self.pairs],
                 "first_divergence": None if first is None else (first.source or first.target),
@@ -508,9 +511,8 @@ def _final_leaf(source, target, source_last: bool, target_last: bool) -> dict:
     if ys.shape != yt.shape:
         return leaf
     ys, yt = ys.astype(np.float64), yt.astype(np.float64)
-    error = np.abs(ys - yt)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        relative = np.where(error == 0, 0.0, error / np.abs(ys))
+    error = absolute_error(ys, yt)
+    relative = relative_error(ys, error)
     return {**leaf, "max_abs_error": float(error.max(initial=0.0)), "max_rel_error": float(relative.max(initial=0.0))}
 
 

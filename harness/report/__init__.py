@@ -9,7 +9,7 @@ from typing import Iterable
 
 from ..records import Record
 from .loading import Loaded, load, load_records, split_comparisons
-from .model import Report, build
+from .page import Report, build
 from .render import render, write
 
 

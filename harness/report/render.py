@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from .model import Report
+from .page import Report
 
 TEMPLATES = {path.name: path.read_text(encoding="utf-8")
              for path in (Path(__file__).parent / "templates").iterdir() if path.is_file()}

@@ -29,7 +29,7 @@ import numpy as np
 
 from ...calls import Define, Item, Setting, Step, Var, applied, call, run_steps
 from ...devices import Device
-from ...layouts import bias_shape
+from ...layouts import bias_broadcast_shape
 from ...reference import NUMPY_PAD_MODES
 from ...spec import ConvSpec
 from ...backends.base import Backend, Crash, NoForm, gradient_results, result_of, tensor_names
@@ -238,7 +238,7 @@ class Jax(Backend):
     def bias(self, spec: ConvSpec, layout: str) -> tuple[Step, ...]:
         if not spec.bias:
             return ()
-        return (Step("b", call("jax.numpy.reshape", Var("b"), bias_shape(layout, spec.out_channels))),
+        return (Step("b", call("jax.numpy.reshape", Var("b"), bias_broadcast_shape(layout, spec.out_channels))),
                 Step("y", call("jax.numpy.add", Var("y"), Var("b"))))
 
     def place(self, spec: ConvSpec, device: Device) -> tuple[Step, ...]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...spec import LAYOUTS, ConvSpec, same_padding
+from ...spec import ConvSpec, layout_of, same_padding
 from ...porting import ConvLayer, ScannedModel, fold_padding
 from .adapter import FATAL, PROVIDERS
 
@@ -157,7 +157,7 @@ def node_spec(node, x_shape: tuple[int, ...], w: np.ndarray) -> ConvSpec:
             padding = tuple(zip(pads[:rank], pads[rank:]))
         out_channels = w.shape[0]
     bias = len(node.input) > 2 and node.input[2] != ""
-    return ConvSpec(layout=LAYOUTS[2 * (rank - 1)], batch=x_shape[0], in_channels=x_shape[1],
+    return ConvSpec(layout=layout_of(rank, False), batch=x_shape[0], in_channels=x_shape[1],
                     out_channels=out_channels, spatial=spatial, kernel=kernel, stride=stride, dilation=dilation,
                     padding=padding, groups=groups, bias=bias, dtype=dtype, transposed=transposed,
                     output_padding=output_padding if transposed else 0)

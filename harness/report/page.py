@@ -11,8 +11,7 @@ from typing import Iterable, Mapping
 from ..records import Record, SavedInputs
 from ..status import STATUSES
 from .comparison_page import ComparisonPage, comparison_pages
-# environment_key and machine are asked for here too (tests/test_devices.py)
-from .environments import Environment, environment_key, environments, machine  # noqa: F401
+from .environments import Environment, environments
 from .histogram import Distribution
 from .port_page import ModelPage, model_pages
 from .sweep_page import Detail, Matrix, Row, checked, counts, details, histograms, rows, version_matrix
