@@ -64,6 +64,18 @@ def keras_port(keras, model, *, frozen=None, stop_after=None):
     return port
 
 
+def tf_keras_port(model, *, frozen=None, stop_after=None):
+    """The Keras 2 port, built as the Keras 3 one (its layers and calls are named alike)."""
+    import tensorflow as tf
+    import tf_keras
+
+    class Keras2:  # keras.ops.stop_gradient as Keras 2 spells it: a Lambda layer over tf.stop_gradient
+        layers, Input, Model = tf_keras.layers, tf_keras.Input, tf_keras.Model
+        ops = type("ops", (), {"stop_gradient": staticmethod(tf_keras.layers.Lambda(tf.stop_gradient))})
+
+    return keras_port(Keras2, model, frozen=frozen, stop_after=stop_after)
+
+
 def flax_port(model, *, frozen=None, stop_after=None):
     import jax
     from flax import nnx
@@ -95,12 +107,15 @@ def keras():
     return pytest.importorskip("keras")
 
 
-@pytest.fixture(scope="module", params=["keras", "flax"])
+@pytest.fixture(scope="module", params=["keras", "flax", "tf_keras"])
 def port(request):
     """Builds the port in the target framework: (model, frozen=..., stop_after=...) -> port."""
     if request.param == "keras":
         keras = pytest.importorskip("keras")
         return lambda model, **mistake: keras_port(keras, model, **mistake)
+    if request.param == "tf_keras":
+        pytest.importorskip("tf_keras")
+        return tf_keras_port
     pytest.importorskip("flax.nnx")
     return flax_port
 
