@@ -64,6 +64,18 @@ def keras_port(keras, model, *, frozen=None, stop_after=None):
     return port
 
 
+def tf_keras_port(model, *, frozen=None, stop_after=None):
+    """The Keras 2 port, built as the Keras 3 one (its layers and calls are named alike)."""
+    import tensorflow as tf
+    import tf_keras
+
+    class Keras2:  # keras.ops.stop_gradient as Keras 2 spells it: a Lambda layer over tf.stop_gradient
+        layers, Input, Model = tf_keras.layers, tf_keras.Input, tf_keras.Model
+        ops = type("ops", (), {"stop_gradient": staticmethod(tf_keras.layers.Lambda(tf.stop_gradient))})
+
+    return keras_port(Keras2, model, frozen=frozen, stop_after=stop_after)
+
+
 def flax_port(model, *, frozen=None, stop_after=None):
     import jax
     from flax import nnx
@@ -90,17 +102,44 @@ def flax_port(model, *, frozen=None, stop_after=None):
     return port
 
 
+def linen_port(model, *, stop_after=None):
+    """The linen port as ``functools.partial(module.apply, variables)``. Linen holds no
+    frozen parameter (a caller keeps it out of its optimiser), so only a stop_gradient."""
+    import functools
+
+    import jax
+    import flax.linen as nn
+
+    class Port(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            cut = (lambda name, y: jax.lax.stop_gradient(y) if name == stop_after else y)
+            x = jax.nn.relu(cut("conv1", nn.Conv(6, (3, 3), padding="SAME", name="conv1")(x)))
+            x = nn.Conv(6, (3, 3), padding="SAME", feature_group_count=2, name="conv2")(x)
+            return nn.Conv(4, (1, 1), name="conv3")(jax.numpy.tanh(cut("conv2", x)))
+
+    params = {name: {"kernel": kernel(getattr(model, name)), "bias": getattr(model, name).bias.detach().numpy()}
+              for name in ("conv1", "conv2", "conv3")}
+    return functools.partial(Port().apply, {"params": params})
+
+
 @pytest.fixture(scope="module")
 def keras():
     return pytest.importorskip("keras")
 
 
-@pytest.fixture(scope="module", params=["keras", "flax"])
+@pytest.fixture(scope="module", params=["keras", "flax", "tf_keras", "linen"])
 def port(request):
     """Builds the port in the target framework: (model, frozen=..., stop_after=...) -> port."""
     if request.param == "keras":
         keras = pytest.importorskip("keras")
         return lambda model, **mistake: keras_port(keras, model, **mistake)
+    if request.param == "tf_keras":
+        pytest.importorskip("tf_keras")
+        return tf_keras_port
+    if request.param == "linen":
+        pytest.importorskip("flax.linen")
+        return linen_port
     pytest.importorskip("flax.nnx")
     return flax_port
 
@@ -118,6 +157,7 @@ def test_a_correct_port_agrees_in_every_gradient(port):
     assert result.to_dict()["first_gradient_divergence"] is None
 
 
+@pytest.mark.parametrize("port", ["keras", "flax", "tf_keras"], indirect=True)
 def test_a_frozen_conv_in_the_port_is_its_missing_gradient_while_the_forward_agrees(port):
     model = small()
     result = compare_models(model, port(model, frozen="conv2"), example(), grad=True)

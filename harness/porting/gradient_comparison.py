@@ -47,8 +47,7 @@ def loss_cotangent(shape: tuple[int, ...], dtype) -> np.ndarray:
 
 def parameter_gradients(model, example, cotangent) -> dict:
     """``model``'s framework's ``parameter_gradients``; ValueError naming the kind of model
-    where its package has none (an ONNX graph is forward only; Flax linen and Keras 2
-    models have no hook yet)."""
+    where its package has none (an ONNX graph is forward only)."""
     kind = model_kind(model)
     hook = getattr(kind, "parameter_gradients", None)
     if hook is None:

@@ -105,15 +105,13 @@ def own_fix(mistake: str, source, target) -> str:
 
 def parameter_gradients(model, example, cotangent) -> dict:
     """``{conv layer path (as the scan names it): (dw, db)}``: the gradients of
-    ``sum(model(example) * cotangent)`` with respect to the model's ``nnx.Param``s by
-    ``nnx.grad``, the kernel's in the neutral order; None for a weight that is no
-    Param (frozen: held in another nnx.Variable type), zeros where a
-    ``jax.lax.stop_gradient`` downstream of it cuts it off (JAX's way). A linen model is
-    not differentiated here (ValueError): its hook would be ``jax.vjp`` of its apply with
-    respect to the ``params`` collection."""
+    ``sum(model(example) * cotangent)``, the kernel's in the neutral order. An NNX
+    model's with respect to its ``nnx.Param``s by ``nnx.grad``: None for a weight that is
+    no Param (frozen: held in another nnx.Variable type). A linen model's with respect to
+    each conv's ``params`` at its call (``linen_gradients``). Zeros where a
+    ``jax.lax.stop_gradient`` downstream of a conv cuts it off (JAX's way)."""
     if not _nnx(model):
-        raise ValueError("grad: a flax.linen model is compared forward only here: the gradient hook "
-                         "differentiates Flax NNX modules (drop --grad)")
+        return linen_gradients(model, example, cotangent)
     import jax.numpy as jnp
     from flax import nnx
 
@@ -130,3 +128,57 @@ def parameter_gradients(model, example, cotangent) -> dict:
                     node, nnx.ConvTranspose) and not node.transpose_kernel),
                 None if bias is None else np.asarray(bias[...]))
     return found
+
+
+def linen_gradients(model, example, cotangent) -> dict:
+    """A linen model's ``parameter_gradients``: ``jax.vjp`` of ``model(example)`` with respect
+    to the ``params`` of each ``flax.linen.Conv``/``ConvTranspose`` by its module path.
+    Whoever holds the variables (a bound module, a partial's variables, a wrapper's own
+    attribute), every conv call is caught with ``flax.linen.intercept_methods``, as the
+    scan catches it, and run as the conv applied to the params given to the vjp (a conv
+    called twice sums both calls' gradients), under ``jax.disable_jit()`` so that a
+    jitted wrapper's calls are seen. Linen holds no frozen parameter: every conv's
+    params get a gradient, zero where a stop_gradient cuts it off."""
+    import jax
+    import jax.numpy as jnp
+    import flax.linen as nn
+
+    from .scan import linen_conv, linen_name, neutral_weight
+
+    held, modules = {}, {}
+
+    def convs(substitute):
+        inside = []  # the substituted conv's own apply: not caught again
+
+        def intercept(next_fun, args, kwargs, context):
+            module = context.module
+            if inside or context.method_name != "__call__" or linen_conv(module, nn) != "":
+                return next_fun(*args, **kwargs)
+            inside.append(module)
+            try:
+                return substitute(module, next_fun, args, kwargs)
+            finally:
+                inside.pop()
+        return nn.intercept_methods(intercept)
+
+    def read(module, next_fun, args, kwargs):
+        modules.setdefault(linen_name(module), module)
+        held.setdefault(linen_name(module), nn.meta.unbox(module.variables["params"]))
+        return next_fun(*args, **kwargs)
+
+    def forward(params):
+        def given(module, next_fun, args, kwargs):
+            return module.clone(parent=None).apply({"params": params[linen_name(module)]}, *args, **kwargs)
+
+        with convs(given):
+            return model(example)
+
+    with jax.disable_jit():
+        with convs(read):
+            model(example)
+        y, pull_back = jax.vjp(forward, held)
+        grads = pull_back(jnp.asarray(cotangent, y.dtype))[0]
+    return {name: (neutral_weight(grad["kernel"], None, flipped_transpose=isinstance(
+                modules[name], nn.ConvTranspose) and not modules[name].transpose_kernel),
+                   np.asarray(grad["bias"]) if "bias" in grad else None)
+            for name, grad in grads.items()}

@@ -184,7 +184,12 @@ def linen_modules(model, linen, depth: int = 3):
         todo += [(v, level + 1) for v in inner if v is not None]
 
 
-def _linen_conv(module, nn) -> str | None:
+def linen_name(module) -> str:
+    """A bound linen module's name in the scan: its module path."""
+    return "/".join(map(str, module.path)) or type(module).__name__
+
+
+def linen_conv(module, nn) -> str | None:
     """'' for a linen Conv or ConvTranspose; why not for another conv-like linen module; None otherwise."""
     if isinstance(module, nn.ConvLocal):
         return "a locally connected conv (a kernel per output position) is not a spec"
@@ -215,7 +220,7 @@ def scan_linen(model, example, *, name: str | None = None, fold_zero_padding: bo
     captured: list[ConvLayer] = []
 
     def record(module, x, y, why: str):
-        layer_name = "/".join(map(str, module.path)) or type(module).__name__
+        layer_name = linen_name(module)
         kind = f"flax.linen.{type(module).__name__}"
         if why:
             captured.append(ConvLayer(layer_name, kind, None, unsupported=why))
@@ -246,7 +251,7 @@ def scan_linen(model, example, *, name: str | None = None, fold_zero_padding: bo
 
     def intercept(next_fun, args, kwargs, context):
         y = next_fun(*args, **kwargs)
-        why = _linen_conv(context.module, nn) if context.method_name == "__call__" else None
+        why = linen_conv(context.module, nn) if context.method_name == "__call__" else None
         if why is not None:
             record(context.module, args[0], y, why)
         return y

@@ -9,7 +9,7 @@ BACKENDS = {
     for backend, title in (("tensorflow", "TensorFlow"), ("jax", "Jax"), ("torch", "Torch"))
 }
 PUBLIC = {"keras_release": "adapter", "keras_fix": "models", "to_numpy": "models", "conv_kinds": "scan", "zero_pads": "scan", "convolutions": "scan",
-          "refusals_raised": "scan", "channels_last": "models"}
+          "refusals_raised": "scan", "channels_last": "models", "conv_gradients": "models"}
 DISTRIBUTIONS = {"keras": "keras"}
 
 

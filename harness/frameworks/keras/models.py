@@ -133,26 +133,36 @@ def parameter_gradients(model, example, cotangent) -> dict:
     ``stop_gradient`` downstream of it)."""
     import keras
 
-    from .scan import conv_weight, depthwise_weight
-
     trainable = list(model.trainable_variables)
     found = dict(zip((v.path for v in trainable), _gradients(keras, model, example, cotangent, trainable)))
+    return conv_gradients(model, keras, lambda variable: found.get(variable.path))
+
+
+def conv_gradients(model, keras, gradient) -> dict:
+    """``{conv layer name (as the scan of ``keras``, Keras 3 or Keras 2's ``tf_keras``, names
+    it): (dw, db)}`` of the conv layers ``model`` holds, nested ones included, ``gradient``
+    giving one weight variable's gradient (None where it gets none), the kernels' put in the
+    neutral order; a separable conv's depthwise and pointwise kernels apart, as the scan splits them."""
+    from .scan import conv_kinds, conv_weight, depthwise_weight
 
     def grad(variable, order=conv_weight):
-        value = found.get(variable.path)
+        value = gradient(variable)
         return None if value is None else order(np.asarray(value))
 
     separable = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
     depthwise = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
     grads = {}
     for layer in model._flatten_layers(include_self=False):
-        bias = grad(layer.bias, np.asarray) if getattr(layer, "use_bias", False) else None
+        if not isinstance(layer, conv_kinds(keras)):
+            continue
+        bias = grad(layer.bias, np.asarray) if layer.use_bias else None
         if isinstance(layer, separable):
             grads[f"{layer.name}/depthwise"] = (grad(layer.depthwise_kernel, depthwise_weight), None)
             grads[f"{layer.name}/pointwise"] = (grad(layer.pointwise_kernel), bias)
         elif isinstance(layer, depthwise):
-            grads[layer.name] = (grad(layer.kernel, depthwise_weight), bias)
-        elif isinstance(layer, keras.layers.Layer) and "Conv" in type(layer).__name__ and hasattr(layer, "kernel"):
+            kernel = layer.depthwise_kernel if hasattr(layer, "depthwise_kernel") else layer.kernel  # Keras 2, 3
+            grads[layer.name] = (grad(kernel, depthwise_weight), bias)
+        else:
             grads[layer.name] = (grad(layer.kernel), bias)
     return grads
 

@@ -45,3 +45,22 @@ def own_fix(mistake: str, source, target) -> str:
     from ..keras import keras_fix
 
     return keras_fix(mistake, source, target, layers="tf_keras.layers")
+
+
+def parameter_gradients(model, example, cotangent) -> dict:
+    """``{conv layer name (as the scan names it): (dw, db)}``: the gradients of
+    ``sum(model(example) * cotangent)`` by a ``tf.GradientTape`` over the model's
+    ``trainable_variables``, the kernels' in the neutral order (Keras 3's ``conv_gradients``:
+    the layers and attributes are named alike); None for a weight that gets none
+    (``trainable=False``, or cut off by a ``tf.stop_gradient`` downstream of it)."""
+    import tensorflow as tf
+    import tf_keras
+
+    from ..keras import conv_gradients
+
+    trainable = list(model.trainable_variables)
+    with tf.GradientTape() as tape:
+        y = model(example, training=False)
+    found = tape.gradient(y, trainable, output_gradients=tf.constant(cotangent, y.dtype))
+    by_variable = {v.ref(): g for v, g in zip(trainable, found)}
+    return conv_gradients(model, tf_keras, lambda variable: by_variable.get(variable.ref()))
