@@ -74,3 +74,20 @@ def test_report_job_merges_what_the_sweep_jobs_upload(workflow):
     assert uploads[0]["with"]["name"].startswith("records-") and downloads[0]["with"]["pattern"] == "records-*"
     assert downloads[0]["with"]["path"] == "reports/records"
     assert any("nox -s report" in s.get("run", "") for s in workflow["jobs"]["report"]["steps"])
+
+
+@pytest.mark.needs("tensorflow")
+def test_the_ci_probe_names_the_other_tensorflow_code_path():
+    """`.ci/onednn-other` (what .ci/run and the workflow's second pass use) prints the oneDNN
+    setting that gives the code path this machine does not run by default."""
+    import os
+
+    probe = Path(__file__).resolve().parents[1] / ".ci" / "onednn-other"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    run = subprocess.run(["bash", str(probe)], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    default_is_eigen = subprocess.run(
+        [sys.executable, "-c", "from harness.frameworks.tensorflow import runs_eigen; print(runs_eigen('float32'))"],
+        capture_output=True, text=True, env={k: v for k, v in env.items() if k != "TF_ENABLE_ONEDNN_OPTS"},
+        timeout=300).stdout.strip() == "True"
+    assert run.stdout.strip() == ("1" if default_is_eigen else "0")
