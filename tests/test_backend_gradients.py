@@ -10,6 +10,7 @@ from hypothesis import given, note
 from harness import ConvSpec, Unsupported, backend_vjp, gradient_bounds, make_inputs, reference
 from harness.backends import REGISTRY, Entry, get_backend
 from harness.check import reproduce_command
+from harness.inputs import make_cotangent
 from harness.dtypes import numpy_dtype, to_float64
 from harness.strategies import conv_cases
 from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, LAYER_BACKENDS, SLOW, assert_equivalent, refused_here
@@ -51,18 +52,12 @@ def torch_float64_vjp(spec: ConvSpec, x, w, b, dy):
     return (*(g.numpy() for g in gradients), *((None,) if b is None else ()))
 
 
-def cotangent(spec: ConvSpec, seed: int = 0):
-    """``dy``: uniform in [-1, 1), shaped like the output, rounded to the spec's dtype."""
-    rng = np.random.default_rng(seed + 1)
-    return rng.uniform(-1, 1, spec.output_shape).astype(numpy_dtype(spec.dtype))
-
-
 def assert_gradients_agree(backend: str, spec: ConvSpec, seed: int = 0):
     """``backend``'s gradients of ``spec`` equal the golden within the gradient bounds (each
     side within them of the truth), or ``backend`` refuses as declared; where a probed
     refusal is present here it must refuse. Returns the gradients, or None for a refusal."""
     x, w, b = make_inputs(spec, seed)
-    dy = cotangent(spec, seed)
+    dy = make_cotangent(spec, seed)
     try:
         got = backend_vjp(backend, spec, x, w, b, dy)
     except Unsupported:
@@ -162,7 +157,7 @@ def test_declared_gradient_refusal_is_what_the_framework_does(backend, refusal):
     assert refusal.applies(spec)
     x, w, b = make_inputs(spec)
     try:
-        backend_vjp(backend, spec, x, w, b, cotangent(spec))
+        backend_vjp(backend, spec, x, w, b, make_cotangent(spec))
     except Unsupported as refused:
         assert refusal.present(spec), f"{refusal.name}: refused where its probe says the code path computes"
         assert refused.refusal is refusal, refused
@@ -182,7 +177,7 @@ RERUN = ("torch", "torch.nn", "tensorflow", "jax")
 def test_the_rendered_gradient_call_reruns_as_standalone_code_to_the_same_arrays(backend, name):
     spec = EXAMPLES[name]  # float32: a float64 jax call would switch x64 on for this whole process
     x, w, b = make_inputs(spec)
-    dy = cotangent(spec)
+    dy = make_cotangent(spec)
     gradients, call = get_backend(backend).gradients(spec, x, w, b, dy)
     code = call.standalone()
     assert call.native in code.splitlines() and ("grad" in call.native or "vjp" in call.native), call.native
