@@ -7,7 +7,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -154,6 +154,11 @@ class GradientCase:
     expected: Gradients
     bounds: Bounds
 
+    @classmethod
+    def at(cls, spec: ConvSpec, x, w, b, dy) -> GradientCase:
+        """The gradient check of ``spec`` on ``x, w, b`` at the cotangent ``dy``."""
+        return cls(dy, reference_vjp(spec, x, w, b, dy), Bounds(spec, x, w, b, False, None, dy))
+
     @property
     def quantities(self) -> tuple[str, ...]:
         """The gradients checked: dx, dw, and db where the spec has a bias."""
@@ -237,6 +242,34 @@ def check_backend_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray
     return tuple(outcomes)
 
 
+def start_backend(backend: str, spec: ConvSpec, x, w, b, *, device: Device = CPU,
+                  precision: str = "default") -> Callable[[np.ndarray, object], Outcome]:
+    """``check_backend`` in two halves: the backend's call started now (``Backend.begin``: a
+    backend with a process of its own computes there while the caller goes on), and the
+    function that judges its result against ``expected`` under ``bound``. Neither raises."""
+    where = _where(backend, device, precision)
+    try:
+        adapter = get_backend(backend)
+        version = adapter.version()
+    except Exception as exc:  # not installed, or not importable: an outcome, never lost
+        failed = Outcome(**where, status=Status.ERROR, message=f"{type(exc).__name__}: {first_line(exc)}")
+        return lambda expected, bound: failed
+    finish = adapter.begin(spec, x, w, b, device=device, precision=precision)
+
+    def judged(expected: np.ndarray, bound) -> Outcome:
+        attempt = finish()
+        if attempt.refusal is not None or attempt.error is not None:
+            return _not_run(adapter, attempt, where, version, expected)
+        notes = []
+        if device.accelerator:
+            again = adapter.attempt(spec, x, w, b, device=device, precision=precision).result
+            notes += _differs(again, attempt.result)
+        return _judged(adapter, spec, attempt.result, expected, bound, where, version, attempt.call, device,
+                       precision, notes)
+
+    return judged
+
+
 def check_backend(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *, device: Device = CPU,
                   precision: str = "default") -> Outcome:
     """Run one backend and judge its result against the reference; never raises. ``bound`` is an
@@ -245,21 +278,37 @@ def check_backend(backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, 
     computed twice: two that differ bit for bit are noted as nondeterministic.
     ``precision`` "float32" runs with the framework's float32 switches on, and the
     outcome is labelled ``backend[float32]``."""
+    return start_backend(backend, spec, x, w, b, device=device, precision=precision)(expected, bound)
+
+
+def start_gradients(backend: str, spec: ConvSpec, dy, x, w, b, *, device: Device = CPU,
+                    precision: str = "default") -> Callable[[GradientCase], tuple[Outcome, ...]]:
+    """``check_gradients`` in two halves, as ``start_backend`` is ``check_backend``'s: the
+    gradient call at ``dy`` started now, and the function that judges it by ``GradientCase``."""
     where = _where(backend, device, precision)
     try:
         adapter = get_backend(backend)
         version = adapter.version()
-    except Exception as exc:  # not installed, or not importable: an outcome, never lost
-        return Outcome(**where, status=Status.ERROR, message=f"{type(exc).__name__}: {first_line(exc)}")
-    attempt = adapter.attempt(spec, x, w, b, device=device, precision=precision)
-    if attempt.refusal is not None or attempt.error is not None:
-        return _not_run(adapter, attempt, where, version, expected)
-    notes = []
-    if device.accelerator:
-        again = adapter.attempt(spec, x, w, b, device=device, precision=precision).result
-        notes += _differs(again, attempt.result)
-    return _judged(adapter, spec, attempt.result, expected, bound, where, version, attempt.call, device,
-                   precision, notes)
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {first_line(exc)}"
+        return lambda gradient: tuple(Outcome(**where, status=Status.ERROR, message=message, quantity=q)
+                                      for q in gradient.quantities)
+    finish = adapter.begin_vjp(spec, x, w, b, dy, device=device, precision=precision)
+
+    def judged(gradient: GradientCase) -> tuple[Outcome, ...]:
+        attempt = finish()
+        if attempt.refusal is not None or attempt.error is not None:
+            return tuple(_not_run(adapter, attempt, where, version, getattr(gradient.expected, q), q)
+                         for q in gradient.quantities)
+        again = (adapter.vjp_attempt(spec, x, w, b, dy, device=device, precision=precision).result
+                 if device.accelerator else None)
+        return tuple(
+            _judged(adapter, spec, getattr(attempt.result, q), getattr(gradient.expected, q), gradient.bounds.of(q),
+                    where, version, attempt.call, device, precision,
+                    _differs(None if again is None else getattr(again, q), getattr(attempt.result, q)), q)
+            for q in gradient.quantities)
+
+    return judged
 
 
 def check_gradients(backend: str, spec: ConvSpec, gradient: GradientCase, x, w, b, *, device: Device = CPU,
@@ -268,24 +317,7 @@ def check_gradients(backend: str, spec: ConvSpec, gradient: GradientCase, x, w, 
     dx, dw and db (with a bias) against ``reference_vjp`` under ``gradient_bounds``: one
     outcome each, ``quantity`` naming it; a declared refusal (of the forward pass or of
     the autodiff) or an error gives that outcome for each. Never raises."""
-    where = _where(backend, device, precision)
-    try:
-        adapter = get_backend(backend)
-        version = adapter.version()
-    except Exception as exc:
-        return tuple(Outcome(**where, status=Status.ERROR, message=f"{type(exc).__name__}: {first_line(exc)}",
-                             quantity=q) for q in gradient.quantities)
-    attempt = adapter.vjp_attempt(spec, x, w, b, gradient.dy, device=device, precision=precision)
-    if attempt.refusal is not None or attempt.error is not None:
-        return tuple(_not_run(adapter, attempt, where, version, getattr(gradient.expected, q), q)
-                     for q in gradient.quantities)
-    again = (adapter.vjp_attempt(spec, x, w, b, gradient.dy, device=device, precision=precision).result
-             if device.accelerator else None)
-    return tuple(
-        _judged(adapter, spec, getattr(attempt.result, q), getattr(gradient.expected, q), gradient.bounds.of(q),
-                where, version, attempt.call, device, precision,
-                _differs(None if again is None else getattr(again, q), getattr(attempt.result, q)), q)
-        for q in gradient.quantities)
+    return start_gradients(backend, spec, gradient.dy, x, w, b, device=device, precision=precision)(gradient)
 
 
 def _not_run(adapter, attempt, where: dict, version: str, expected, quantity: str = "y") -> Outcome:
@@ -359,11 +391,17 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
     if exact and grad:
         raise ValueError("grad: gradients are checked on the seed's data under their bounds; exact=True is "
                          "for the forward pass only")
-    expected = reference(spec, x, w, b)
-    bounds = Bounds(spec, x, w, b, exact, expected)
-    gradient = gradient_case(spec, seed, x, w, b, cotangent) if grad else None
+    dy = cotangent_of(spec, seed, cotangent) if grad else None
     modes = PRECISIONS if device.accelerator and spec.dtype == "float32" else ("default",)
     apart = {n: isolate if isolate is not None else declares_crash(n, spec) for n in names}
+    # every call started before the reference is computed: a backend with a process of its own computes meanwhile
+    started = {(name, mode): (start_backend(name, spec, x, w, b, device=device, precision=mode),
+                              None if dy is None else start_gradients(name, spec, dy, x, w, b, device=device,
+                                                                      precision=mode))
+               for name in names if not apart[name] for mode in modes}
+    expected = reference(spec, x, w, b)
+    bounds = Bounds(spec, x, w, b, exact, expected)
+    gradient = None if dy is None else GradientCase.at(spec, x, w, b, dy)
     outcomes: list[Outcome] = []
     with child_process(any(apart.values())) as pool:
         for name in names:
@@ -372,19 +410,20 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
                     outcomes += check_backend_apart(pool, name, spec, expected, bounds, x, w, b, device=device,
                                                     precision=mode, gradient=gradient)
                     continue
-                outcomes.append(check_backend(name, spec, expected, bounds, x, w, b, device=device, precision=mode))
-                if gradient is not None:
-                    outcomes += check_gradients(name, spec, gradient, x, w, b, device=device, precision=mode)
+                forward, backward = started[name, mode]
+                outcomes.append(forward(expected, bounds))
+                if backward is not None:
+                    outcomes += backward(gradient)
     return CheckResult(spec, seed, tuple(outcomes), exact, expected, grad)
 
 
-def gradient_case(spec: ConvSpec, seed: int, x, w, b, cotangent=None) -> GradientCase:
-    """The cotangent (``make_cotangent(spec, seed)`` unless given), the reference gradients
-    at it and their bounds, for ``check_gradients``."""
+def cotangent_of(spec: ConvSpec, seed: int, cotangent=None) -> np.ndarray:
+    """The cotangent ``dy`` of a gradient check: ``make_cotangent(spec, seed)`` unless given,
+    which must then be shaped like the spec's output."""
     dy = make_cotangent(spec, seed) if cotangent is None else cotangent
     if np.shape(dy) != spec.output_shape:
         raise ValueError(f"cotangent: shape {np.shape(dy)} does not fit the spec, which needs {spec.output_shape}")
-    return GradientCase(dy, reference_vjp(spec, x, w, b, dy), Bounds(spec, x, w, b, False, None, dy))
+    return dy
 
 
 def reproduce_command(spec: ConvSpec, seed: int, exact: bool = False, *, backends: Iterable[str] = (),

@@ -1,11 +1,13 @@
 """The Keras worker (harness.frameworks.keras.worker): a worker that dies in a case
 is that case's error and the next case runs in a new one, a restart registers
-nothing at exit, the worker ends with the process that started it, and it runs
-under its own Keras backend whatever the main module imported."""
+nothing at exit, the worker ends with the process that started it, it runs
+under its own Keras backend whatever the main module imported, and it computes
+while the harness goes on (check sends the call before computing the reference)."""
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import signal
 import subprocess
@@ -29,7 +31,7 @@ def test_a_worker_that_dies_in_a_case_is_its_error_and_the_next_case_runs_in_a_n
     adapter = get_backend("keras.torch")
     before = adapter.worker().call(os.getpid)
     callbacks = atexit._ncallbacks()
-    monkeypatch.setattr(adapter, "execute", lambda *call: adapter.worker().call(signal.raise_signal, signal.SIGKILL))
+    monkeypatch.setattr(adapter, "start", lambda *call: adapter.worker().submit(signal.raise_signal, signal.SIGKILL))
     died = check(SPEC, backends=["keras.torch"]).outcomes[0]
     assert (died.status, died.message) == ("error", "RuntimeError: the Keras worker process ended (exit status -9)")
     monkeypatch.undo()
@@ -46,6 +48,34 @@ def test_a_worker_killed_while_idle_is_replaced_on_the_next_case():
         time.sleep(0.05)
     assert check(SPEC, backends=["keras.torch"]).ok
     assert adapter.worker().call(os.getpid) != pid
+
+
+def _wait_for(path: str) -> str:
+    """In the worker: wait (a minute at most) until ``path`` exists."""
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return "the file never came: the caller waited for the call"
+        time.sleep(0.01)
+    return "went on"
+
+
+def test_a_call_sent_to_the_worker_runs_while_the_caller_goes_on(tmp_path):
+    worker = get_backend("keras.torch").worker()
+    flag = tmp_path / "go"
+    finish = worker.submit(_wait_for, str(flag))  # the call waits for the caller's next step
+    flag.write_text("")
+    assert finish() == "went on"
+
+
+def test_check_sends_the_call_to_the_worker_before_it_computes_the_reference(monkeypatch):
+    adapter, done = get_backend("keras.torch"), []
+    checking = importlib.import_module("harness.check")  # the module, not the function harness.check
+    start, reference = adapter.start, checking.reference
+    monkeypatch.setattr(adapter, "start", lambda *call: done.append("sent") or start(*call))
+    monkeypatch.setattr(checking, "reference", lambda *case: done.append("reference") or reference(*case))
+    assert check(SPEC, backends=["keras.torch"]).ok
+    assert done == ["sent", "reference"]
 
 
 def _gone(pid: int) -> bool:

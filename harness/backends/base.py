@@ -12,10 +12,11 @@ adapter, and ``Backend.run`` runs the value it built.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import re
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -350,32 +351,71 @@ class Backend:
                                    inputs=forward.inputs + cotangent, body=body, outputs=outputs,
                                    native=native, refusals=refusals, results=results)
 
+    def start(self, planned: Call, x, w, b, dy=None) -> Callable[[], Any]:
+        """``execute`` in two halves: the returned function gives what ``execute`` gives, or
+        raises what it raises. Here the call runs when that function is called; a backend
+        that computes in a process of its own (Keras' worker) sends it there at once, so
+        that the harness's own work (the reference, the other backends) overlaps it."""
+        return functools.partial(self.execute, planned, x, w, b, *(() if dy is None else (dy,)))
+
+    def begin(self, spec: ConvSpec, x, w, b=None, *, device: Device = CPU,
+              precision: str = "default") -> Callable[[], Attempt]:
+        """``attempt`` in two halves: ``spec`` planned and started now (``start``), its
+        Attempt given by the returned function, which never raises."""
+        if type(self)._run is not Backend._run:
+            return functools.partial(self._hand_written, spec, x, w, b, device)
+        return self._begin(spec, lambda: self.plan(spec, device=device, precision=precision), (x, w, b),
+                           self.refusals, device)
+
     def attempt(self, spec: ConvSpec, x, w, b=None, *, device: Device = CPU, precision: str = "default") -> Attempt:
         """Plan and run ``spec``; whatever the framework raises is returned, not raised."""
-        made = None  # the planned Call, or a hand-written backend's Script: both render what was made
-        try:
+        return self.begin(spec, x, w, b, device=device, precision=precision)()
+
+    def begin_vjp(self, spec: ConvSpec, x, w, b, dy, *, device: Device = CPU,
+                  precision: str = "default") -> Callable[[], Attempt]:
+        """``vjp_attempt`` in two halves, as ``begin`` is ``attempt``'s."""
+        def plan() -> Call:
             if type(self)._run is not Backend._run:
-                made = Script(self.imports_for(spec))
-                self.place(spec, device)  # the CPU only, as by default
-                return Attempt(self._run(spec, x, w, b, made), made.rendered())
-            made = self.plan(spec, device=device, precision=precision)
-            return Attempt(self.execute(made, x, w, b), made.rendered())
-        except Exception as exc:
-            return self._failed(spec, exc, made, self.refusals, device)
+                raise NoForm(f"{self.name} is written by hand, without a call value: it has no gradient call")
+            return self.plan_gradient(spec, device=device, precision=precision)
+
+        return self._begin(spec, plan, (x, w, b, dy), self.refusals + self.gradient_refusals, device)
 
     def vjp_attempt(self, spec: ConvSpec, x, w, b, dy, *, device: Device = CPU,
                     precision: str = "default") -> Attempt:
         """Plan and run the gradient of ``spec`` at ``dy`` (``plan_gradient``): the result is
         Gradients; whatever the framework raises is returned, not raised, as by ``attempt``,
         a declared refusal of its forward pass or of its autodiff named."""
+        return self.begin_vjp(spec, x, w, b, dy, device=device, precision=precision)()
+
+    def _begin(self, spec: ConvSpec, plan: Callable[[], Call], inputs: tuple, declared: tuple[Refusal, ...],
+               device: Device) -> Callable[[], Attempt]:
+        """The call ``plan`` makes, started on ``inputs``; the function that gives its Attempt."""
         made = None
         try:
-            if type(self)._run is not Backend._run:
-                raise NoForm(f"{self.name} is written by hand, without a call value: it has no gradient call")
-            made = self.plan_gradient(spec, device=device, precision=precision)
-            return Attempt(self.execute(made, x, w, b, dy), made.rendered())
+            made = plan()
+            finish = self.start(made, *inputs)
         except Exception as exc:
-            return self._failed(spec, exc, made, self.refusals + self.gradient_refusals, device)
+            failed = self._failed(spec, exc, made, declared, device)
+            return lambda: failed
+
+        def attempt() -> Attempt:
+            try:
+                return Attempt(finish(), made.rendered())
+            except Exception as exc:
+                return self._failed(spec, exc, made, declared, device)
+
+        return attempt
+
+    def _hand_written(self, spec: ConvSpec, x, w, b, device: Device) -> Attempt:
+        """The attempt of a hand-written backend (``_run``), its lines recorded as it runs them."""
+        made = None
+        try:
+            made = Script(self.imports_for(spec))
+            self.place(spec, device)  # the CPU only, as by default
+            return Attempt(self._run(spec, x, w, b, made), made.rendered())
+        except Exception as exc:
+            return self._failed(spec, exc, made, self.refusals, device)
 
     def _failed(self, spec: ConvSpec, exc: Exception, made, declared: tuple[Refusal, ...], device: Device) -> Attempt:
         declared += (ON_DEVICE,) if device.accelerator else ()

@@ -11,6 +11,7 @@ import importlib
 import multiprocessing
 import os
 import weakref
+from typing import Any, Callable
 
 import numpy as np
 
@@ -54,29 +55,43 @@ class KerasWorker:
             self._stop_at_exit = weakref.finalize(self, _stop, self.pool)
         return self.pool
 
-    def call(self, function, *args):
-        """``function(*args)`` in the worker. A worker that dies in the call raises
-        RuntimeError naming its exit status, and the next call runs in a new worker;
-        one found dead before the call is replaced, and the call runs in the new one."""
+    def submit(self, function, *args) -> Callable[[], Any]:
+        """``function(*args)`` sent to the worker now; the returned function waits for what
+        it returns (or raises). A worker that dies in the call raises RuntimeError naming its
+        exit status, and the next call runs in a new worker; one found dead before the call
+        is replaced, and the call runs in the new one."""
+        return self._submit(function, args, retry=True)
+
+    def _submit(self, function, args: tuple, retry: bool) -> Callable[[], Any]:
         from concurrent.futures.process import BrokenProcessPool
 
         from pebble import ProcessExpired
 
-        for first_try in (True, False):
-            ran_before = self.pool is not None and self.pool.active
+        ran_before = self.pool is not None and self.pool.active
+        future = self._running_pool().schedule(function, args)
+
+        def result():
             try:
-                return self._running_pool().schedule(function, args).result()
+                return future.result()
             except ProcessExpired as died:
                 raise RuntimeError(f"the Keras worker process ended (exit status {died.exitcode})") from None
             except BrokenProcessPool:  # pebble's word for a worker that died holding no call
-                if not (first_try and ran_before):
+                if not (retry and ran_before):
                     raise RuntimeError("the Keras worker process ended before it ran the call (while starting: "
                                        "its own error is printed above)") from None
+                return self._submit(function, args, retry=False)()  # once more, in a new worker
 
-    def run(self, planned, x, w, b, dy=None):
-        """The ``planned`` call value run in the worker on NumPy ``x, w, b`` (and ``dy``, for a
-        gradient call): its ``y`` as NumPy, or a gradient call's Gradients."""
-        return self.call(_run, planned, x, w, b, dy)
+        return result
+
+    def call(self, function, *args):
+        """``function(*args)`` in the worker, waited for (``submit``)."""
+        return self.submit(function, *args)()
+
+    def start(self, planned, x, w, b, dy=None) -> Callable[[], Any]:
+        """The ``planned`` call value sent to the worker on NumPy ``x, w, b`` (and ``dy``, for a
+        gradient call); the returned function waits for its ``y`` as NumPy, or a gradient
+        call's Gradients."""
+        return self.submit(_run, planned, x, w, b, dy)
 
 
 def _stop(pool) -> None:
