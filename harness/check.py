@@ -382,6 +382,17 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
     the cotangent ``dy = make_cotangent(spec, seed)`` (or ``cotangent``), each judged
     against ``reference_vjp`` under ``gradient_bounds``; outcomes say which ``quantity``.
     """
+    return start_check(spec, seed, backends, inputs=inputs, exact=exact, device=device, isolate=isolate, grad=grad,
+                       cotangent=cotangent)()
+
+
+def start_check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, *, inputs=None,
+                exact: bool = False, device: str | Device = CPU, isolate: bool | None = None, grad: bool = False,
+                cotangent=None) -> Callable[[], CheckResult]:
+    """``check`` in two halves: the inputs made and checked and every backend's call
+    started now (``start_backend``: a backend with a process of its own computes there
+    meanwhile), and the function that computes the reference and judges the results.
+    Bad input raises here; the returned function never raises for a backend's sake."""
     names = available_backends() if backends is None else tuple(backends)
     device = Device.parse(device)
     x, w, b = make_inputs(spec, seed, exact=exact) if inputs is None else inputs
@@ -399,22 +410,26 @@ def check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = None, 
                               None if dy is None else start_gradients(name, spec, dy, x, w, b, device=device,
                                                                       precision=mode))
                for name in names if not apart[name] for mode in modes}
-    expected = reference(spec, x, w, b)
-    bounds = Bounds(spec, x, w, b, exact, expected)
-    gradient = None if dy is None else GradientCase.at(spec, x, w, b, dy)
-    outcomes: list[Outcome] = []
-    with child_process(any(apart.values())) as pool:
-        for name in names:
-            for mode in modes:
-                if apart[name]:
-                    outcomes += check_backend_apart(pool, name, spec, expected, bounds, x, w, b, device=device,
-                                                    precision=mode, gradient=gradient)
-                    continue
-                forward, backward = started[name, mode]
-                outcomes.append(forward(expected, bounds))
-                if backward is not None:
-                    outcomes += backward(gradient)
-    return CheckResult(spec, seed, tuple(outcomes), exact, expected, grad)
+
+    def finish() -> CheckResult:
+        expected = reference(spec, x, w, b)
+        bounds = Bounds(spec, x, w, b, exact, expected)
+        gradient = None if dy is None else GradientCase.at(spec, x, w, b, dy)
+        outcomes: list[Outcome] = []
+        with child_process(any(apart.values())) as pool:
+            for name in names:
+                for mode in modes:
+                    if apart[name]:
+                        outcomes += check_backend_apart(pool, name, spec, expected, bounds, x, w, b, device=device,
+                                                        precision=mode, gradient=gradient)
+                        continue
+                    forward, backward = started[name, mode]
+                    outcomes.append(forward(expected, bounds))
+                    if backward is not None:
+                        outcomes += backward(gradient)
+        return CheckResult(spec, seed, tuple(outcomes), exact, expected, grad)
+
+    return finish
 
 
 def cotangent_of(spec: ConvSpec, seed: int, cotangent=None) -> np.ndarray:

@@ -17,13 +17,13 @@ import sys
 import threading
 import time
 from concurrent.futures import as_completed
-from typing import Iterable, Iterator, TextIO
+from typing import Callable, Iterable, Iterator, TextIO
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from .backends import available_backends, get_backend
-from .check import check
+from .check import start_check
 from .records import Record, RecordWriter, environment
 from .spec import ConvSpec
 from .status import FAILING
@@ -170,10 +170,16 @@ class Progress:
 
 def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool, bool],
                 isolate: bool | None = None) -> list[Record]:
+    return _start_case(job, isolate)()
+
+
+def _start_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool, bool],
+                isolate: bool | None = None) -> Callable[[], list[Record]]:
+    """The case's calls started (``start_check``), and the function that gives its records."""
     number, spec_dict, seed, backends, env, exact, grad = job
-    result = check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact, device=env.get("device", "cpu"),
-                   isolate=isolate, grad=grad)
-    return [Record.of(number, result, outcome, env) for outcome in result.outcomes]
+    finish = start_check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact, device=env.get("device", "cpu"),
+                         isolate=isolate, grad=grad)
+    return lambda: [Record.of(number, result, outcome, env) for result in (finish(),) for outcome in result.outcomes]
 
 
 def load_backends(backends: tuple[str, ...] | None) -> None:
@@ -229,13 +235,23 @@ def _pinpoint(job: tuple) -> list[Record]:
     return _check_case(job, isolate=True)
 
 
+AHEAD = 2  # cases whose calls are under way while one is judged: a backend's worker process computes meanwhile
+
+
 def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> Iterator[list[Record]]:
     """Each case's records, computed in this process (a framework crash ends the sweep;
-    the records written so far are kept)."""
+    the records written so far are kept). The calls of the next ``AHEAD`` cases are
+    started while one is judged, so that a backend with a worker process of its own
+    (Keras) computes them while this process computes the reference and the others."""
     load_backends(backends)
     started()
+    under_way: collections.deque = collections.deque()
     for job in jobs:
-        yield _check_case(job)
+        under_way.append(_start_case(job))
+        if len(under_way) > AHEAD:
+            yield under_way.popleft()()
+    while under_way:
+        yield under_way.popleft()()
 
 
 def _run_cases(jobs: list[tuple], backends: tuple[str, ...] | None, workers: int, started) -> Iterator[list[Record]]:

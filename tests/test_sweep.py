@@ -1,5 +1,6 @@
 """The sweep: reproducible generated cases and shards, a record per case and backend,
-workers that die or start too slowly, a script without the main guard, progress and Ctrl-C."""
+the next cases' calls under way while one is judged, workers that die or start too
+slowly, a script without the main guard, progress and Ctrl-C."""
 
 import json
 import subprocess
@@ -12,6 +13,7 @@ from harness import ConvSpec
 from harness.backends import get_backend
 from harness.cli import main, parse_shard
 from harness.records import read_records
+import harness.sweep
 from harness.sweep import generate_cases, select_shard
 from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, NEEDS_A_FRAMEWORK, SLOW
 
@@ -41,6 +43,24 @@ def test_sweep_writes_a_record_per_case_and_backend(tmp_path, capsys):
     assert ConvSpec.from_dict(first.spec)  # the spec round-trips
     assert first.environment["versions"][get_backend(framework).module]
     assert "6 cases" in capsys.readouterr().out
+
+
+def test_the_sweep_starts_the_next_cases_calls_before_it_judges_one(monkeypatch, tmp_path):
+    events, start_check = [], harness.sweep.start_check
+
+    def start(spec, *args, **options):
+        events.append("start")
+        finish = start_check(spec, *args, **options)
+        return lambda: events.append("judge") or finish()
+
+    monkeypatch.setattr(harness.sweep, "start_check", start)
+    cases = list(enumerate(generate_cases(5, seed=3)))
+    summary = harness.sweep.run_sweep(cases, backends=("numpy",), records=str(tmp_path / "r.jsonl"), progress=False)
+    ahead = harness.sweep.AHEAD
+    assert ahead >= 1 and summary.cases == 5
+    assert events == ["start"] * (ahead + 1) + ["judge", "start"] * (5 - ahead - 1) + ["judge"] * (ahead + 1)
+    lines, _ = read_records([tmp_path / "r.jsonl"])
+    assert [record.case for record in lines] == list(range(5))  # judged, and written, in the cases' order
 
 
 @SLOW
