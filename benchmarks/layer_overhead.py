@@ -34,7 +34,7 @@ print(f"{{summary.cases}} cases in {{summary.seconds:.3f}} s")
 # KERAS_BACKEND (set in this process's environment), Keras on JAX with the settings its worker
 # uses (x64 and the persistent cache: the call's imports and CONVHARNESS_JAX_CACHE).
 BARE = """
-import os, time
+import gc, os, time
 import numpy as np
 from harness.backends import get_backend
 from harness.inputs import make_inputs
@@ -62,6 +62,7 @@ if "jax" in namespace and folder:
     jax = namespace["jax"]
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+gc.freeze()  # as the sweep and the Keras workers do: the loaded frameworks' objects out of the collector's passes
 start = time.perf_counter()
 for (x, w, b), code in prepared:
     try:

@@ -29,7 +29,7 @@ import tempfile
 import time
 
 BARE = """
-import time
+import gc, time
 from harness.backends import get_backend
 from harness.inputs import make_inputs
 from harness.sweep import generate_cases
@@ -37,6 +37,7 @@ cases = generate_cases({examples}, {seed})
 backends = {backends!r}
 for name in backends:
     get_backend(name).load()  # as the sweep does before its clock starts
+gc.freeze()  # as the sweep does: the loaded frameworks' objects out of the collector's passes
 start = time.perf_counter()
 for spec, seed in cases:
     x, w, b = make_inputs(spec, seed)

@@ -2,6 +2,7 @@
 the next cases' calls under way while one is judged, workers that die or start too
 slowly, a script without the main guard, progress and Ctrl-C."""
 
+import gc
 import json
 import subprocess
 import sys
@@ -61,6 +62,22 @@ def test_the_sweep_starts_the_next_cases_calls_before_it_judges_one(monkeypatch,
     assert events == ["start"] * (ahead + 1) + ["judge", "start"] * (5 - ahead - 1) + ["judge"] * (ahead + 1)
     lines, _ = read_records([tmp_path / "r.jsonl"])
     assert [record.case for record in lines] == list(range(5))  # judged, and written, in the cases' order
+
+
+def test_a_sweep_leaves_the_loaded_objects_out_of_the_collectors_passes_and_puts_them_back(monkeypatch):
+    frozen, start_check = [], harness.sweep.start_check
+    monkeypatch.setattr(harness.sweep, "start_check",
+                        lambda *case, **options: frozen.append(gc.get_freeze_count()) or start_check(*case, **options))
+    cases = list(enumerate(generate_cases(3, seed=3)))
+    if not gc.get_freeze_count():
+        harness.sweep.run_sweep(cases, backends=("numpy",), progress=False)
+        assert len(frozen) == 3 and min(frozen) > 0 and gc.get_freeze_count() == 0
+    gc.freeze()  # objects frozen by the process itself stay frozen: the sweep does not unfreeze them
+    try:
+        harness.sweep.run_sweep(cases, backends=("numpy",), progress=False)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 @SLOW

@@ -7,6 +7,7 @@ runs there too), before it imports Keras."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 import multiprocessing
 import os
@@ -129,6 +130,7 @@ def _start(keras_backend: str, log_level: str) -> None:
             keras = importlib.import_module("keras")
         framework = importlib.import_module(keras_backend)
         _started["namespace"] = {"keras": keras, "np": np, "ml_dtypes": ml_dtypes, keras_backend: framework}
+        gc.freeze()  # the frameworks' objects, out of the collector's passes (harness.sweep.frozen_objects)
     except Exception as exc:
         _started["error"] = WorkerError(type(exc).__name__, str(exc))
 
