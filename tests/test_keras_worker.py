@@ -78,18 +78,6 @@ def test_check_sends_the_call_to_the_worker_before_it_computes_the_reference(mon
     assert done == ["sent", "reference"]
 
 
-def test_a_worker_takes_its_share_of_the_cores_beside_the_harness_process():
-    from harness.threads import THREAD_VARIABLES, cores
-
-    worker = get_backend("keras.torch").worker()
-    mine = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    theirs = {name: worker.call(eval, f"__import__('os').environ.get({name!r})") for name in THREAD_VARIABLES}
-    if any(value is not None for value in mine.values()):  # the user's thread counts: the worker keeps them
-        assert theirs == mine
-    else:
-        assert set(theirs.values()) == {str(max(1, cores() // 2))}
-
-
 def _gone(pid: int) -> bool:
     """Whether process ``pid`` has ended (a zombie not yet reaped counts as ended)."""
     try:
