@@ -18,7 +18,6 @@ import numpy as np
 
 from ...backends.base import run_call
 from ...gradients import Gradients
-from ...threads import share_cores
 
 _started: dict = {}  # in the worker: its Keras backend, and the namespace or the error its start gave
 
@@ -113,7 +112,6 @@ def _start(keras_backend: str, log_level: str) -> None:
     and raised by each call (pebble would only log it and start the worker again)."""
     os.dup2(2, 1)  # what Keras or a framework prints goes to stderr, as the worker's other words do
     os.environ.update(worker_environment(keras_backend, log_level))
-    share_cores(2)  # the harness's process computes while its worker does (the next cases' calls are started early)
     _started["backend"] = keras_backend
     try:
         if keras_backend == "jax":
