@@ -17,7 +17,7 @@ from .calls import Rendered
 from .devices import CPU, PRECISIONS, Device
 from .gradients import Gradients, gradient_bounds, reference_vjp
 from .inputs import holds_exactly, make_cotangent, make_inputs, validate_inputs
-from .reference import reference
+from .reference import reference_and_magnitudes
 from .spec import ConvSpec
 from .status import Status
 from .tolerance import Judgement, error_bound, judge
@@ -123,9 +123,9 @@ class Bounds:
     ``quantity`` picks dx, dw or db."""
 
     def __init__(self, spec: ConvSpec, x, w, b, exact: bool, expected: np.ndarray, dy=None,
-                 quantity: str = "y") -> None:
+                 quantity: str = "y", products: np.ndarray | None = None) -> None:
         self.spec, self.inputs, self.exact, self.known = spec, (x, w, b), exact, {}
-        self.expected, self.dy, self.quantity = expected, dy, quantity
+        self.expected, self.dy, self.quantity, self.products = expected, dy, quantity, products
 
     def __call__(self, precision: str = "") -> np.ndarray:
         key = "" if precision in ("", self.spec.dtype) else precision
@@ -134,7 +134,8 @@ class Bounds:
                 self.known[key] = gradient_bounds(self.spec, *self.inputs, self.dy, precision=key or None)
             else:
                 self.known[key] = (np.zeros_like(self.expected) if self.exact
-                                   else error_bound(self.spec, *self.inputs, precision=key or None))
+                                   else error_bound(self.spec, *self.inputs, precision=key or None,
+                                                    products=self.products))
         found = self.known[key]
         return getattr(found, self.quantity) if self.dy is not None else found
 
@@ -412,8 +413,8 @@ def start_check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = 
                for name in names if not apart[name] for mode in modes}
 
     def finish() -> CheckResult:
-        expected = reference(spec, x, w, b)
-        bounds = Bounds(spec, x, w, b, exact, expected)
+        expected, products = reference_and_magnitudes(spec, x, w, b)
+        bounds = Bounds(spec, x, w, b, exact, expected, products=products)
         gradient = None if dy is None else GradientCase.at(spec, x, w, b, dy)
         outcomes: list[Outcome] = []
         with child_process(any(apart.values())) as pool:

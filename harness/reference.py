@@ -39,22 +39,29 @@ NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge
 
 def convolve(spec: ConvSpec, x, w, b=None, *, dtype=np.float64) -> np.ndarray:
     """The convolution computed in ``dtype``; result in ``spec.layout``."""
+    return _convolve(spec, x, w, b, dtype, magnitudes=False)[0]
+
+
+def _convolve(spec: ConvSpec, x, w, b, dtype, magnitudes: bool) -> tuple[np.ndarray, ...]:
+    """The convolution, and with ``magnitudes`` |x| conv |w| from the same receptive fields."""
     x = to_channels_first(np.asarray(x), spec.channels_last).astype(dtype, copy=False)
     w = np.asarray(w).astype(dtype, copy=False)
-    y = (_transposed if spec.transposed else _forward)(spec, x, w)
+    ys = (_transposed if spec.transposed else _forward)(spec, x, w, magnitudes)
     if b is not None:
         shape = bias_broadcast_shape(channels_first_layout(spec.layout), spec.out_channels)
-        y = y + np.asarray(b).astype(dtype, copy=False).reshape(shape)
-    return from_channels_first(y, spec.channels_last)
+        ys = (ys[0] + np.asarray(b).astype(dtype, copy=False).reshape(shape), *ys[1:])
+    return tuple(from_channels_first(y, spec.channels_last) for y in ys)
 
 
-def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray, magnitudes: bool) -> tuple[np.ndarray, ...]:
     g, n, fg = spec.groups, spec.batch, spec.out_channels // spec.groups
     filters = w.reshape(g, fg, -1)
-    y = np.empty((n, g, fg, math.prod(spec.output_spatial)), dtype=x.dtype)
+    ys = [np.empty((n, g, fg, math.prod(spec.output_spatial)), dtype=x.dtype) for _ in range(1 + magnitudes)]
     for item, columns in enumerate(receptive_fields(spec, x)):
-        np.matmul(filters, columns, out=y[item])
-    return y.reshape(n, spec.out_channels, *spec.output_spatial)
+        np.matmul(filters, columns, out=ys[0][item])
+        if magnitudes:
+            np.matmul(np.abs(filters), np.abs(columns), out=ys[1][item])
+    return tuple(y.reshape(n, spec.out_channels, *spec.output_spatial) for y in ys)
 
 
 def receptive_fields(spec: ConvSpec, x: np.ndarray):
@@ -89,7 +96,7 @@ def phase_taps(kernel: int, stride: int, dilation: int) -> np.ndarray:
     return table
 
 
-def _transposed(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _transposed(spec: ConvSpec, x: np.ndarray, w: np.ndarray, magnitudes: bool) -> tuple[np.ndarray, ...]:
     r, g = spec.rank, spec.groups
     n, cg, fg = spec.batch, spec.in_channels // g, spec.out_channels // g
     tables = [phase_taps(k, s, d) for k, s, d in zip(spec.kernel, spec.stride, spec.dilation)]
@@ -118,16 +125,25 @@ def _transposed(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> np.ndarray:
             to.append(slice(first, size, s))
             src.append(slice(row, row + len(range(first, size, s))))
         places.append((phase, tuple(to), tuple(src)))
-    y = np.empty((n, g, fg, *spec.output_spatial), dtype=x.dtype)
+    ys = [np.empty((n, g, fg, *spec.output_spatial), dtype=x.dtype) for _ in range(1 + magnitudes)]
     for item in range(n):  # one batch item at a time: its columns and products stay in cache
         columns = windows[item].reshape(g, cg, *rows, *reach).transpose(order).reshape(
             g, cg * math.prod(reach), math.prod(rows))
-        products = np.matmul(filters, columns).reshape(g, *spec.stride, fg, *rows)
-        for phase, to, src in places:
-            y[(item, slice(None), slice(None), *to)] = products[(slice(None), *phase, slice(None), *src)]
-    return y.reshape(n, spec.out_channels, *spec.output_spatial)
+        pairs = ((filters, columns), (np.abs(filters), np.abs(columns)))[:len(ys)]
+        for y, (weights, fields) in zip(ys, pairs):
+            products = np.matmul(weights, fields).reshape(g, *spec.stride, fg, *rows)
+            for phase, to, src in places:
+                y[(item, slice(None), slice(None), *to)] = products[(slice(None), *phase, slice(None), *src)]
+    return tuple(y.reshape(n, spec.out_channels, *spec.output_spatial) for y in ys)
 
 
 def reference(spec: ConvSpec, x, w, b=None) -> np.ndarray:
     """The exact-input float64 result, in ``spec.layout``."""
     return np.ascontiguousarray(convolve(spec, x, w, b, dtype=np.float64))
+
+
+def reference_and_magnitudes(spec: ConvSpec, x, w, b=None) -> tuple[np.ndarray, np.ndarray]:
+    """``reference`` and the sums of its products' magnitudes, |x| conv |w| (what
+    ``tolerance.error_bound`` is made of), from one pass over the receptive fields."""
+    y, magnitudes = _convolve(spec, x, w, b, np.float64, magnitudes=True)
+    return np.ascontiguousarray(y), magnitudes

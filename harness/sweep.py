@@ -169,17 +169,16 @@ class Progress:
             self.stream.flush()
 
 
-def _check_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool, bool],
+def _check_case(job: tuple[int, ConvSpec, int, tuple[str, ...] | None, dict, bool, bool],
                 isolate: bool | None = None) -> list[Record]:
     return _start_case(job, isolate)()
 
 
-def _start_case(job: tuple[int, dict, int, tuple[str, ...] | None, dict, bool, bool],
+def _start_case(job: tuple[int, ConvSpec, int, tuple[str, ...] | None, dict, bool, bool],
                 isolate: bool | None = None) -> Callable[[], list[Record]]:
     """The case's calls started (``start_check``), and the function that gives its records."""
-    number, spec_dict, seed, backends, env, exact, grad = job
-    finish = start_check(ConvSpec.from_dict(spec_dict), seed, backends, exact=exact, device=env.get("device", "cpu"),
-                         isolate=isolate, grad=grad)
+    number, spec, seed, backends, env, exact, grad = job
+    finish = start_check(spec, seed, backends, exact=exact, device=env.get("device", "cpu"), isolate=isolate, grad=grad)
     return lambda: [Record.of(number, result, outcome, env) for result in (finish(),) for outcome in result.outcomes]
 
 
@@ -323,7 +322,7 @@ def run_sweep(
     are loaded. ``device`` "cuda[:N]" runs the cases there (see ``check``); with
     ``grad`` each case's gradients are checked too, a record each (``check(grad=True)``)."""
     env = environment(Device.parse(device))  # the device goes to the workers with it
-    job_list = [(number, spec.to_dict(), seed, backends, env, exact, grad) for number, (spec, seed) in cases]
+    job_list = [(number, spec, seed, backends, env, exact, grad) for number, (spec, seed) in cases]
     summary = Summary()
     clock = {"start": time.perf_counter()}
 

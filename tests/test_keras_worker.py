@@ -71,9 +71,9 @@ def test_a_call_sent_to_the_worker_runs_while_the_caller_goes_on(tmp_path):
 def test_check_sends_the_call_to_the_worker_before_it_computes_the_reference(monkeypatch):
     adapter, done = get_backend("keras.torch"), []
     checking = importlib.import_module("harness.check")  # the module, not the function harness.check
-    start, reference = adapter.start, checking.reference
+    start, reference = adapter.start, checking.reference_and_magnitudes
     monkeypatch.setattr(adapter, "start", lambda *call: done.append("sent") or start(*call))
-    monkeypatch.setattr(checking, "reference", lambda *case: done.append("reference") or reference(*case))
+    monkeypatch.setattr(checking, "reference_and_magnitudes", lambda *case: done.append("reference") or reference(*case))
     assert check(SPEC, backends=["keras.torch"]).ok
     assert done == ["sent", "reference"]
 

@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
 
 from harness import ConvSpec, make_inputs, reference
-from harness.dtypes import eps
+from harness.dtypes import eps, to_float64
+from harness.reference import convolve, reference_and_magnitudes
+from harness.strategies import conv_cases
 from harness.tolerance import C, error_bound, judge, judge_against_reference
 
 SPEC = ConvSpec(layout="NCHW", in_channels=3, out_channels=2, spatial=6, kernel=3, bias=True)
@@ -180,3 +183,14 @@ def test_the_tf32_bound_follows_the_stated_formula():
     assert error_bound(spec, x, w, b, precision="float32")[0, 0, 0] == error_bound(spec, x, w, b)[0, 0, 0]
     with pytest.raises(ValueError, match="precision='tf16'"):
         error_bound(spec, x, w, b, precision="tf16")
+
+
+@given(conv_cases())
+def test_the_magnitudes_computed_with_the_reference_are_the_convolution_of_the_absolute_inputs(case):
+    spec, seed = case
+    x, w, b = make_inputs(spec, seed)
+    y, magnitudes = reference_and_magnitudes(spec, x, w, b)
+    assert np.array_equal(y, reference(spec, x, w, b))
+    # the same sums, in float64: BLAS may round the last bit differently for operands at other addresses
+    np.testing.assert_allclose(magnitudes, convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w))), rtol=1e-13)
+    np.testing.assert_allclose(error_bound(spec, x, w, b, products=magnitudes), error_bound(spec, x, w, b), rtol=1e-13)
