@@ -179,7 +179,12 @@ def _start_case(job: tuple[int, ConvSpec, int, tuple[str, ...] | None, dict, boo
     """The case's calls started (``start_check``), and the function that gives its records."""
     number, spec, seed, backends, env, exact, grad = job
     finish = start_check(spec, seed, backends, exact=exact, device=env.get("device", "cpu"), isolate=isolate, grad=grad)
-    return lambda: [Record.of(number, result, outcome, env) for result in (finish(),) for outcome in result.outcomes]
+
+    def records() -> list[Record]:
+        result = finish()
+        return [Record.of(number, result, outcome, env) for outcome in result.outcomes]
+
+    return records
 
 
 def load_backends(backends: tuple[str, ...] | None) -> None:
@@ -344,8 +349,8 @@ def run_sweep(
                     bar.update(summary)
         except KeyboardInterrupt:  # the records so far are written; the workers stop as the pool shuts down
             summary.interrupted = True
-            runs.close()
         finally:
+            runs.close()  # whatever ended the loop: the pool stops, the frozen objects are put back
             if bar:
                 bar.close()
     return summary  # seconds as of the last case: shutting the workers down is not checking cases
