@@ -66,7 +66,8 @@ def _backends(names) -> str:
 def known_failures() -> str:
     entries = _known_failures().KNOWN_FAILURES
     return "\n\n".join(f"### `{entry.name}`\n\n**Backends:** {_backends(entry.backends)}. "
-                       f"**Shows:** {_shows(entry)}. "
+                       f"**Shows:** {_shows(entry)}. **Breaks:** "
+                       f"{'the output' if entry.quantity == 'y' else 'the gradient ' + entry.quantity}. "
                        f"**Example:** {_example(entry.example)}.\n\n{_text(entry.reason)}" for entry in entries)
 
 

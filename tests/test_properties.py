@@ -111,16 +111,21 @@ KNOWN = [pytest.param(known, backend, id=f"{known.name}-{backend}", marks=pytest
 def test_known_failure_still_reproduces(known, backend):
     """Each known framework bug still shows on its example; remove the entry once fixed."""
     spec = ConvSpec(**known.example)
+    gradient = known.quantity != "y"
     if not known.present(spec):
-        other = known_failure(backend, spec)
+        other = known_failure(backend, spec, gradients=gradient)
         if other is not None:
             pytest.skip(f"{known.name}: this machine runs {other.name}'s code path, which covers the example")
-        outcome = check(spec, backends=[backend]).outcomes[0]
+        outcome = check(spec, backends=[backend], grad=gradient)[backend, known.quantity]
         refused = outcome.status == "unsupported" and refused_here(backend, spec) is not None
         assert outcome.status == "pass" or refused, (
             f"{known.name}: a code path without the bug still fails: {outcome}")
         pytest.skip(f"{known.name}: this machine runs a code path without the bug, and it "
                     + ("refuses the example as declared" if refused else "passes"))
-    assert known_failure(backend, spec) is known
+    assert known_failure(backend, spec, gradients=gradient) is known
+    if gradient:  # uninitialised memory: wrong in about half the runs, so one of twelve seeds at the least
+        statuses = {check(spec, seed, [backend], grad=True)[backend, known.quantity].status for seed in range(12)}
+        assert "mismatch" in statuses, f"{known.name} no longer reproduces ({statuses}): remove it"
+        return
     outcome = check(spec, backends=[backend]).outcomes[0]
     assert outcome.status == "mismatch", f"{known.name} no longer reproduces ({outcome.status}): remove it"
