@@ -17,7 +17,7 @@ from .calls import Rendered
 from .devices import CPU, PRECISIONS, Device
 from .gradients import Gradients, gradient_bounds, reference_vjp
 from .inputs import holds_exactly, make_cotangent, make_inputs, validate_inputs
-from .reference import reference_and_magnitudes
+from .reference import reference, reference_and_magnitudes
 from .spec import ConvSpec
 from .status import Status
 from .tolerance import Judgement, error_bound, judge
@@ -123,9 +123,9 @@ class Bounds:
     ``quantity`` picks dx, dw or db."""
 
     def __init__(self, spec: ConvSpec, x, w, b, exact: bool, expected: np.ndarray, dy=None,
-                 quantity: str = "y", products: np.ndarray | None = None) -> None:
+                 quantity: str = "y", magnitudes: np.ndarray | None = None) -> None:
         self.spec, self.inputs, self.exact, self.known = spec, (x, w, b), exact, {}
-        self.expected, self.dy, self.quantity, self.products = expected, dy, quantity, products
+        self.expected, self.dy, self.quantity, self.magnitudes = expected, dy, quantity, magnitudes
 
     def __call__(self, precision: str = "") -> np.ndarray:
         key = "" if precision in ("", self.spec.dtype) else precision
@@ -135,7 +135,7 @@ class Bounds:
             else:
                 self.known[key] = (np.zeros_like(self.expected) if self.exact
                                    else error_bound(self.spec, *self.inputs, precision=key or None,
-                                                    products=self.products))
+                                                    magnitudes=self.magnitudes))
         found = self.known[key]
         return getattr(found, self.quantity) if self.dy is not None else found
 
@@ -392,8 +392,10 @@ def start_check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = 
                 cotangent=None) -> Callable[[], CheckResult]:
     """``check`` in two halves: the inputs made and checked and every backend's call
     started now (``start_backend``: a backend with a process of its own computes there
-    meanwhile), and the function that computes the reference and judges the results.
-    Bad input raises here; the returned function never raises for a backend's sake."""
+    meanwhile), and the function that computes the reference and judges the results;
+    a backend run in a child process (``isolate``, a declared crash) runs there, after
+    the reference. Bad input raises here; the returned function never raises for a
+    backend's sake."""
     names = available_backends() if backends is None else tuple(backends)
     device = Device.parse(device)
     x, w, b = make_inputs(spec, seed, exact=exact) if inputs is None else inputs
@@ -407,14 +409,15 @@ def start_check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = 
     modes = PRECISIONS if device.accelerator and spec.dtype == "float32" else ("default",)
     apart = {n: isolate if isolate is not None else declares_crash(n, spec) for n in names}
     # every call started before the reference is computed: a backend with a process of its own computes meanwhile
-    started = {(name, mode): (start_backend(name, spec, x, w, b, device=device, precision=mode),
+    judges = {(name, mode): (start_backend(name, spec, x, w, b, device=device, precision=mode),
                               None if dy is None else start_gradients(name, spec, dy, x, w, b, device=device,
                                                                       precision=mode))
                for name in names if not apart[name] for mode in modes}
 
     def finish() -> CheckResult:
-        expected, products = reference_and_magnitudes(spec, x, w, b)
-        bounds = Bounds(spec, x, w, b, exact, expected, products=products)
+        # an exact check's bound is zero: the magnitudes a bound is made of are not needed
+        expected, magnitudes = (reference(spec, x, w, b), None) if exact else reference_and_magnitudes(spec, x, w, b)
+        bounds = Bounds(spec, x, w, b, exact, expected, magnitudes=magnitudes)
         gradient = None if dy is None else GradientCase.at(spec, x, w, b, dy)
         outcomes: list[Outcome] = []
         with child_process(any(apart.values())) as pool:
@@ -424,7 +427,7 @@ def start_check(spec: ConvSpec, seed: int = 0, backends: Iterable[str] | None = 
                         outcomes += check_backend_apart(pool, name, spec, expected, bounds, x, w, b, device=device,
                                                         precision=mode, gradient=gradient)
                         continue
-                    forward, backward = started[name, mode]
+                    forward, backward = judges[name, mode]
                     outcomes.append(forward(expected, bounds))
                     if backward is not None:
                         outcomes += backward(gradient)

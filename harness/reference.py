@@ -57,10 +57,11 @@ def _forward(spec: ConvSpec, x: np.ndarray, w: np.ndarray, magnitudes: bool) -> 
     g, n, fg = spec.groups, spec.batch, spec.out_channels // spec.groups
     filters = w.reshape(g, fg, -1)
     ys = [np.empty((n, g, fg, math.prod(spec.output_spatial)), dtype=x.dtype) for _ in range(1 + magnitudes)]
+    absolute = np.abs(filters) if magnitudes else None
     for item, columns in enumerate(receptive_fields(spec, x)):
         np.matmul(filters, columns, out=ys[0][item])
         if magnitudes:
-            np.matmul(np.abs(filters), np.abs(columns), out=ys[1][item])
+            np.matmul(absolute, np.abs(columns), out=ys[1][item])
     return tuple(y.reshape(n, spec.out_channels, *spec.output_spatial) for y in ys)
 
 
@@ -126,10 +127,11 @@ def _transposed(spec: ConvSpec, x: np.ndarray, w: np.ndarray, magnitudes: bool) 
             src.append(slice(row, row + len(range(first, size, s))))
         places.append((phase, tuple(to), tuple(src)))
     ys = [np.empty((n, g, fg, *spec.output_spatial), dtype=x.dtype) for _ in range(1 + magnitudes)]
+    absolute = np.abs(filters) if magnitudes else None
     for item in range(n):  # one batch item at a time: its columns and products stay in cache
         columns = windows[item].reshape(g, cg, *rows, *reach).transpose(order).reshape(
             g, cg * math.prod(reach), math.prod(rows))
-        pairs = ((filters, columns), (np.abs(filters), np.abs(columns)))[:len(ys)]
+        pairs = ((filters, columns), (absolute, np.abs(columns)) if magnitudes else None)[:len(ys)]
         for y, (weights, fields) in zip(ys, pairs):
             products = np.matmul(weights, fields).reshape(g, *spec.stride, fg, *rows)
             for phase, to, src in places:

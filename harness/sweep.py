@@ -178,7 +178,16 @@ def _start_case(job: tuple[int, ConvSpec, int, tuple[str, ...] | None, dict, boo
                 isolate: bool | None = None) -> Callable[[], list[Record]]:
     """The case's calls started (``start_check``), and the function that gives its records."""
     number, spec, seed, backends, env, exact, grad = job
-    finish = start_check(spec, seed, backends, exact=exact, device=env.get("device", "cpu"), isolate=isolate, grad=grad)
+    try:
+        finish = start_check(spec, seed, backends, exact=exact, device=env.get("device", "cpu"), isolate=isolate,
+                             grad=grad)
+    except Exception as exc:  # raised in the case's turn, after the records of the cases before it
+        failed = exc
+
+        def raised() -> list[Record]:
+            raise failed
+
+        return raised
 
     def records() -> list[Record]:
         result = finish()

@@ -55,13 +55,13 @@ C = 2.0
 INPUT_ROUNDING = {"tf32": 2.0 ** -10}
 
 
-def error_bound(spec: ConvSpec, x, w, b=None, *, precision: str | None = None, products=None) -> np.ndarray:
+def error_bound(spec: ConvSpec, x, w, b=None, *, precision: str | None = None, magnitudes=None) -> np.ndarray:
     """Per-element bound on |backend - reference|, in ``spec.layout``. ``precision``
     "tf32" (float32 specs) allows for the inputs rounded to TF32 before the products.
-    ``products`` is |x| conv |w| where already computed (``reference_and_magnitudes``)."""
+    ``magnitudes`` is |x| conv |w| where already computed (``reference_and_magnitudes``)."""
     rounding = input_rounding(spec, precision)
-    if products is None:
-        products = convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)))  # |x| conv |w|
+    products = (convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w)))  # |x| conv |w|
+                if magnitudes is None else magnitudes)
     bias = 0.0 if b is None else np.abs(to_float64(b)).reshape(bias_broadcast_shape(spec.layout, spec.out_channels))
     return sum_bound(spec.reduction_length, products, spec.dtype, rounding, added=bias)
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -51,8 +52,8 @@ def test_a_worker_killed_while_idle_is_replaced_on_the_next_case():
 
 
 def _wait_for(path: str) -> str:
-    """In the worker: wait (a minute at most) until ``path`` exists."""
-    deadline = time.monotonic() + 60
+    """In the worker: wait (20 s at most) until ``path`` exists."""
+    deadline = time.monotonic() + 20
     while not os.path.exists(path):
         if time.monotonic() > deadline:
             return "the file never came: the caller waited for the call"
@@ -66,6 +67,19 @@ def test_a_call_sent_to_the_worker_runs_while_the_caller_goes_on(tmp_path):
     finish = worker.submit(_wait_for, str(flag))  # the call waits for the caller's next step
     flag.write_text("")
     assert finish() == "went on"
+
+
+def test_a_call_queued_in_a_pool_that_stops_runs_in_a_new_worker_instead_of_waiting_forever():
+    worker = get_backend("keras.torch").worker()
+    before = worker.call(os.getpid)
+    worker.submit(time.sleep, 2)  # running, or about to, when the pool stops
+    queued = worker.submit(os.getpid)
+    worker.pool.stop()  # pebble leaves a call that was still queued pending for ever
+    got = []
+    waiting = threading.Thread(target=lambda: got.append(queued()), daemon=True)
+    waiting.start()
+    waiting.join(timeout=300)
+    assert got and got[0] != before
 
 
 def test_check_sends_the_call_to_the_worker_before_it_computes_the_reference(monkeypatch):

@@ -14,6 +14,7 @@ from harness import ConvSpec
 from harness.backends import get_backend
 from harness.cli import main, parse_shard
 from harness.records import read_records
+import harness.records
 import harness.sweep
 from harness.sweep import generate_cases, select_shard
 from helpers import FRAMEWORK_BACKENDS, IMPORTS_TENSORFLOW, NEEDS_A_FRAMEWORK, SLOW
@@ -78,6 +79,39 @@ def test_a_sweep_leaves_the_loaded_objects_out_of_the_collectors_passes_and_puts
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_a_case_that_cannot_start_raises_in_its_turn_after_the_cases_before_it_are_written(monkeypatch, tmp_path):
+    start_check, cases = harness.sweep.start_check, list(enumerate(generate_cases(5, seed=3)))
+    bad = cases[3][1][0]
+
+    def start(spec, *args, **options):
+        if spec == bad:
+            raise ValueError("inputs: a case that cannot start")
+        return start_check(spec, *args, **options)
+
+    monkeypatch.setattr(harness.sweep, "start_check", start)
+    with pytest.raises(ValueError, match="cannot start"):
+        harness.sweep.run_sweep(cases, backends=("numpy",), records=str(tmp_path / "r.jsonl"), progress=False)
+    lines, _ = read_records([tmp_path / "r.jsonl"])
+    assert [record.case for record in lines] == [0, 1, 2]
+
+
+def test_an_interrupted_sweep_puts_the_frozen_objects_back(monkeypatch, tmp_path):
+    write, written = harness.records.RecordWriter.write, []
+
+    def interrupted(self, records):
+        if written:
+            raise KeyboardInterrupt
+        written.append(True)
+        write(self, records)
+
+    monkeypatch.setattr(harness.records.RecordWriter, "write", interrupted)
+    frozen = gc.get_freeze_count()
+    summary = harness.sweep.run_sweep(list(enumerate(generate_cases(4, seed=3))), backends=("numpy",),
+                                      records=str(tmp_path / "r.jsonl"), progress=False)
+    assert summary.interrupted and summary.cases == 1
+    assert (gc.get_freeze_count() == 0) if not frozen else gc.get_freeze_count() > 0
 
 
 @SLOW

@@ -193,4 +193,4 @@ def test_the_magnitudes_computed_with_the_reference_are_the_convolution_of_the_a
     assert np.array_equal(y, reference(spec, x, w, b))
     # the same sums, in float64: BLAS may round the last bit differently for operands at other addresses
     np.testing.assert_allclose(magnitudes, convolve(spec, np.abs(to_float64(x)), np.abs(to_float64(w))), rtol=1e-13)
-    np.testing.assert_allclose(error_bound(spec, x, w, b, products=magnitudes), error_bound(spec, x, w, b), rtol=1e-13)
+    np.testing.assert_allclose(error_bound(spec, x, w, b, magnitudes=magnitudes), error_bound(spec, x, w, b), rtol=1e-13)

@@ -51,7 +51,7 @@ class KerasWorker:
         if self.pool is None or not self.pool.active:
             if self._stop_at_exit is not None:
                 self._stop_at_exit()  # the broken pool's threads, now
-            self.pool = ProcessPool(1, initializer=_start, initargs=(self.keras_backend, log_level()),
+            self.pool = ProcessPool(1, initializer=_initialize, initargs=(self.keras_backend, log_level()),
                                     context=multiprocessing.get_context("spawn"))  # no framework state is forked
             self._stop_at_exit = weakref.finalize(self, _stop, self.pool)
         return self.pool
@@ -69,11 +69,17 @@ class KerasWorker:
         from pebble import ProcessExpired
 
         ran_before = self.pool is not None and self.pool.active
-        future = self._running_pool().schedule(function, args)
+        pool = self._running_pool()
+        future = pool.schedule(function, args)
 
         def result():
             try:
-                return future.result()
+                while True:
+                    try:
+                        return future.result(timeout=1.0)
+                    except TimeoutError:  # still running, or queued in a pool that broke: pebble leaves those
+                        if not pool.active and not future.done():
+                            raise BrokenProcessPool("the Keras worker's pool stopped before it ran the call") from None
             except ProcessExpired as died:
                 raise RuntimeError(f"the Keras worker process ended (exit status {died.exitcode})") from None
             except BrokenProcessPool:  # pebble's word for a worker that died holding no call
@@ -107,7 +113,7 @@ def worker_environment(keras_backend: str, log_level: str) -> dict[str, str]:
     return {"KERAS_BACKEND": keras_backend, "TF_CPP_MIN_LOG_LEVEL": log_level, "CUDA_VISIBLE_DEVICES": ""}
 
 
-def _start(keras_backend: str, log_level: str) -> None:
+def _initialize(keras_backend: str, log_level: str) -> None:
     """The worker's initializer: import Keras under ``keras_backend``. An error is kept
     and raised by each call (pebble would only log it and start the worker again)."""
     os.dup2(2, 1)  # what Keras or a framework prints goes to stderr, as the worker's other words do
