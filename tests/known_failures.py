@@ -27,6 +27,9 @@ class KnownFailure:
     # whether this machine runs the code path with the bug for this spec
     present: Callable[[ConvSpec], bool] = lambda spec: True
     quantity: str = "y"  # what the bug breaks: the output y, or one gradient (dx, dw, db) only
+    # runs of the example that show the bug at the least: 1 for a deterministic bug; an intermittent
+    # one is tried on that many seeds, stopping at the first that shows it
+    tries: int = 1
 
 
 # oneDNN's avx512_core ISA: the kernels it picks on a CPU with these flags. On an AVX2-only
@@ -85,13 +88,16 @@ KNOWN_FAILURES = (
         "tensorflow-cpu 2.21.0 on the oneDNN CPU path: the bfloat16 weight gradient (tape.gradient's dw) of a "
         "conv whose kernel has a tap that reads only padding is uninitialised memory for that tap (values of "
         "1e19 to 1e54) in about half the runs: NCW 1x2x1, kernel 2, stride 2, 'SAME' (one pad at the end). dx and "
-        "y are right, and so is the Eigen path (TF_ENABLE_ONEDNN_OPTS=0), PyTorch and JAX. Found by the "
+        "y are right, and so is the Eigen path (TF_ENABLE_ONEDNN_OPTS=0), PyTorch and JAX. The share of wrong "
+        "runs differs from process to process: 48, 64 and 67 of 100 in three, 1 of 12 and 0 of 12 in others. "
+        "Found by the "
         "gradient identity tests' random draws on an AVX-512 AMD EPYC; the extent is not known, so every "
         "bfloat16 spec with such a tap is covered.",
         dict(layout="NCW", in_channels=2, out_channels=1, spatial=1, kernel=2, stride=2, padding="same",
              dtype="bfloat16"),
         lambda spec: tensorflow_runs_onednn_avx512(spec.dtype),
         quantity="dw",
+        tries=200,
     ),
     KnownFailure(
         ("keras.tensorflow",),
