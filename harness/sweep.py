@@ -250,7 +250,11 @@ def _pinpoint(job: tuple) -> list[Record]:
     return _check_case(job, isolate=True)
 
 
-AHEAD = 2  # cases whose calls are under way while one is judged: a backend's worker process computes meanwhile
+# Cases whose calls are under way while one is judged: a backend with a worker process of its own
+# (Keras) computes them meanwhile. The window is deep because the calls' costs come in runs (a few
+# 3-D float32 cases cost ten times a small one) that a shallow queue cannot hide behind this process's
+# own work; a case in the window holds only its inputs and its calls.
+AHEAD = 64
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ import pytest
 
 from harness import ConvSpec, check
 from harness.backends import get_backend
+from harness.threads import THREAD_VARIABLES, cores
 from helpers import SLOW
 
 pytestmark = pytest.mark.needs("keras.torch")
@@ -101,10 +102,10 @@ def _gone(pid: int) -> bool:
         return True
 
 
-def _script(tmp_path, body: str) -> subprocess.CompletedProcess:
+def _script(tmp_path, body: str, env: dict = ENV) -> subprocess.CompletedProcess:
     script = tmp_path / "user_script.py"
     script.write_text(textwrap.dedent(body))
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=ENV,
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=env,
                           cwd=tmp_path)
 
 
@@ -154,3 +155,21 @@ def test_a_script_without_the_main_guard_gets_its_result(tmp_path):
     """)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "__main__ pass" in run.stdout.splitlines(), run.stdout
+
+
+@SLOW
+def test_the_worker_takes_half_the_cores_unless_the_user_set_the_thread_counts(tmp_path):
+    """The worker computes while the process it serves does: each takes half the cores,
+    as two sweep workers do (harness.threads.share_cores)."""
+    script = """
+        from harness.backends import get_backend
+        from harness.threads import cores
+        if __name__ == "__main__":
+            print(cores(), get_backend("keras.torch").worker().call(eval, "__import__('torch').get_num_threads()"))
+    """
+    unset = {name: value for name, value in ENV.items() if name not in THREAD_VARIABLES}
+    here = cores()
+    for env, expected in ((unset, max(1, here // 2)), ({**unset, "OMP_NUM_THREADS": str(here)}, here)):
+        run = _script(tmp_path, script, env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert tuple(map(int, run.stdout.split()[-2:])) == (here, expected)

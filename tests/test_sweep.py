@@ -56,10 +56,12 @@ def test_the_sweep_starts_the_next_cases_calls_before_it_judges_one(monkeypatch,
         return lambda: events.append("judge") or finish()
 
     monkeypatch.setattr(harness.sweep, "start_check", start)
+    assert harness.sweep.AHEAD >= 1
+    ahead = 2  # a window narrower than the sweep, to see it slide
+    monkeypatch.setattr(harness.sweep, "AHEAD", ahead)
     cases = list(enumerate(generate_cases(5, seed=3)))
     summary = harness.sweep.run_sweep(cases, backends=("numpy",), records=str(tmp_path / "r.jsonl"), progress=False)
-    ahead = harness.sweep.AHEAD
-    assert ahead >= 1 and summary.cases == 5
+    assert summary.cases == 5
     assert events == ["start"] * (ahead + 1) + ["judge", "start"] * (5 - ahead - 1) + ["judge"] * (ahead + 1)
     lines, _ = read_records([tmp_path / "r.jsonl"])
     assert [record.case for record in lines] == list(range(5))  # judged, and written, in the cases' order

@@ -18,6 +18,7 @@ import numpy as np
 
 from ...backends.base import run_call
 from ...gradients import Gradients
+from ...threads import share_cores
 
 _started: dict = {}  # in the worker: its Keras backend, and the namespace or the error its start gave
 
@@ -118,6 +119,10 @@ def _initialize(keras_backend: str, log_level: str) -> None:
     and raised by each call (pebble would only log it and start the worker again)."""
     os.dup2(2, 1)  # what Keras or a framework prints goes to stderr, as the worker's other words do
     os.environ.update(worker_environment(keras_backend, log_level))
+    # the worker computes while the process it serves computes too (the reference, the other
+    # backends, the next case's start): two processes' share of the cores each, as two sweep workers
+    # take, unless the user set the thread counts; whole-core pools spin-wait against that process
+    share_cores(2)
     _started["backend"] = keras_backend
     try:
         if keras_backend == "jax":
