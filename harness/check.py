@@ -7,14 +7,15 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import weakref
 from typing import Callable, Iterable
 
 import numpy as np
 
-from .backends import available_backends, get_backend
+from .backends import EXTRA_ENV, available_backends, get_backend
 from .backends.base import first_line
 from .calls import Rendered
-from .devices import CPU, PRECISIONS, Device
+from .devices import CPU, PRECISIONS, Device, share_gpu
 from .gradients import Gradients, gradient_bounds, reference_vjp
 from .inputs import holds_exactly, make_cotangent, make_inputs, validate_inputs
 from .reference import reference, reference_and_magnitudes
@@ -187,26 +188,46 @@ def declares_crash(backend: str, spec: ConvSpec) -> bool:
         return False
 
 
-def _quiet_child() -> None:
-    """A child's stderr goes nowhere: a framework that aborts prints its stack trace there."""
+def _start_child(extra_backends: str) -> None:
+    """A child's start: its stderr goes nowhere (a framework that aborts prints its stack
+    trace there); the backends registered where it was asked for (``CONVHARNESS_BACKENDS``,
+    whatever this process's environment says by the time pebble replaces a child that died);
+    and no GPU memory taken ahead of use, as the sweep workers take none."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    os.environ[EXTRA_ENV] = extra_backends
+    share_gpu()
+
+
+_children: dict[str, object] = {}  # the pool of one child, by the CONVHARNESS_BACKENDS it was started with
+
+
+def _child_pool():
+    """The pool of one spawned child (pebble's ProcessPool, which starts another where a
+    call kills the child) that runs backends apart: started on first use and kept, so a
+    sweep whose cases a declared crash covers pays the spawn and the framework's import
+    once, not once a case; the child ends with this process."""
+    from pebble import ProcessPool
+
+    extra = os.environ.get(EXTRA_ENV, "")
+    pool = _children.get(extra)
+    if pool is None or not pool.active:
+        pool = ProcessPool(1, initializer=_start_child, initargs=(extra,),
+                           context=multiprocessing.get_context("spawn"))  # no framework state is forked
+        _children[extra] = pool
+        weakref.finalize(pool, _stop, pool)
+    return pool
+
+
+def _stop(pool) -> None:
+    pool.stop()
+    pool.join()
 
 
 @contextlib.contextmanager
 def child_process(needed: bool):
-    """A pool of one spawned worker (pebble's ProcessPool, which replaces a worker that
-    dies), or None where no backend runs apart; stopped when the block ends."""
-    if not needed:
-        yield None
-        return
-    from pebble import ProcessPool
-
-    pool = ProcessPool(1, initializer=_quiet_child, context=multiprocessing.get_context("spawn"))
-    try:
-        yield pool
-    finally:
-        pool.stop()
-        pool.join()
+    """The pool whose child runs backends apart (``_child_pool``), or None where no
+    backend runs apart."""
+    yield _child_pool() if needed else None
 
 
 def check_backend_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *,

@@ -5,6 +5,7 @@ and a check without one starts no process."""
 import contextlib
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,15 @@ def test_a_sweep_with_declared_crashes_records_each_example_after_the_generated_
     assert [(r.backend, r.status, r.message.split(" (")[0]) for r in rows] == [
         ("numpy", "pass", ""), ("declares_crash", "error", "crashed: the process running declares_crash on this spec died")]
     assert all(r.spec == ConvSpec(**DeclaresItsCrash.crashes[0].example).to_dict() for r in rows)
+
+
+def test_backends_run_apart_share_one_child_that_outlives_a_check_until_a_crash_ends_it(killers):
+    checking = importlib.import_module("harness.check")  # the module; harness.check is the function
+    two_d, one_d = ConvSpec.from_json(TWO_D), ConvSpec.from_json(ONE_D)
+    assert check(two_d, backends=["numpy"], isolate=True).ok
+    child = checking._child_pool().schedule(os.getpid).result()
+    assert check(one_d, backends=["numpy", "kills"], isolate=True).ok  # it kills on 2-D specs only
+    assert checking._child_pool().schedule(os.getpid).result() == child  # one spawn for both checks
+    assert check(two_d, backends=["kills"], isolate=True)["kills"].status == "error"
+    assert check(two_d, backends=["numpy"], isolate=True).ok  # in the child that replaced the one that died
+    assert checking._child_pool().schedule(os.getpid).result() != child
