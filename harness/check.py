@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .backends import EXTRA_ENV, available_backends, get_backend
+from .backends import EXTRA_ENV, available_backends, get_backend, load_backends
 from .backends.base import first_line
 from .calls import Rendered
 from .devices import CPU, PRECISIONS, Device, share_gpu
@@ -221,6 +221,20 @@ def _child_pool():
 def _stop(pool) -> None:
     pool.stop()
     pool.join()
+
+
+def start_child(backends: Iterable[str]) -> Callable[[], None]:
+    """The child that runs backends apart, started now with ``backends`` loaded there
+    (``load_backends``); the returned function waits until it is ready. A sweep whose
+    cases a declared crash covers calls it before its clock starts, as it loads the
+    frameworks of this process."""
+    ready = _child_pool().schedule(load_backends, (tuple(backends),))
+
+    def wait() -> None:
+        with contextlib.suppress(Exception):  # a child that dies loading is replaced: the cases report it
+            ready.result()
+
+    return wait
 
 
 @contextlib.contextmanager

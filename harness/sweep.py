@@ -23,8 +23,8 @@ from typing import Callable, Iterable, Iterator, TextIO
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from .backends import available_backends, get_backend
-from .check import start_check
+from .backends import available_backends, get_backend, load_backends
+from .check import declares_crash, start_check, start_child
 from .records import Record, RecordWriter, environment
 from .spec import ConvSpec
 from .status import FAILING
@@ -196,15 +196,6 @@ def _start_case(job: tuple[int, ConvSpec, int, tuple[str, ...] | None, dict, boo
     return records
 
 
-def load_backends(backends: tuple[str, ...] | None) -> None:
-    """Import every framework up front, so the clock measures cases, not imports."""
-    for name in backends or available_backends():
-        try:
-            get_backend(name).load()
-        except Exception:
-            pass  # the backend's cases will report the failure as an error outcome
-
-
 def _start_worker(backends: tuple[str, ...] | None, processes: int, loaded, go) -> None:
     """A worker with its share of the cores as threads, and no GPU memory taken ahead
     of use; once its frameworks are loaded it says so (``loaded``, a semaphore) and
@@ -278,7 +269,12 @@ def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> I
     the records written so far are kept). The calls of the next ``AHEAD`` cases are
     started while one is judged, so that a backend with a worker process of its own
     (Keras) computes them while this process computes the reference and the others."""
+    names = available_backends() if backends is None else backends
+    apart = sorted({name for _, spec, *_ in jobs for name in names if declares_crash(name, spec)})
+    child = start_child(apart) if apart else None  # its imports alongside this process's
     load_backends(backends)
+    if child:
+        child()
     with frozen_objects():
         started()
         under_way: collections.deque = collections.deque()

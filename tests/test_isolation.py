@@ -146,3 +146,18 @@ def test_backends_run_apart_share_one_child_that_outlives_a_check_until_a_crash_
     assert check(two_d, backends=["kills"], isolate=True)["kills"].status == "error"
     assert check(two_d, backends=["numpy"], isolate=True).ok  # in the child that replaced the one that died
     assert checking._child_pool().schedule(os.getpid).result() != child
+
+
+def test_a_sweep_starts_the_child_before_its_clock_where_a_declared_crash_covers_a_case(killers, monkeypatch):
+    sweeping = importlib.import_module("harness.sweep")
+    events, start_child, start_check = [], sweeping.start_child, sweeping.start_check
+    monkeypatch.setattr(sweeping, "start_child", lambda names: events.append(("child", list(names))) or start_child(names))
+    monkeypatch.setattr(sweeping, "start_check", lambda *case, **options: events.append("case") or start_check(*case, **options))
+    one_d, two_d = ConvSpec.from_json(ONE_D), ConvSpec.from_json(TWO_D)
+    summary = sweeping.run_sweep([(0, (one_d, 0))], backends=("numpy", "declares_crash"), progress=False)
+    assert events == ["case"] and summary.counts == {"pass": 2}  # no case covered: no child
+    events.clear()
+    summary = sweeping.run_sweep([(0, (one_d, 0)), (1, (two_d, 0))], backends=("numpy", "declares_crash"),
+                                 progress=False)
+    assert events == [("child", ["declares_crash"]), "case", "case"]
+    assert summary.counts == {"pass": 3, "error": 1}

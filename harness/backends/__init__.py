@@ -91,6 +91,17 @@ def available_backends(*, layers: bool = False) -> tuple[str, ...]:
     return tuple(name for name, entry in entries().items() if entry.installed() and entry.default != layers)
 
 
+def load_backends(backends: Iterable[str] | None = None) -> None:
+    """Import the frameworks of ``backends`` (every available one by default) up front, as
+    ``Backend.load`` does, so that a clock started after it measures cases, not imports; a
+    backend that fails to load is left to report it when it runs."""
+    for name in available_backends() if backends is None else backends:
+        try:
+            get_backend(name).load()
+        except Exception:
+            pass
+
+
 @functools.cache
 def get_backend(name: str) -> Backend:
     """The adapter registered as ``name``, imported on first use and cached: ValueError for an
@@ -156,6 +167,6 @@ def __getattr__(name: str):
 
 __all__ = [
     "REGISTRY", "Backend", "Gradients", "Refusal", "Rendered", "Unsupported",
-    "available_backends", "get_backend", "register", "resolve_backends", "run_with_call", "run_backend",
+    "available_backends", "get_backend", "load_backends", "register", "resolve_backends", "run_with_call", "run_backend",
     "backend_vjp",
 ]
