@@ -264,23 +264,32 @@ def frozen_objects():
         gc.unfreeze()
 
 
+def _own_process(name: str) -> bool:
+    try:
+        return get_backend(name).own_process
+    except Exception:  # not installed: its cases report it
+        return False
+
+
 def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> Iterator[list[Record]]:
     """Each case's records, computed in this process (a framework crash ends the sweep;
-    the records written so far are kept). The calls of the next ``AHEAD`` cases are
-    started while one is judged, so that a backend with a worker process of its own
-    (Keras) computes them while this process computes the reference and the others."""
+    the records written so far are kept). Where a backend computes in a process of its
+    own (Keras: ``Backend.own_process``), the calls of the next ``AHEAD`` cases are
+    started while one is judged, so that it computes them while this process computes
+    the reference and the others; else each case starts as its turn comes."""
     names = available_backends() if backends is None else backends
     apart = sorted({name for _, spec, *_ in jobs for name in names if declares_crash(name, spec)})
     child = start_child(apart) if apart else None  # its imports alongside this process's
     load_backends(backends)
     if child:
         child()
+    ahead = AHEAD if any(_own_process(name) for name in names) else 0  # else nothing computes meanwhile
     with frozen_objects():
         started()
         under_way: collections.deque = collections.deque()
         for job in jobs:
             under_way.append(_start_case(job))
-            if len(under_way) > AHEAD:
+            if len(under_way) > ahead:
                 yield under_way.popleft()()
         while under_way:
             yield under_way.popleft()()

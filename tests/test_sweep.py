@@ -47,7 +47,9 @@ def test_sweep_writes_a_record_per_case_and_backend(tmp_path, capsys):
     assert "6 cases" in capsys.readouterr().out
 
 
-def test_the_sweep_starts_the_next_cases_calls_before_it_judges_one(monkeypatch, tmp_path):
+@pytest.mark.parametrize("own_process", [True, False], ids=["a-backend-with-a-process-of-its-own", "none"])
+def test_the_sweep_starts_the_next_cases_calls_before_it_judges_one_where_a_backend_computes_meanwhile(
+        monkeypatch, tmp_path, own_process):
     events, start_check = [], harness.sweep.start_check
 
     def start(spec, *args, **options):
@@ -56,9 +58,10 @@ def test_the_sweep_starts_the_next_cases_calls_before_it_judges_one(monkeypatch,
         return lambda: events.append("judge") or finish()
 
     monkeypatch.setattr(harness.sweep, "start_check", start)
+    monkeypatch.setattr(get_backend("numpy"), "own_process", own_process)
     assert harness.sweep.AHEAD >= 1
-    ahead = 2  # a window narrower than the sweep, to see it slide
-    monkeypatch.setattr(harness.sweep, "AHEAD", ahead)
+    ahead = 2 if own_process else 0  # a window narrower than the sweep, to see it slide; none where nothing computes apart
+    monkeypatch.setattr(harness.sweep, "AHEAD", 2)
     cases = list(enumerate(generate_cases(5, seed=3)))
     summary = harness.sweep.run_sweep(cases, backends=("numpy",), records=str(tmp_path / "r.jsonl"), progress=False)
     assert summary.cases == 5

@@ -171,6 +171,7 @@ class Backend:
     weights_spatial_first = False  # the framework takes (*kernel, in/groups, out), not (out, in/groups, *kernel)
     no_padding = "valid"  # the convolution's padding argument once the input is padded
     native_padding_modes = False  # whether padding_argument may be asked for a padding mode other than zeros
+    own_process = False  # computes in a process of its own: ``start`` sends the call there at once
 
     def load(self) -> None:
         """Import the framework now (a sweep does this before its clock starts)."""

@@ -122,6 +122,7 @@ class Keras(Backend):
     module = "keras"
     refusals = REFUSALS
     native_padding_modes = True  # so the core pads nothing: the adapter refuses padding modes itself
+    own_process = True  # its worker: Keras reads KERAS_BACKEND once per process
     _worker: KerasWorker | None = None  # this backend's (one instance per process: the registry caches it)
 
     def __init_subclass__(cls, keras_backend: str = "", own_refusals: tuple = (), **kwargs) -> None:
