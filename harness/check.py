@@ -7,7 +7,6 @@ import dataclasses
 import multiprocessing
 import os
 import signal
-import weakref
 from typing import Callable, Iterable
 
 import numpy as np
@@ -198,24 +197,16 @@ def _start_child(extra_backends: str) -> None:
     share_gpu()
 
 
-_children: dict[str, object] = {}  # the pool of one child, by the CONVHARNESS_BACKENDS it was started with
+_kept: list = []  # the pool a sweep keeps for its span (``kept_child``), where one does
 
 
-def _child_pool():
-    """The pool of one spawned child (pebble's ProcessPool, which starts another where a
-    call kills the child) that runs backends apart: started on first use and kept, so a
-    sweep whose cases a declared crash covers pays the spawn and the framework's import
-    once, not once a case; the child ends with this process."""
+def _new_pool():
+    """A pool of one spawned child (pebble's ProcessPool, which starts another where a
+    call kills the child) that runs backends apart."""
     from pebble import ProcessPool
 
-    extra = os.environ.get(EXTRA_ENV, "")
-    pool = _children.get(extra)
-    if pool is None or not pool.active:
-        pool = ProcessPool(1, initializer=_start_child, initargs=(extra,),
-                           context=multiprocessing.get_context("spawn"))  # no framework state is forked
-        _children[extra] = pool
-        weakref.finalize(pool, _stop, pool)
-    return pool
+    return ProcessPool(1, initializer=_start_child, initargs=(os.environ.get(EXTRA_ENV, ""),),
+                       context=multiprocessing.get_context("spawn"))  # no framework state is forked
 
 
 def _stop(pool) -> None:
@@ -223,25 +214,61 @@ def _stop(pool) -> None:
     pool.join()
 
 
-def start_child(backends: Iterable[str]) -> Callable[[], None]:
-    """The child that runs backends apart, started now with ``backends`` loaded there
-    (``load_backends``); the returned function waits until it is ready. A sweep whose
-    cases a declared crash covers calls it before its clock starts, as it loads the
-    frameworks of this process."""
-    ready = _child_pool().schedule(load_backends, (tuple(backends),))
+@contextlib.contextmanager
+def kept_child(backends: Iterable[str]):
+    """One child for every check inside the block, started now with ``backends`` loaded
+    there (``load_backends``, alongside what this process does next; the first check
+    waits for it) and stopped when the block ends, however it ends: a sweep whose cases
+    a declared crash covers pays the spawn and the imports once, not once a case. The
+    block's value waits until the child has loaded them (``STARTUP_TIMEOUT`` at most);
+    a child that dies loading is replaced, and the cases that need it report it."""
+    pool = _new_pool()
+    ready = pool.schedule(load_backends, (tuple(backends),))
 
     def wait() -> None:
-        with contextlib.suppress(Exception):  # a child that dies loading is replaced: the cases report it
-            ready.result()
+        with contextlib.suppress(Exception):
+            ready.result(timeout=STARTUP_TIMEOUT)
 
-    return wait
+    _kept.append(pool)
+    try:
+        yield wait
+    finally:
+        _kept.remove(pool)
+        _stop(pool)
+
+
+STARTUP_TIMEOUT = 600  # seconds for a child to import its frameworks
 
 
 @contextlib.contextmanager
 def child_process(needed: bool):
-    """The pool whose child runs backends apart (``_child_pool``), or None where no
-    backend runs apart."""
-    yield _child_pool() if needed else None
+    """The pool whose child runs backends apart: the one a sweep keeps (``kept_child``),
+    else one for this check, stopped when the block ends; None where no backend runs apart."""
+    if not needed:
+        yield None
+    elif _kept and _kept[-1].active:
+        yield _kept[-1]
+    else:
+        pool = _new_pool()
+        try:
+            yield pool
+        finally:
+            _stop(pool)
+
+
+def _run_apart(pool, task, args: tuple, options: dict):
+    """``task(*args, **options)`` in ``pool``'s child; where a kept child died while idle
+    (pebble then breaks its pool), in a new child of its own."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return pool.schedule(task, args, options).result()
+    except BrokenProcessPool:
+        fresh = _new_pool()
+        try:
+            return fresh.schedule(task, args, options).result()
+        finally:
+            _stop(fresh)
 
 
 def check_backend_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray, bound, x, w, b, *,
@@ -261,7 +288,7 @@ def check_backend_apart(pool, backend: str, spec: ConvSpec, expected: np.ndarray
         runs.append(("dx", check_gradients, (backend, spec, gradient, x, w, b)))
     for quantity, task, args in runs:
         try:
-            done = pool.schedule(task, args, options).result()
+            done = _run_apart(pool, task, args, options)
             outcomes += [done] if quantity == "y" else done
         except ProcessExpired as died:
             version, call = "", None

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from .backends import available_backends, get_backend, load_backends
-from .check import declares_crash, start_check, start_child
+from .check import declares_crash, kept_child, start_check
 from .records import Record, RecordWriter, environment
 from .spec import ConvSpec
 from .status import FAILING
@@ -279,11 +279,16 @@ def _run_here(jobs: list[tuple], backends: tuple[str, ...] | None, started) -> I
     the reference and the others; else each case starts as its turn comes."""
     names = available_backends() if backends is None else backends
     apart = sorted({name for _, spec, *_ in jobs for name in names if declares_crash(name, spec)})
-    child = start_child(apart) if apart else None  # its imports alongside this process's
-    load_backends(backends)
-    if child:
-        child()
     ahead = AHEAD if any(_own_process(name) for name in names) else 0  # else nothing computes meanwhile
+    # where a declared crash covers a case, one child runs those backends for the whole sweep
+    with kept_child(apart) if apart else contextlib.nullcontext(lambda: None) as child_ready:
+        load_backends(backends)  # alongside the child's imports
+        child_ready()
+        yield from _judged_in_turn(jobs, ahead, started)
+
+
+def _judged_in_turn(jobs: list[tuple], ahead: int, started) -> Iterator[list[Record]]:
+    """Each case's records in the cases' order, ``ahead`` cases started before their turn."""
     with frozen_objects():
         started()
         under_way: collections.deque = collections.deque()

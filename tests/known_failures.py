@@ -27,8 +27,8 @@ class KnownFailure:
     # whether this machine runs the code path with the bug for this spec
     present: Callable[[ConvSpec], bool] = lambda spec: True
     quantity: str = "y"  # what the bug breaks: the output y, or one gradient (dx, dw, db) only
-    # runs of the example that show the bug at the least: 1 for a deterministic bug; an intermittent
-    # one is tried on that many seeds, stopping at the first that shows it
+    # the most seeds of the example tried before the entry counts as stale: 1 for a deterministic
+    # bug; an intermittent one is tried until a seed shows it
     tries: int = 1
 
 

@@ -136,22 +136,48 @@ def test_a_sweep_with_declared_crashes_records_each_example_after_the_generated_
     assert all(r.spec == ConvSpec(**DeclaresItsCrash.crashes[0].example).to_dict() for r in rows)
 
 
-def test_backends_run_apart_share_one_child_that_outlives_a_check_until_a_crash_ends_it(killers):
+def test_checks_inside_a_kept_child_share_it_until_a_crash_and_none_outlives_its_block(killers, monkeypatch):
     checking = importlib.import_module("harness.check")  # the module; harness.check is the function
     two_d, one_d = ConvSpec.from_json(TWO_D), ConvSpec.from_json(ONE_D)
-    assert check(two_d, backends=["numpy"], isolate=True).ok
-    child = checking._child_pool().schedule(os.getpid).result()
-    assert check(one_d, backends=["numpy", "kills"], isolate=True).ok  # it kills on 2-D specs only
-    assert checking._child_pool().schedule(os.getpid).result() == child  # one spawn for both checks
-    assert check(two_d, backends=["kills"], isolate=True)["kills"].status == "error"
-    assert check(two_d, backends=["numpy"], isolate=True).ok  # in the child that replaced the one that died
-    assert checking._child_pool().schedule(os.getpid).result() != child
+    with checking.kept_child(["numpy"]) as ready:
+        ready()
+        pool = checking._kept[-1]
+        child = pool.schedule(os.getpid).result()
+        assert check(two_d, backends=["numpy"], isolate=True).ok
+        assert check(one_d, backends=["numpy", "kills"], isolate=True).ok  # it kills on 2-D specs only
+        assert pool.schedule(os.getpid).result() == child  # one spawn for both checks
+        assert check(two_d, backends=["kills"], isolate=True)["kills"].status == "error"
+        assert check(two_d, backends=["numpy"], isolate=True).ok  # in the child that replaced the one that died
+        assert pool.schedule(os.getpid).result() != child
+    assert not checking._kept and not pool.active
+    made, new_pool = [], checking._new_pool
+    monkeypatch.setattr(checking, "_new_pool", lambda: made.append(new_pool()) or made[-1])
+    assert check(two_d, backends=["numpy"], isolate=True).ok  # outside a sweep: a child of its own, stopped after
+    assert len(made) == 1 and not made[0].active
 
 
-def test_a_sweep_starts_the_child_before_its_clock_where_a_declared_crash_covers_a_case(killers, monkeypatch):
+def test_a_check_runs_in_a_new_child_where_the_kept_one_died_while_idle(killers):
+    import signal
+
+    checking = importlib.import_module("harness.check")
+    with checking.kept_child(["numpy"]) as ready:
+        ready()
+        os.kill(checking._kept[-1].schedule(os.getpid).result(), signal.SIGKILL)
+        assert check(ConvSpec.from_json(TWO_D), backends=["numpy"], isolate=True).ok
+
+
+def test_a_sweep_keeps_one_child_for_its_span_where_a_declared_crash_covers_a_case(killers, monkeypatch):
     sweeping = importlib.import_module("harness.sweep")
-    events, start_child, start_check = [], sweeping.start_child, sweeping.start_check
-    monkeypatch.setattr(sweeping, "start_child", lambda names: events.append(("child", list(names))) or start_child(names))
+    events, kept_child, start_check = [], sweeping.kept_child, sweeping.start_check
+
+    @contextlib.contextmanager
+    def kept(names):
+        events.append(("child", list(names)))
+        with kept_child(names) as ready:
+            yield lambda: events.append("ready") or ready()
+        events.append("stopped")
+
+    monkeypatch.setattr(sweeping, "kept_child", kept)
     monkeypatch.setattr(sweeping, "start_check", lambda *case, **options: events.append("case") or start_check(*case, **options))
     one_d, two_d = ConvSpec.from_json(ONE_D), ConvSpec.from_json(TWO_D)
     summary = sweeping.run_sweep([(0, (one_d, 0))], backends=("numpy", "declares_crash"), progress=False)
@@ -159,5 +185,5 @@ def test_a_sweep_starts_the_child_before_its_clock_where_a_declared_crash_covers
     events.clear()
     summary = sweeping.run_sweep([(0, (one_d, 0)), (1, (two_d, 0))], backends=("numpy", "declares_crash"),
                                  progress=False)
-    assert events == [("child", ["declares_crash"]), "case", "case"]
+    assert events == [("child", ["declares_crash"]), "ready", "case", "case", "stopped"]
     assert summary.counts == {"pass": 3, "error": 1}

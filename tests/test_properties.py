@@ -129,4 +129,4 @@ def test_known_failure_still_reproduces(known, backend):
         if seen[-1] == "mismatch":
             return
     statuses = ", ".join(sorted({status.value for status in seen}))
-    assert False, f"{known.name} no longer reproduces ({statuses} in {len(seen)} runs): remove it"
+    pytest.fail(f"{known.name} no longer reproduces ({statuses} in {len(seen)} runs): remove it")

@@ -120,8 +120,9 @@ def _initialize(keras_backend: str, log_level: str) -> None:
     os.dup2(2, 1)  # what Keras or a framework prints goes to stderr, as the worker's other words do
     os.environ.update(worker_environment(keras_backend, log_level))
     # the worker computes while the process it serves computes too (the reference, the other
-    # backends, the next case's start): two processes' share of the cores each, as two sweep workers
-    # take, unless the user set the thread counts; whole-core pools spin-wait against that process
+    # backends, the next case's start): its thread pools take half the cores, as each of two sweep
+    # workers' do, unless the user set the thread counts (or the main module, imported again here
+    # first, imported a framework); whole-core pools spin-waited against that process
     share_cores(2)
     _started["backend"] = keras_backend
     try:
